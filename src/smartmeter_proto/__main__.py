@@ -1,0 +1,7 @@
+"""``python -m smartmeter_proto``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""A bounds-checked read cursor and a growable writer shared by every codec.
+
+Every decoder reads through :class:`Cursor`, so a short input always becomes a
+:class:`~smartmeter_proto.errors.DecodeError` that names the layer and offset.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import DecodeError, EncodeError
+
+__all__ = ["Cursor", "Writer"]
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+class Cursor:
+    """Reads big-endian fields from ``data``; ``layer`` labels every error it raises."""
+
+    __slots__ = ("_data", "_end", "layer", "offset")
+
+    def __init__(self, data: bytes | bytearray | memoryview, layer: str, offset: int = 0) -> None:
+        self._data = bytes(data)
+        self._end = len(self._data)
+        self.layer = layer
+        self.offset = offset
+
+    @property
+    def remaining(self) -> int:
+        return self._end - self.offset
+
+    def at_end(self) -> bool:
+        return self.offset >= self._end
+
+    def error(self, reason: str, offset: int | None = None) -> DecodeError:
+        """A :class:`DecodeError` for this layer at ``offset`` (default: the cursor)."""
+        return DecodeError(self.layer, self.offset if offset is None else offset, reason)
+
+    def _need(self, n: int, what: str) -> int:
+        start = self.offset
+        if n < 0 or start + n > self._end:
+            raise DecodeError(
+                self.layer, start, f"{what}: need {n} bytes, {self._end - start} left"
+            )
+        self.offset = start + n
+        return start
+
+    def pull_uint8(self, what: str = "uint8") -> int:
+        start = self._need(1, what)
+        return self._data[start]
+
+    def pull_uint16(self, what: str = "uint16") -> int:
+        start = self._need(2, what)
+        return int(_U16.unpack_from(self._data, start)[0])
+
+    def pull_uint32(self, what: str = "uint32") -> int:
+        start = self._need(4, what)
+        return int(_U32.unpack_from(self._data, start)[0])
+
+    def pull_bytes(self, n: int, what: str = "bytes") -> bytes:
+        start = self._need(n, what)
+        return self._data[start : start + n]
+
+    def pull_rest(self) -> bytes:
+        start = self.offset
+        self.offset = self._end
+        return self._data[start:]
+
+    def expect_end(self, what: str) -> None:
+        if self.offset != self._end:
+            raise DecodeError(
+                self.layer, self.offset, f"{self._end - self.offset} trailing bytes after {what}"
+            )
+
+
+class Writer:
+    """Appends big-endian fields; :meth:`length_prefix` back-fills a length field."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def push_uint8(self, value: int) -> None:
+        if not 0 <= value <= 0xFF:
+            raise EncodeError(f"uint8 out of range: {value}")
+        self._buf.append(value)
+
+    def push_uint16(self, value: int) -> None:
+        if not 0 <= value <= 0xFFFF:
+            raise EncodeError(f"uint16 out of range: {value}")
+        self._buf += _U16.pack(value)
+
+    def push_uint32(self, value: int) -> None:
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise EncodeError(f"uint32 out of range: {value}")
+        self._buf += _U32.pack(value)
+
+    def push_bytes(self, value: bytes) -> None:
+        self._buf += value
+
+    @contextmanager
+    def length_prefix(self, size: int, *, extra: int = 0) -> Iterator[None]:
+        """Reserve a ``size``-byte big-endian length, fill it with the body length + ``extra``."""
+        at = len(self._buf)
+        self._buf += bytes(size)
+        yield
+        length = len(self._buf) - at - size + extra
+        if length >= 1 << (8 * size):
+            raise EncodeError(f"length {length} does not fit in {size} bytes")
+        self._buf[at : at + size] = length.to_bytes(size, "big")
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buf)

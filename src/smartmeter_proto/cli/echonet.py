@@ -1,0 +1,120 @@
+"""``simulate meter`` and ``probe``: an ECHONET Lite meter on UDP, and a client that reads any node."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from ..echonet.frame import EOJ
+from ..echonet.node import NODE_PROFILE
+from ..echonet.properties import PropertyValue
+from ..echonet.specs import load_class
+from ..errors import ProtocolError
+from ..sim.load_curve import LoadCurve
+from ..sim.meter import SimulatedMeter, meter_node
+from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
+
+__all__ = ["parse_endpoint", "probe", "register"]
+
+_GET_MAP = 0x9F
+
+
+def parse_endpoint(text: str, default_port: int = ECHONET_PORT) -> tuple[str, int]:
+    """``127.0.0.1``, ``127.0.0.1:3610``, ``[::1]:3610`` or ``::1`` to (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest.lstrip(":")) if rest.strip(":") else default_port
+        return host, port
+    if text.count(":") == 1:
+        host, port_text = text.split(":")
+        return host, int(port_text)
+    return text, default_port
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    simulate = commands.add_parser("simulate", help="run a simulated device")
+    devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
+    meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
+    meter.add_argument("--bind", default="127.0.0.1", help="ADDR[:PORT] (default 127.0.0.1:3610)")
+    meter.add_argument("--seed", type=int, default=1, help="load-curve seed")
+    meter.add_argument("--pv-peak", type=float, default=0.0, help="PV peak in W (reverse flow)")
+    meter.add_argument(
+        "--reply-port",
+        type=int,
+        default=None,
+        help="send answers to this port instead of the request's source port",
+    )
+    meter.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: run until interrupted)",
+    )
+    meter.set_defaults(handler=lambda args: asyncio.run(_simulate_meter(args)))
+
+    probe_cmd = commands.add_parser("probe", help="discover a node and read every property")
+    probe_cmd.add_argument("address", help="ADDR[:PORT] of the node")
+    probe_cmd.add_argument("--timeout", type=float, default=3.0, help="seconds per attempt")
+    probe_cmd.set_defaults(handler=lambda args: asyncio.run(_probe(args)))
+
+
+async def _simulate_meter(args: argparse.Namespace) -> int:
+    host, port = parse_endpoint(args.bind)
+    meter = SimulatedMeter(curve=LoadCurve(seed=args.seed, pv_peak_w=args.pv_peak))
+    node = meter_node(meter)
+    async with serve_node(node, local=(host, port), reply_port=args.reply_port) as link:
+        bound = link.address
+        print(f"simulated smart meter 028801 listening on {bound[0]}:{bound[1]}", flush=True)
+        try:
+            if args.duration is None:
+                await asyncio.Event().wait()
+            else:
+                await asyncio.sleep(args.duration)
+        except asyncio.CancelledError:
+            pass
+    return 0
+
+
+def _format_value(value: PropertyValue) -> str:
+    text = value.as_json()["value"]
+    shown = str(text) if not isinstance(text, str) else text
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} {value.unit}" if value.unit and value.value is not None else shown
+
+
+async def probe(client: EchonetClient, address: tuple[str, int]) -> list[tuple[EOJ, list[Any]]]:
+    """Discover ``address``, then read each object's Get map and every property in it."""
+    nodes = await client.discover(address)
+    if not nodes:
+        raise ProtocolError(f"{address[0]}:{address[1]} did not answer discovery")
+    report: list[tuple[EOJ, list[Any]]] = []
+    for eoj in (NODE_PROFILE, *nodes[0].instances):
+        readable = await client.get_values(address, eoj, [_GET_MAP])
+        done = await client.get(address, eoj, readable[_GET_MAP])
+        rows: list[Any] = [done.values[e] for e in sorted(done.values)]
+        rows += [("refused", epc) for epc in done.refused]
+        rows += [("undecodable", epc, str(err)) for epc, err in done.undecodable]
+        report.append((eoj, rows))
+    return report
+
+
+async def _probe(args: argparse.Namespace) -> int:
+    address = parse_endpoint(args.address)
+    try:
+        async with EchonetClient.udp(timeout=args.timeout, retries=1) as client:
+            report = await probe(client, address)
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for eoj, rows in report:
+        spec = load_class(eoj.class_id)
+        print(f"\n{eoj}  {spec.title if spec else 'unknown class'}")
+        for row in rows:
+            if isinstance(row, PropertyValue):
+                print(f"  0x{row.epc:02X}  {row.name:<42} {_format_value(row)}")
+            else:
+                print(f"  0x{row[1]:02X}  ({row[0]}{': ' + row[2] if len(row) > 2 else ''})")
+    return 0

@@ -1,0 +1,318 @@
+"""Sans-IO ECHONET Lite node (device side): objects, property access, announcements.
+
+A :class:`Node` holds :class:`DeviceObject` instances and its node profile
+(0x0EF001, Part II §6.11), answers Get/SetC/SetI/SetGet/INF_REQ by the access
+rules of ``specs/echonet`` (Part II §4.2.3: unknown or refused properties give
+the SNA service with PDC 0, or the EDT echoed for a refused Set), announces its
+instance list (0xD5) at start, and announces properties of the 0x9D map when
+they change. Requests to an object the node does not hold get no answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from ..errors import DecodeError
+from . import frame as _frame
+from .datatypes import encode_property_map
+from .events import MULTICAST, Address, Event, FrameDropped, PropertyWritten
+from .frame import EOJ, ESV, Frame, Property
+from .properties import encode_property, validate_set
+from .specs import ClassSpec, load_class
+
+__all__ = ["NODE_PROFILE", "DeviceObject", "Node"]
+
+#: Node profile object, general node (Part II §6.11.1).
+NODE_PROFILE: Final = EOJ(0x0E, 0xF0, 0x01)
+#: Property-map EPCs every object serves (APPENDIX §2.2, Part II Annex 1).
+_ANNO_MAP, _SET_MAP, _GET_MAP = 0x9D, 0x9E, 0x9F
+#: Version information 0x82 of the node profile: Ver. 1.14, format 1 only (§6.11.1).
+_PROFILE_VERSION: Final = bytes((0x01, 0x0E, 0x01, 0x00))
+#: Manufacturer code 0xFFFFFF is reserved for experiments (APPENDIX §2.2, 0x8A).
+EXPERIMENTAL_MANUFACTURER: Final = b"\xff\xff\xff"
+
+
+class DeviceObject:
+    """One ECHONET Lite object: a spec-checked property store.
+
+    Subclasses (simulated devices) override :meth:`read` for live values and
+    :meth:`next_deadline`/:meth:`handle_timeout` for periodic announcements.
+    """
+
+    def __init__(self, eoj: EOJ, values: Mapping[int | str, Any] | None = None) -> None:
+        spec = load_class(eoj.class_id)
+        if spec is None:
+            raise ValueError(f"no specification for class 0x{eoj.class_id:04X}")
+        self.eoj = eoj
+        self.spec: ClassSpec = spec
+        self._edt: dict[int, bytes] = {}
+        for key, value in (values or {}).items():
+            self.store(key, value)
+
+    def _epc(self, key: int | str) -> int:
+        return self.spec.epc(key) if isinstance(key, str) else key
+
+    def store(self, key: int | str, value: Any) -> bool:
+        """Set a property locally (typed value or EDT bytes); returns whether it changed."""
+        epc = self._epc(key)
+        edt = value if isinstance(value, bytes) else encode_property(self.spec.class_id, epc, value)
+        changed = self._edt.get(epc) != edt
+        self._edt[epc] = edt
+        return changed
+
+    @property
+    def supported(self) -> frozenset[int]:
+        """EPCs this object implements (stored ones, the property maps, and :meth:`dynamic` ones)."""
+        return frozenset(self._edt) | self.dynamic() | {_ANNO_MAP, _SET_MAP, _GET_MAP}
+
+    def dynamic(self) -> frozenset[int]:
+        """EPCs computed on each read by a subclass."""
+        return frozenset()
+
+    def _map(self, operation: str) -> bytes:
+        epcs = [
+            epc
+            for epc in self.supported
+            if (prop := self.spec.properties.get(epc)) is not None and operation in prop.access
+        ]
+        return encode_property_map(epcs)
+
+    def read(self, epc: int, now: float) -> bytes | None:
+        """The EDT of ``epc`` at time ``now``, or ``None`` if it cannot be read."""
+        if epc == _GET_MAP:
+            return self._map("get")
+        if epc == _SET_MAP:
+            return self._map("set")
+        if epc == _ANNO_MAP:
+            return self._map("anno")
+        return self._edt.get(epc)
+
+    def write(self, epc: int, edt: bytes, now: float) -> str | None:
+        """Apply a Set from the network; returns why it was refused, or ``None`` if accepted."""
+        if epc not in self.supported:
+            return f"EPC 0x{epc:02X} is not implemented"
+        reason = validate_set(self.spec.class_id, epc, edt)
+        if reason is None:
+            self._edt[epc] = edt
+        return reason
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def handle_timeout(self, now: float) -> list[int]:
+        """Run periodic work due at ``now``; returns EPCs to announce with an INF."""
+        return []
+
+    def announced(self, epc: int) -> bool:
+        prop = self.spec.properties.get(epc)
+        return epc in self.supported and prop is not None and prop.announced
+
+
+class Node:
+    """An ECHONET Lite node: the device side of the protocol, without I/O."""
+
+    def __init__(
+        self,
+        objects: Iterable[DeviceObject],
+        *,
+        manufacturer_code: bytes = EXPERIMENTAL_MANUFACTURER,
+        unique_id: bytes = bytes(13),
+    ) -> None:
+        self.objects: dict[EOJ, DeviceObject] = {}
+        for obj in objects:
+            if obj.eoj in self.objects or obj.eoj.class_group == 0x0E:
+                raise ValueError(f"duplicate or profile object {obj.eoj}")
+            self.objects[obj.eoj] = obj
+        if len(unique_id) != 13 or len(manufacturer_code) != 3:
+            raise ValueError("manufacturer_code is 3 bytes and unique_id 13 bytes")
+        devices = list(self.objects)
+        classes = sorted({eoj.class_id for eoj in devices})
+        self.profile = DeviceObject(
+            NODE_PROFILE,
+            {
+                "operating_status": "booting",
+                "version_information": _PROFILE_VERSION,
+                "identification_number": b"\xfe" + manufacturer_code + unique_id,
+                "manufacturer_code": manufacturer_code,
+                "number_of_self_node_instances": len(devices),
+                "number_of_self_node_classes": len(classes) + 1,
+                "self_node_instance_list": devices,
+                "self_node_class_list": classes,
+            },
+        )
+        self._instance_list = encode_property(NODE_PROFILE.class_id, 0xD5, devices)
+        self.objects[NODE_PROFILE] = self.profile
+        self._outgoing: list[tuple[bytes, Address]] = []
+        self._tid = 0
+        #: Frames dropped (undecodable, or not for us) and requests answered.
+        self.dropped = 0
+        self.answered = 0
+
+    # --------------------------------------------------------------- public API
+    def start(self, now: float) -> None:
+        """Announce the instance list (0xD5) to the multicast group, as a node does at start."""
+        self._send_inf(self.profile.eoj, [Property(0xD5, self._instance_list)], MULTICAST)
+
+    def update(self, eoj: EOJ, key: int | str, value: Any, now: float) -> None:
+        """Change a property locally; announce it if it is in the object's 0x9D map."""
+        obj = self.objects[eoj]
+        if obj.store(key, value):
+            epc = obj._epc(key)
+            if obj.announced(epc):
+                self._announce(obj, [epc], now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for obj in self.objects.values() if (d := obj.next_deadline()) is not None]
+        return min(deadlines, default=None)
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        for obj in self.objects.values():
+            deadline = obj.next_deadline()
+            if deadline is not None and deadline <= now:
+                epcs = obj.handle_timeout(now)
+                if epcs:
+                    self._announce(obj, epcs, now)
+        return []
+
+    def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
+        """Feed one datagram; answers are queued for :meth:`datagrams_to_send`."""
+        try:
+            decoded = _frame.decode(data)
+        except DecodeError as exc:
+            self.dropped += 1
+            return [FrameDropped(source, "undecodable frame", exc)]
+        if not isinstance(decoded, Frame):
+            self.dropped += 1
+            return [FrameDropped(source, "format-2 (arbitrary) frame: no handler")]
+        return self.receive_frame(decoded, source, now)
+
+    def receive_frame(self, request: Frame, source: Address, now: float) -> list[Event]:
+        """Answer one decoded request frame."""
+        handler = _HANDLERS.get(request.esv) if isinstance(request.esv, ESV) else None
+        if handler is None:
+            self.dropped += 1
+            return [FrameDropped(source, f"service 0x{int(request.esv):02X} is not a request")]
+        targets = self._targets(request.deoj)
+        if not targets:
+            self.dropped += 1
+            return [FrameDropped(source, f"no object {request.deoj} on this node")]
+        events: list[Event] = []
+        for obj in targets:
+            handler(self, obj, request, source, now, events)
+        self.answered += 1
+        return events
+
+    # ----------------------------------------------------------------- helpers
+    def _targets(self, deoj: EOJ) -> list[DeviceObject]:
+        if deoj.instance != 0:
+            found = self.objects.get(deoj)
+            return [found] if found is not None else []
+        return [o for e, o in self.objects.items() if e.class_id == deoj.class_id]
+
+    def _reply(
+        self,
+        obj: DeviceObject,
+        request: Frame,
+        esv: ESV,
+        props: tuple[Property, ...],
+        source: Address,
+        get_props: tuple[Property, ...] = (),
+    ) -> None:
+        answer = Frame(request.tid, obj.eoj, request.seoj, esv, props, get_props)
+        self._outgoing.append((_frame.encode(answer), source))
+
+    def _read_all(
+        self, obj: DeviceObject, props: tuple[Property, ...], now: float
+    ) -> tuple[tuple[Property, ...], bool]:
+        out = []
+        ok = True
+        for prop in props:
+            spec = obj.spec.properties.get(prop.epc)
+            edt = obj.read(prop.epc, now) if spec is not None and spec.gettable else None
+            if edt is None or prop.epc not in obj.supported:
+                ok = False
+                out.append(Property(prop.epc))
+            else:
+                out.append(Property(prop.epc, edt))
+        return tuple(out), ok
+
+    def _write_all(
+        self,
+        obj: DeviceObject,
+        props: tuple[Property, ...],
+        source: Address,
+        now: float,
+        events: list[Event],
+    ) -> tuple[tuple[Property, ...], bool]:
+        out = []
+        ok = True
+        changed = []
+        for prop in props:
+            if not prop.edt or obj.write(prop.epc, prop.edt, now) is not None:
+                ok = False
+                out.append(prop)
+            else:
+                out.append(Property(prop.epc))
+                events.append(PropertyWritten(source, int(obj.eoj), prop.epc, prop.edt))
+                changed.append(prop.epc)
+        announce = [epc for epc in changed if obj.announced(epc)]
+        if announce:
+            self._announce(obj, announce, now)
+        return tuple(out), ok
+
+    def _announce(self, obj: DeviceObject, epcs: list[int], now: float) -> None:
+        props = [Property(epc, edt) for epc in epcs if (edt := obj.read(epc, now)) is not None]
+        if props:
+            self._send_inf(obj.eoj, props, MULTICAST)
+
+    def _send_inf(self, seoj: EOJ, props: list[Property], dest: Address) -> None:
+        self._tid = (self._tid + 1) & 0xFFFF
+        inf = Frame(self._tid, seoj, NODE_PROFILE, ESV.INF, tuple(props))
+        self._outgoing.append((_frame.encode(inf), dest))
+
+    def _on_get(
+        self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
+    ) -> None:
+        props, ok = self._read_all(obj, request.properties, now)
+        self._reply(obj, request, ESV.GET_RES if ok else ESV.GET_SNA, props, source)
+
+    def _on_inf_req(
+        self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
+    ) -> None:
+        props, ok = self._read_all(obj, request.properties, now)
+        self._reply(obj, request, ESV.INF if ok else ESV.INF_SNA, props, source)
+
+    def _on_setc(
+        self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
+    ) -> None:
+        props, ok = self._write_all(obj, request.properties, source, now, events)
+        self._reply(obj, request, ESV.SET_RES if ok else ESV.SETC_SNA, props, source)
+
+    def _on_seti(
+        self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
+    ) -> None:
+        props, ok = self._write_all(obj, request.properties, source, now, events)
+        if not ok:
+            self._reply(obj, request, ESV.SETI_SNA, props, source)
+
+    def _on_setget(
+        self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
+    ) -> None:
+        set_props, set_ok = self._write_all(obj, request.properties, source, now, events)
+        get_props, get_ok = self._read_all(obj, request.get_properties, now)
+        esv = ESV.SETGET_RES if set_ok and get_ok else ESV.SETGET_SNA
+        self._reply(obj, request, esv, set_props, source, get_props)
+
+
+_HANDLERS: Final = {
+    ESV.GET: Node._on_get,
+    ESV.INF_REQ: Node._on_inf_req,
+    ESV.SETC: Node._on_setc,
+    ESV.SETI: Node._on_seti,
+    ESV.SETGET: Node._on_setget,
+}

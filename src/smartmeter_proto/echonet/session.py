@@ -1,0 +1,400 @@
+"""Sans-IO ECHONET Lite client (controller side).
+
+Bytes and time go in, events and datagrams come out; nothing here sleeps,
+reads a clock or touches a socket. The caller drives it:
+
+* ``get()/set()/set_get()/inf_req()`` queue a request and return its id;
+* ``datagrams_to_send()`` hands over ``(bytes, address)`` pairs to transmit;
+* ``receive_data(data, source, now)`` returns :mod:`events` for what arrived;
+* ``next_deadline()`` / ``handle_timeout(now)`` run the retry timers.
+
+Rules applied (ECHONET Lite Specification Part II): an answer matches a request
+by TID and by its SEOJ being the object we addressed (instance 0 addresses
+every instance, §3.2.4); an SNA answer carries the refused properties with
+PDC 0 (§3.2.5); an INFC is answered with INFC_Res echoing the EPCs with PDC 0
+(§4.2.2). Requests whose answers may exceed ``max_response_size`` or that
+name more than ``max_properties`` EPCs are split into several frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import DecodeError
+from . import frame as _frame
+from .events import (
+    MULTICAST,
+    Address,
+    Event,
+    FrameDropped,
+    Notification,
+    RequestDone,
+    RequestFailed,
+    Response,
+)
+from .frame import EOJ, ESV, Frame, Property
+from .properties import PropertyValue, decode_frame_properties, encode_property, lookup
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["CONTROLLER", "Session"]
+
+#: Controller class 0x05FF, instance 1 (APPENDIX §3.6.2): the default source object.
+CONTROLLER: Final = EOJ(0x05, 0xFF, 0x01)
+#: Answers we wait for, by request service; SNA codes are 0x10 below each answer.
+_ANSWERS: Final[dict[ESV, frozenset[int]]] = {
+    ESV.GET: frozenset({ESV.GET_RES, ESV.GET_SNA}),
+    ESV.SETC: frozenset({ESV.SET_RES, ESV.SETC_SNA}),
+    ESV.SETI: frozenset({ESV.SETI_SNA}),
+    ESV.INF_REQ: frozenset({ESV.INF, ESV.INF_SNA}),
+    ESV.SETGET: frozenset({ESV.SETGET_RES, ESV.SETGET_SNA}),
+}
+#: Frame overhead counted when splitting a Get: header 12 bytes, then EPC+PDC per property.
+_HEADER: Final = 12
+_PER_PROPERTY: Final = 2
+_UNKNOWN_EDT_SIZE: Final = 255
+
+
+@dataclass(slots=True)
+class _Part:
+    """One frame of a request, waiting for its answer."""
+
+    request: _Request
+    tid: int
+    payload: bytes
+    epcs: tuple[int, ...]
+    attempts: int = 0
+    deadline: float = 0.0
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Request:
+    request_id: int
+    esv: ESV
+    dest: Address
+    deoj: EOJ
+    multicast: bool
+    parts: list[_Part] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+
+
+def _same_object(answered: EOJ, asked: EOJ) -> bool:
+    if answered.class_group != asked.class_group or answered.class_code != asked.class_code:
+        return False
+    return asked.instance in (0, answered.instance)
+
+
+class Session:
+    """An ECHONET Lite client: request tracking, retries, INF/INFC handling.
+
+    ``timeout`` and ``retries`` govern unicast requests (a multicast request
+    listens for ``timeout`` seconds and never retries). ``node``, when given,
+    answers the requests other controllers send to us (our node profile).
+    """
+
+    def __init__(
+        self,
+        *,
+        seoj: EOJ = CONTROLLER,
+        timeout: float = 5.0,
+        retries: int = 2,
+        max_properties: int = 16,
+        max_response_size: int = 1232,
+        node: Node | None = None,
+        first_tid: int = 1,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or max_properties < 1:
+            raise ValueError("timeout must be > 0, retries >= 0, max_properties >= 1")
+        if max_response_size < _HEADER + _PER_PROPERTY + 1:
+            raise ValueError(f"max_response_size must be at least {_HEADER + _PER_PROPERTY + 1}")
+        self.seoj = seoj
+        self.timeout = timeout
+        self.retries = retries
+        self.max_properties = max_properties
+        self.max_response_size = max_response_size
+        self.node = node
+        self._next_tid = first_tid & 0xFFFF
+        self._ids = itertools.count(1)
+        self._by_tid: dict[int, _Part] = {}
+        self._outgoing: list[tuple[bytes, Address]] = []
+        #: Datagrams dropped: undecodable, or answers to no pending request.
+        self.dropped = 0
+        self.received = 0
+
+    # ------------------------------------------------------------------ requests
+    def get(self, dest: Address, deoj: EOJ, epcs: Iterable[int], now: float) -> int:
+        """Queue a Get (0x62) of ``epcs`` from object ``deoj`` at ``dest``; returns the request id."""
+        wanted = tuple(dict.fromkeys(epcs))
+        if not wanted:
+            raise ValueError("a Get needs at least one EPC")
+        return self._start(ESV.GET, dest, deoj, self._split_get(deoj, wanted), now)
+
+    def inf_req(self, dest: Address, deoj: EOJ, epcs: Iterable[int], now: float) -> int:
+        """Queue an INF_REQ (0x63): the node answers with an INF of the properties."""
+        wanted = tuple(dict.fromkeys(epcs))
+        if not wanted:
+            raise ValueError("an INF_REQ needs at least one EPC")
+        return self._start(ESV.INF_REQ, dest, deoj, self._split_get(deoj, wanted), now)
+
+    def set(
+        self,
+        dest: Address,
+        deoj: EOJ,
+        values: Mapping[int, Any],
+        now: float,
+        *,
+        confirm: bool = True,
+    ) -> int:
+        """Queue a SetC (``confirm=True``) or SetI of ``values`` (typed values or raw EDT bytes)."""
+        props = self._encode(deoj, values)
+        esv = ESV.SETC if confirm else ESV.SETI
+        return self._start(esv, dest, deoj, [props], now)
+
+    def set_get(
+        self,
+        dest: Address,
+        deoj: EOJ,
+        values: Mapping[int, Any],
+        epcs: Iterable[int],
+        now: float,
+    ) -> int:
+        """Queue a SetGet (0x6E): write ``values``, then read ``epcs``, in one frame."""
+        props = self._encode(deoj, values)
+        gets = tuple(Property(epc) for epc in dict.fromkeys(epcs))
+        return self._start(ESV.SETGET, dest, deoj, [props], now, get_props=gets)
+
+    def _encode(self, deoj: EOJ, values: Mapping[int, Any]) -> tuple[Property, ...]:
+        if not values:
+            raise ValueError("a Set needs at least one property")
+        props = []
+        for epc, value in values.items():
+            edt = value if isinstance(value, bytes) else encode_property(deoj.class_id, epc, value)
+            props.append(Property(epc, edt))
+        return tuple(props)
+
+    def _split_get(self, deoj: EOJ, epcs: tuple[int, ...]) -> list[tuple[Property, ...]]:
+        chunks: list[tuple[Property, ...]] = []
+        current: list[Property] = []
+        size = _HEADER
+        for epc in epcs:
+            spec = lookup(deoj.class_id, epc)
+            expected = _PER_PROPERTY + (spec.data_type.max_size if spec else _UNKNOWN_EDT_SIZE)
+            full = len(current) >= self.max_properties or size + expected > self.max_response_size
+            if current and full:
+                chunks.append(tuple(current))
+                current, size = [], _HEADER
+            current.append(Property(epc))
+            size += expected
+        chunks.append(tuple(current))
+        return chunks
+
+    def _allocate_tid(self) -> int:
+        for _ in range(0x10000):
+            tid = self._next_tid
+            self._next_tid = (tid + 1) & 0xFFFF
+            if tid not in self._by_tid:
+                return tid
+        raise RuntimeError("all 65536 TIDs are waiting for answers")
+
+    def _start(
+        self,
+        esv: ESV,
+        dest: Address,
+        deoj: EOJ,
+        chunks: list[tuple[Property, ...]],
+        now: float,
+        *,
+        get_props: tuple[Property, ...] = (),
+    ) -> int:
+        request = _Request(next(self._ids), esv, dest, deoj, multicast=dest is MULTICAST)
+        for props in chunks:
+            tid = self._allocate_tid()
+            payload = _frame.encode(Frame(tid, self.seoj, deoj, esv, props, get_props))
+            part = _Part(request, tid, payload, tuple(p.epc for p in props))
+            request.parts.append(part)
+            self._by_tid[tid] = part
+            self._transmit(part, now)
+        return request.request_id
+
+    def _transmit(self, part: _Part, now: float) -> None:
+        part.attempts += 1
+        part.deadline = now + self.timeout
+        self._outgoing.append((part.payload, part.request.dest))
+
+    # ------------------------------------------------------------------ I/O side
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        """Datagrams to transmit now, in order; the queue is emptied."""
+        out, self._outgoing = self._outgoing, []
+        if self.node is not None:
+            out.extend(self.node.datagrams_to_send())
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must next be called, or ``None``."""
+        deadlines = [p.deadline for p in self._by_tid.values()]
+        if self.node is not None and (node_deadline := self.node.next_deadline()) is not None:
+            deadlines.append(node_deadline)
+        return min(deadlines, default=None)
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        """Retry or fail the requests whose deadline has passed."""
+        events: list[Event] = []
+        for part in [p for p in self._by_tid.values() if p.deadline <= now]:
+            request = part.request
+            if request.multicast or request.esv is ESV.SETI:
+                # Listening window closed: multicast collects what came; SetI
+                # is answered only when refused, so silence means accepted.
+                self._finish_part(part, now, events)
+            elif part.attempts <= self.retries:
+                self._transmit(part, now)
+            else:
+                self._fail(
+                    request,
+                    f"no answer to TID {part.tid} (EPCs "
+                    f"{', '.join(f'0x{e:02X}' for e in part.epcs)})",
+                    part.attempts,
+                    events,
+                )
+        if self.node is not None:
+            events.extend(self.node.handle_timeout(now))
+        return events
+
+    def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
+        """Feed one datagram from ``source``; returns the events it produced."""
+        self.received += 1
+        try:
+            decoded = _frame.decode(data)
+        except DecodeError as exc:
+            self.dropped += 1
+            return [FrameDropped(source, "undecodable frame", exc)]
+        if not isinstance(decoded, Frame):
+            self.dropped += 1
+            return [FrameDropped(source, "format-2 (arbitrary) frame: no handler")]
+        esv = decoded.esv
+        events: list[Event] = []
+        if esv is ESV.INFC or (esv is ESV.INF and decoded.tid not in self._by_tid):
+            self._notification(decoded, source, events)
+        elif isinstance(esv, ESV) and esv.is_request:
+            if self.node is not None:
+                events.extend(self.node.receive_frame(decoded, source, now))
+            else:
+                self.dropped += 1
+                events.append(FrameDropped(source, f"request {esv.name} and no node to answer it"))
+        else:
+            self._answer(decoded, source, now, events)
+        return events
+
+    def _notification(self, decoded: Frame, source: Address, events: list[Event]) -> None:
+        values, _ = decode_frame_properties(decoded.seoj.class_id, decoded.properties)
+        confirmed = decoded.esv is ESV.INFC
+        if confirmed:
+            reply = Frame(
+                decoded.tid,
+                decoded.deoj,
+                decoded.seoj,
+                ESV.INFC_RES,
+                tuple(Property(p.epc) for p in decoded.properties),
+            )
+            self._outgoing.append((_frame.encode(reply), source))
+        events.append(Notification(source, decoded, values, confirmed))
+
+    def _answer(self, decoded: Frame, source: Address, now: float, events: list[Event]) -> None:
+        part = self._by_tid.get(decoded.tid)
+        if (
+            part is None
+            or part.done
+            or decoded.esv not in _ANSWERS[part.request.esv]
+            or not _same_object(decoded.seoj, part.request.deoj)
+        ):
+            self.dropped += 1
+            events.append(FrameDropped(source, f"answer to no pending request (TID {decoded.tid})"))
+            return
+        request = part.request
+        values, _ = decode_frame_properties(decoded.seoj.class_id, _readable(decoded))
+        response = Response(request.request_id, source, decoded, values)
+        request.responses.append(response)
+        events.append(response)
+        if not request.multicast:
+            self._finish_part(part, now, events)
+
+    def _finish_part(self, part: _Part, now: float, events: list[Event]) -> None:
+        part.done = True
+        del self._by_tid[part.tid]
+        request = part.request
+        if all(p.done for p in request.parts):
+            events.append(_summarise(request))
+
+    def _fail(self, request: _Request, reason: str, attempts: int, events: list[Event]) -> None:
+        for part in request.parts:
+            self._by_tid.pop(part.tid, None)
+            part.done = True
+        events.append(RequestFailed(request.request_id, reason, attempts))
+
+    @property
+    def pending(self) -> int:
+        """Frames still waiting for an answer."""
+        return len(self._by_tid)
+
+
+def _readable(frame: Frame) -> tuple[Property, ...]:
+    """The properties of an answer that carry read values (not Set echoes)."""
+    if frame.esv in _SET_ANSWERS:
+        return ()
+    if frame.esv in (ESV.SETGET_RES, ESV.SETGET_SNA):
+        return frame.get_properties
+    return frame.properties
+
+
+def _refused(frame: Frame) -> list[int]:
+    """EPCs an SNA answer refused (§3.2.5): PDC 0 in a read list, an echoed EDT in a Set list."""
+    esv = frame.esv
+    if not isinstance(esv, ESV) or not esv.is_sna:
+        return []
+    if esv is ESV.SETGET_SNA:
+        return [p.epc for p in frame.properties if p.edt] + [
+            p.epc for p in frame.get_properties if not p.edt
+        ]
+    if esv in _SET_ANSWERS:
+        return [p.epc for p in frame.properties if p.edt]
+    return [p.epc for p in frame.properties if not p.edt]
+
+
+def _summarise(request: _Request) -> RequestDone:
+    values: dict[int, PropertyValue] = {}
+    refused: list[int] = []
+    undecodable: list[tuple[int, DecodeError]] = []
+    final = _ANSWER_OK[request.esv]
+    for response in request.responses:
+        frame = response.frame
+        if isinstance(frame.esv, ESV) and frame.esv.is_sna:
+            final = frame.esv
+        for value in response.values:
+            values[value.epc] = value
+        refused.extend(_refused(frame))
+        _, bad = decode_frame_properties(frame.seoj.class_id, _readable(frame))
+        undecodable.extend(bad)
+    return RequestDone(
+        request.request_id,
+        final,
+        tuple(request.responses),
+        values,
+        tuple(dict.fromkeys(refused)),
+        tuple(undecodable),
+    )
+
+
+_ANSWER_OK: Final[dict[ESV, ESV]] = {
+    ESV.GET: ESV.GET_RES,
+    ESV.SETC: ESV.SET_RES,
+    ESV.SETI: ESV.SET_RES,
+    ESV.INF_REQ: ESV.INF,
+    ESV.SETGET: ESV.SETGET_RES,
+}
+#: Answers to a Set: accepted properties come back with PDC 0, refused ones
+#: (in an SNA) echo the EDT that was not accepted (§3.2.5).
+_SET_ANSWERS: Final = frozenset({ESV.SET_RES, ESV.SETC_SNA, ESV.SETI_SNA})

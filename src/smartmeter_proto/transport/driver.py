@@ -1,0 +1,146 @@
+"""Asyncio driver for the sans-IO ECHONET Lite session, independent of the link.
+
+A link adapter (UDP socket, Wi-SUN dongle, G3-PLC modem) gives the driver a
+coroutine that transmits one datagram and calls :meth:`SessionDriver.feed`
+for each datagram it receives. The driver runs the session's timers, resolves
+the futures of pending requests and queues notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from ..echonet.events import (
+    Address,
+    Event,
+    FrameDropped,
+    Notification,
+    RequestDone,
+    RequestFailed,
+)
+from ..echonet.session import Session
+
+__all__ = ["SessionDriver"]
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[bytes, Address], Awaitable[None]]
+_NOTIFICATION_BACKLOG: Final = 1024
+#: A deadline already past is fired on the next loop turn, never in a busy loop.
+_MIN_TIMER_S: Final = 0.001
+
+
+class SessionDriver:
+    """Runs a :class:`Session` on the event loop; ``send`` transmits one datagram."""
+
+    def __init__(
+        self,
+        session: Session,
+        send: Sender,
+        *,
+        clock: Callable[[], float] = time.time,
+        notification_backlog: int = _NOTIFICATION_BACKLOG,
+    ) -> None:
+        self.session = session
+        self._send = send
+        self.clock = clock
+        self._waiters: dict[int, asyncio.Future[RequestDone]] = {}
+        self.notifications: asyncio.Queue[Notification] = asyncio.Queue(notification_backlog)
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._send_lock = asyncio.Lock()
+        self._running = False
+        self.dropped_notifications = 0
+
+    def start(self) -> None:
+        self._running = True
+        self._reschedule()
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._flushes):
+            task.cancel()
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+        self._waiters.clear()
+
+    async def feed(self, data: bytes, source: Address) -> None:
+        """Hand one received datagram to the session."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("rx %s %s", source, data.hex())
+        self._dispatch(self.session.receive_data(data, source, self.clock()))
+        await self.flush()
+
+    async def request(self, start: Callable[[float], int]) -> RequestDone | RequestFailed:
+        """Run ``start(now) -> request id`` on the session and wait for the outcome."""
+        request_id = start(self.clock())
+        waiter: asyncio.Future[RequestDone] = asyncio.get_running_loop().create_future()
+        self._waiters[request_id] = waiter
+        self._reschedule()
+        await self.flush()
+        try:
+            return await waiter
+        except _Failed as failed:
+            return failed.event
+        finally:
+            self._waiters.pop(request_id, None)
+
+    async def flush(self) -> None:
+        """Transmit everything the session has queued."""
+        async with self._send_lock:
+            for data, dest in self.session.datagrams_to_send():
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("tx %s %s", dest, data.hex())
+                await self._send(data, dest)
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, RequestDone | RequestFailed):
+                waiter = self._waiters.get(event.request_id)
+                if waiter is not None and not waiter.done():
+                    if isinstance(event, RequestDone):
+                        waiter.set_result(event)
+                    else:
+                        waiter.set_exception(_Failed(event))
+            elif isinstance(event, Notification):
+                if self.notifications.full():
+                    self.notifications.get_nowait()
+                    self.dropped_notifications += 1
+                self.notifications.put_nowait(event)
+            elif isinstance(event, FrameDropped):
+                log.debug(
+                    "dropped datagram from %s: %s %s", event.source, event.reason, event.error or ""
+                )
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Arm one loop timer for the session's next deadline."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.session.next_deadline()
+        if deadline is None or not self._running:
+            return
+        delay = max(_MIN_TIMER_S, deadline - self.clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._dispatch(self.session.handle_timeout(self.clock()))
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+
+class _Failed(Exception):
+    def __init__(self, event: RequestFailed) -> None:
+        super().__init__(event.reason)
+        self.event = event
