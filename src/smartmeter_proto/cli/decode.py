@@ -11,6 +11,7 @@ from ..echonet import frame as echonet_frame
 from ..echonet.frame import ESV, ArbitraryFrame, Frame
 from ..echonet.properties import decode_frame_properties
 from ..echonet.specs import load_class
+from ..echonet.typed import value_class
 from ..errors import DecodeError
 
 __all__ = ["echonet_to_json", "register"]
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("decode", help="decode a frame given in hex")
     protocols = parser.add_subparsers(dest="protocol", required=True, metavar="PROTOCOL")
     echonet = protocols.add_parser("echonet", help="an ECHONET Lite frame (UDP payload)")
-    echonet.add_argument("hex", type=_hex_argument, help="the frame in hex ('-' reads stdin)")
+    echonet.add_argument("hex", help="the frame in hex, spaces allowed ('-' reads stdin)")
     echonet.add_argument("--json", action="store_true", help="print JSON instead of text")
     echonet.set_defaults(handler=_decode_echonet)
 
@@ -38,14 +39,8 @@ def _class_name(class_id: int) -> str:
     return spec.name if spec is not None else "unknown class"
 
 
-def _value_class(frame: Frame) -> int:
-    """Requests carry the target object's properties, answers the source's."""
-    esv = frame.esv
-    return frame.deoj.class_id if isinstance(esv, ESV) and esv.is_request else frame.seoj.class_id
-
-
 def _properties_json(frame: Frame, props: tuple[echonet_frame.Property, ...]) -> list[Any]:
-    values, errors = decode_frame_properties(_value_class(frame), props)
+    values, errors = decode_frame_properties(value_class(frame), props)
     by_epc = {v.epc: v for v in values}
     failed = dict(errors)
     out = []
@@ -106,7 +101,12 @@ def _print_text(doc: dict[str, Any]) -> None:
 
 
 def _decode_echonet(args: argparse.Namespace) -> int:
-    data: bytes = args.hex
+    text = sys.stdin.read() if args.hex == "-" else args.hex
+    try:
+        data = _hex_argument(text)
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         decoded = echonet_frame.decode(data)
     except DecodeError as exc:

@@ -1,4 +1,4 @@
-"""``simulate meter`` and ``probe``: an ECHONET Lite meter on UDP, and a client that reads any node."""
+"""``simulate meter`` and ``probe``: a meter served on UDP, and a client that reads any node."""
 
 from __future__ import annotations
 

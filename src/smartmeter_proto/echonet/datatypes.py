@@ -45,7 +45,7 @@ def _fail(reason: str, offset: int) -> DecodeError:
 
 @dataclass(frozen=True, slots=True)
 class DataType:
-    """A compiled EDT codec: ``read(edt, offset) -> (value, next_offset)`` and ``write(value) -> bytes``.
+    """A compiled EDT codec: ``read(edt, offset) -> (value, next offset)``, ``write(value)``.
 
     ``size`` is the fixed EDT size or ``None``; ``max_size`` bounds variable sizes.
     ``in_range(value)`` applies the spec's ``min``/``max``.
@@ -59,9 +59,16 @@ class DataType:
     in_range: Callable[[Value], bool]
     #: Arrays only: read exactly ``count`` elements (for ``count_from``).
     read_count: Callable[[bytes, int, int], tuple[Value, int]] | None = None
+    #: Decoder of a whole EDT, specialised per kind where it pays (the hot path).
+    whole: Callable[[bytes], Value] | None = None
+    #: Integers only: raw codes that decode to ``None``, and the decimal places.
+    special_codes: frozenset[int] = frozenset()
+    decimals: int = 0
 
     def decode(self, edt: bytes) -> Value:
         """Decode a whole EDT; short or trailing bytes are a :class:`DecodeError`."""
+        if self.whole is not None:
+            return self.whole(edt)
         if self.size is not None and len(edt) != self.size:
             raise _fail(f"{self.kind}: EDT is {len(edt)} bytes, expected {self.size}", 0)
         value, end = self.read(edt, 0)
@@ -131,7 +138,27 @@ def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
             return True
         return (low is None or raw >= int(low)) and (high is None or raw <= int(high))
 
-    return DataType(kind, size, size, read, write, in_range)
+    from_bytes = int.from_bytes
+
+    def whole(edt: bytes) -> Value:
+        if len(edt) != size:
+            raise _fail(f"{kind}{size * 8}: EDT is {len(edt)} bytes, expected {size}", 0)
+        raw = from_bytes(edt, "big", signed=signed)
+        if special and raw in special:
+            return None
+        return raw / divisor if decimals else raw
+
+    return DataType(
+        kind,
+        size,
+        size,
+        read,
+        write,
+        in_range,
+        whole=whole,
+        special_codes=frozenset(special),
+        decimals=decimals,
+    )
 
 
 def _enum(spec: Mapping[str, Any]) -> DataType:

@@ -63,7 +63,7 @@ class DeviceObject:
 
     @property
     def supported(self) -> frozenset[int]:
-        """EPCs this object implements (stored ones, the property maps, and :meth:`dynamic` ones)."""
+        """EPCs implemented: stored ones, the property maps, and :meth:`dynamic` ones."""
         return frozenset(self._edt) | self.dynamic() | {_ANNO_MAP, _SET_MAP, _GET_MAP}
 
     def dynamic(self) -> frozenset[int]:

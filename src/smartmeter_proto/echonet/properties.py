@@ -7,20 +7,22 @@ unknown class still get the super class's properties (APPENDIX chapter 2).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import DecodeError, EncodeError
-from .frame import Property
+from .frame import Property, _tuple_new
 from .specs import SUPER_CLASS, PropertySpec, load_class
 
 __all__ = [
     "PropertyValue",
     "decode_frame_properties",
     "decode_property",
+    "decoder_table",
     "encode_property",
     "lookup",
+    "typed_property",
     "validate_set",
 ]
 
@@ -29,16 +31,45 @@ __all__ = [
 _PROFILE_GROUP: Final = 0x0E
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyValue:
-    """A decoded property: ``value`` is typed per the class file; ``edt`` keeps the wire bytes."""
+class PropertyValue(Property):
+    """A decoded property: a :class:`~.frame.Property` plus its typed ``value``.
 
-    epc: int
-    name: str
-    value: Any
-    unit: str | None
-    edt: bytes
-    known: bool = True
+    ``name`` and ``unit`` come from the class file; ``known`` is false when no
+    class file describes the EPC (``value`` is then the EDT); ``error`` holds
+    the :class:`DecodeError` of an EDT that broke its type (``value`` is then
+    ``None``). Being a :class:`Property`, it can stand in a :class:`Frame`.
+    """
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        name: str
+        value: Any
+        unit: str | None
+        known: bool
+        error: DecodeError | None
+    else:
+        name = property(itemgetter(2), doc="Property name from the class file")
+        value = property(itemgetter(3), doc="Typed value")
+        unit = property(itemgetter(4), doc="Unit from the class file")
+        known = property(itemgetter(5), doc="Whether a class file describes the EPC")
+        error = property(itemgetter(6), doc="Why the EDT could not be decoded")
+
+    def __new__(
+        cls,
+        epc: int,
+        edt: bytes,
+        name: str,
+        value: Any,
+        unit: str | None = None,
+        known: bool = True,
+        error: DecodeError | None = None,
+    ) -> PropertyValue:
+        Property(epc, edt)  # validates EPC and EDT
+        return _tuple_new(cls, (epc, bytes(edt), name, value, unit, known, error))
+
+    def __repr__(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"PropertyValue(0x{self.epc:02X} {self.name}={self.value!r}{unit})"
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict: ``epc`` (int), ``name``, ``edt`` (hex), ``value``, ``unit``."""
@@ -84,12 +115,56 @@ def lookup(class_id: int, epc: int) -> PropertySpec | None:
     return found
 
 
+#: Per class: EPC -> (name, whole-EDT decoder, unit), built on first use (the hot path).
+_Decoder = tuple[str, Callable[[bytes], Any], str | None]
+_TABLES: dict[int, dict[int, _Decoder | None]] = {}
+
+
+def decoder_table(class_id: int) -> dict[int, _Decoder | None]:
+    """The EPC -> (name, decoder, unit) table of a class, filled as EPCs are met."""
+    table = _TABLES.get(class_id)
+    if table is None:
+        if len(_TABLES) >= 4096:
+            _TABLES.clear()
+        table = _TABLES[class_id] = {}
+    return table
+
+
+def _decoder(class_id: int, epc: int) -> _Decoder | None:
+    table = _TABLES.get(class_id)
+    if table is None:
+        if len(_TABLES) >= 4096:
+            _TABLES.clear()
+        table = _TABLES[class_id] = {}
+    try:
+        return table[epc]
+    except KeyError:
+        spec = lookup(class_id, epc)
+        found = None if spec is None else (spec.name, spec.data_type.decode, spec.unit)
+        table[epc] = found
+        return found
+
+
 def decode_property(class_id: int, epc: int, edt: bytes) -> PropertyValue:
     """Decode ``edt`` of ``epc`` in class ``class_id``; a bad EDT raises :class:`DecodeError`."""
-    spec = lookup(class_id, epc)
-    if spec is None:
-        return PropertyValue(epc, f"0x{epc:02X}", edt, None, edt, known=False)
-    return PropertyValue(epc, spec.name, spec.data_type.decode(edt), spec.unit, edt)
+    found = _decoder(class_id, epc)
+    if found is None:
+        return _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+    name, decode, unit = found
+    return _tuple_new(PropertyValue, (epc, edt, name, decode(edt), unit, True, None))
+
+
+def typed_property(class_id: int, epc: int, edt: bytes) -> PropertyValue:
+    """Like :func:`decode_property`, but a bad EDT gives a value with ``error`` set."""
+    found = _decoder(class_id, epc)
+    if found is None:
+        return _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+    name, decode, unit = found
+    try:
+        value = decode(edt)
+    except DecodeError as exc:
+        return _tuple_new(PropertyValue, (epc, edt, name, None, unit, True, exc))
+    return _tuple_new(PropertyValue, (epc, edt, name, value, unit, True, None))
 
 
 def decode_frame_properties(
@@ -105,10 +180,15 @@ def decode_frame_properties(
     for prop in properties:
         if not prop.edt:
             continue
-        try:
-            values.append(decode_property(class_id, prop.epc, prop.edt))
-        except DecodeError as exc:
-            errors.append((prop.epc, exc))
+        value = (
+            prop
+            if isinstance(prop, PropertyValue)
+            else typed_property(class_id, prop.epc, prop.edt)
+        )
+        if value.error is not None:
+            errors.append((value.epc, value.error))
+        else:
+            values.append(value)
     return tuple(values), tuple(errors)
 
 

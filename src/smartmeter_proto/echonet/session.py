@@ -37,6 +37,7 @@ from .events import (
 )
 from .frame import EOJ, ESV, Frame, Property
 from .properties import PropertyValue, decode_frame_properties, encode_property, lookup
+from .typed import decode_typed
 
 if TYPE_CHECKING:
     from .node import Node
@@ -128,7 +129,7 @@ class Session:
 
     # ------------------------------------------------------------------ requests
     def get(self, dest: Address, deoj: EOJ, epcs: Iterable[int], now: float) -> int:
-        """Queue a Get (0x62) of ``epcs`` from object ``deoj`` at ``dest``; returns the request id."""
+        """Queue a Get (0x62) of ``epcs`` from ``deoj`` at ``dest``; returns the request id."""
         wanted = tuple(dict.fromkeys(epcs))
         if not wanted:
             raise ValueError("a Get needs at least one EPC")
@@ -268,13 +269,10 @@ class Session:
         """Feed one datagram from ``source``; returns the events it produced."""
         self.received += 1
         try:
-            decoded = _frame.decode(data)
+            decoded = decode_typed(data)
         except DecodeError as exc:
             self.dropped += 1
             return [FrameDropped(source, "undecodable frame", exc)]
-        if not isinstance(decoded, Frame):
-            self.dropped += 1
-            return [FrameDropped(source, "format-2 (arbitrary) frame: no handler")]
         esv = decoded.esv
         events: list[Event] = []
         if esv is ESV.INFC or (esv is ESV.INF and decoded.tid not in self._by_tid):

@@ -129,7 +129,7 @@ def _property(epc: int, entry: Mapping[str, Any], where: str) -> PropertySpec:
 
 @functools.cache
 def load_class(class_id: int) -> ClassSpec | None:
-    """The :class:`ClassSpec` for ``class_id`` (e.g. 0x0288), or ``None`` if no file describes it."""
+    """The :class:`ClassSpec` of ``class_id`` (e.g. 0x0288), or ``None`` without a file."""
     path = _files().get(class_id)
     if path is None:
         return None

@@ -17,6 +17,7 @@ from typing import Final
 
 __all__ = ["JST", "SLOT_SECONDS", "LoadCurve"]
 
+_Noise = random.Random  # seeded, repeatable noise for the simulation (not for secrets)
 JST: Final = timezone(timedelta(hours=9), "JST")
 SLOT_SECONDS: Final = 1800
 _HOURLY_SHAPE: Final = (  # relative demand per hour of day, 0..23
@@ -66,7 +67,7 @@ class LoadCurve:
         shape = _HOURLY_SHAPE[moment.hour]
         if moment.weekday() >= 5:
             shape = 0.85 * shape + 0.2
-        noise = random.Random(self.seed * 1_000_003 + slot).gauss(1.0, 0.12)
+        noise = _Noise(self.seed * 1_000_003 + slot).gauss(1.0, 0.12)
         return max(80.0, self.peak_w / 1.55 * shape * noise)
 
     def _pv_w(self, slot: int) -> float:
@@ -76,7 +77,7 @@ class LoadCurve:
         hour = moment.hour + moment.minute / 60
         if not 6.0 <= hour <= 18.0:
             return 0.0
-        clouds = random.Random(self.seed * 7_919 + slot // 4).uniform(0.4, 1.0)
+        clouds = _Noise(self.seed * 7_919 + slot // 4).uniform(0.4, 1.0)
         return self.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 12.0) * clouds
 
     def slot_power(self, slot: int) -> tuple[float, float]:
@@ -118,5 +119,5 @@ class LoadCurve:
     def power_w(self, now: float) -> int:
         """Instantaneous net power at ``now`` (negative while exporting), moving each second."""
         p_in, p_out = self.slot_power(self.slot_of(now))
-        wobble = random.Random(self.seed * 31 + int(now)).gauss(1.0, 0.04)
+        wobble = _Noise(self.seed * 31 + int(now)).gauss(1.0, 0.04)
         return round((p_in - p_out) * wobble)

@@ -30,6 +30,8 @@ HISTORY_DAYS: Final = 45
 ONE_MINUTE_RETENTION_S: Final = 3600
 #: Historical arrays hold 48 half-hours; 0xEC at most 12 pairs, 0xEE at most 10.
 _HALF_HOURS: Final = 48
+#: Coefficient 1, 0.1 kWh per count, 6 digits: the commonest B-route meter configuration.
+DEFAULT_SCALE: Final = EnergyScale(coefficient=1, unit_code=0x01, effective_digits=6)
 #: Mains voltage used to derive the phase currents (single-phase three-wire, 100 V per phase).
 _PHASE_VOLTAGE: Final = 100.0
 
@@ -46,7 +48,7 @@ class SimulatedMeter(DeviceObject):
         self,
         *,
         curve: LoadCurve | None = None,
-        scale: EnergyScale = EnergyScale(coefficient=1, unit_code=0x01, effective_digits=6),
+        scale: EnergyScale = DEFAULT_SCALE,
         initial_kwh: float = 12_345.6,
         route_b_id: bytes = bytes(16),
         manufacturer_code: bytes = b"\xff\xff\xff",

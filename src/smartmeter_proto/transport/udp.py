@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: The wildcard address: a HEMS listens on every interface of the home network.
+ANY_IPV4: Final = "0.0.0.0"  # noqa: S104
 
 #: UDP port and multicast groups of ECHONET Lite (Part II §3.1.2).
 ECHONET_PORT: Final = 3610
@@ -70,7 +72,7 @@ class UDPLink:
         self,
         session: Session,
         *,
-        local: tuple[str, int] = ("0.0.0.0", 0),
+        local: tuple[str, int] = (ANY_IPV4, 0),
         group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
         join_group: bool = False,
         reply_port: int | None = None,
@@ -107,7 +109,7 @@ class UDPLink:
         if self.join_group:
             group = self.group[0]
             if family == socket.AF_INET:
-                request = struct.pack("=4s4s", socket.inet_aton(group), socket.inet_aton("0.0.0.0"))
+                request = struct.pack("=4s4s", socket.inet_aton(group), socket.inet_aton(ANY_IPV4))
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, request)
             else:
                 request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", 0)
@@ -130,10 +132,8 @@ class UDPLink:
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with suppress(asyncio.CancelledError, TransportClosed):
                 await self._reader
-            except (asyncio.CancelledError, TransportClosed):
-                pass
             self._reader = None
         await self.driver.stop()
         if self._stream is not None:
@@ -195,16 +195,24 @@ class EchonetClient:
     G3-PLC transports hand back the same class over their own link.
     """
 
-    def __init__(self, driver: SessionDriver, *, default_port: int = ECHONET_PORT) -> None:
+    def __init__(
+        self,
+        driver: SessionDriver,
+        *,
+        default_port: int = ECHONET_PORT,
+        link: UDPLink | None = None,
+    ) -> None:
         self.driver = driver
         self.default_port = default_port
+        #: The UDP link under the client, when it runs over UDP.
+        self.link = link
 
     @classmethod
     @asynccontextmanager
     async def udp(
         cls,
         *,
-        local: tuple[str, int] = ("0.0.0.0", 0),
+        local: tuple[str, int] = (ANY_IPV4, 0),
         group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
         timeout: float = 5.0,
         retries: int = 2,
@@ -212,7 +220,7 @@ class EchonetClient:
     ) -> AsyncIterator[EchonetClient]:
         session = Session(timeout=timeout, retries=retries, node=node)
         async with UDPLink(session, local=local, group=group) as link:
-            yield cls(link.driver)
+            yield cls(link.driver, link=link)
 
     def _dest(self, host: Address) -> Address:
         if host is MULTICAST or isinstance(host, tuple):
@@ -234,7 +242,7 @@ class EchonetClient:
         return await self._run(lambda now: self.driver.session.get(dest, eoj, wanted, now))
 
     async def get_values(self, host: Address, eoj: EOJ, epcs: Iterable[int]) -> dict[int, Any]:
-        """Read ``epcs`` and return ``{epc: typed value}``; a refused EPC raises :class:`SessionError`."""
+        """Read ``epcs`` as ``{epc: typed value}``; a refused EPC raises :class:`SessionError`."""
         done = await self.get(host, eoj, epcs)
         if done.refused:
             refused = ", ".join(f"0x{e:02X}" for e in done.refused)
@@ -283,7 +291,7 @@ class EchonetClient:
 async def serve_node(
     node: Node,
     *,
-    local: tuple[str, int] = ("0.0.0.0", ECHONET_PORT),
+    local: tuple[str, int] = (ANY_IPV4, ECHONET_PORT),
     group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
     join_group: bool = False,
     reply_port: int | None = None,
