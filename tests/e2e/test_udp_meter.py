@@ -31,7 +31,9 @@ def test_client_reads_every_readable_property_of_the_simulated_meter() -> None:
 
     async def scenario() -> None:
         node = meter_node(meter)
-        async with serve_node(node, local=(LOOPBACK, 0), clock=lambda: frozen) as server:
+        async with serve_node(
+            node, local=(LOOPBACK, 0), reply_port=None, clock=lambda: frozen
+        ) as server:
             address = server.address
             async with EchonetClient.udp(local=(LOOPBACK, 0), timeout=1.0) as client:
                 nodes = await client.discover(address)
@@ -61,7 +63,7 @@ def test_client_reads_every_readable_property_of_the_simulated_meter() -> None:
 def test_history_day_set_then_read_and_refusals() -> None:
     async def scenario() -> None:
         meter = SimulatedMeter()
-        async with serve_node(meter_node(meter), local=(LOOPBACK, 0)) as server:
+        async with serve_node(meter_node(meter), local=(LOOPBACK, 0), reply_port=None) as server:
             address = server.address
             async with EchonetClient.udp(local=(LOOPBACK, 0), timeout=1.0) as client:
                 set_done = await client.set(address, METER_EOJ, {0xE5: 1})
@@ -91,7 +93,7 @@ def test_history_day_set_then_read_and_refusals() -> None:
 def test_bad_datagrams_are_dropped_counted_and_the_meter_keeps_answering() -> None:
     async def scenario() -> None:
         node = meter_node(SimulatedMeter())
-        async with serve_node(node, local=(LOOPBACK, 0)) as server:
+        async with serve_node(node, local=(LOOPBACK, 0), reply_port=None) as server:
             address = server.address
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
                 raw.bind((LOOPBACK, 0))
@@ -153,3 +155,17 @@ def test_decode_of_meter_answer_matches_property_codec() -> None:
     assert isinstance(decoded, frame.Frame)
     value = decode_property(0x0288, 0xE8, decoded.properties[0].edt).value
     assert set(value) == {"r_phase", "t_phase"}
+
+
+def test_standard_ports_answers_go_to_3610_of_the_requester() -> None:
+    # Both ends on port 3610, on two loopback addresses, as two hosts on a home LAN.
+    meter_host, client_host = "127.0.0.31", "127.0.0.32"
+
+    async def scenario() -> None:
+        async with serve_node(meter_node(SimulatedMeter()), local=(meter_host, 3610)) as server:
+            async with EchonetClient.udp(local=(client_host, 3610), timeout=1.0) as client:
+                values = await client.get_values(meter_host, METER_EOJ, [0xD7, 0xE1])
+                assert values == {0xD7: 6, 0xE1: "0.1"}
+            assert server.session.dropped == 0
+
+    run(scenario())

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..echonet.energy import UNIT_CODES, EnergyScale
 from ..sim.meter import METER_EOJ, SimulatedMeter, meter_node
-from ..transport.udp import EchonetClient, serve_node
+from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
 
 __all__ = ["half_hour_chart", "register"]
 
@@ -18,7 +18,8 @@ _BARS = " ▁▂▃▄▅▆▇█"
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser("demo", help="run a simulated meter and read it end to end")
-    demo.add_argument("--bind", default="127.0.0.1", help="loopback address for the meter")
+    demo.add_argument("--meter", default="127.0.0.1", help="loopback address of the meter")
+    demo.add_argument("--hems", default="127.0.0.2", help="loopback address of the HEMS client")
     demo.set_defaults(handler=lambda args: asyncio.run(_demo(args)))
 
 
@@ -35,10 +36,10 @@ async def _demo(args: argparse.Namespace) -> int:
     meter = SimulatedMeter()
     node = meter_node(meter)
     print("starting simulated smart meter (ECHONET Lite over UDP on loopback)")
-    async with serve_node(node, local=(args.bind, 0)) as link:
+    async with serve_node(node, local=(args.meter, ECHONET_PORT)) as link:
         address = link.address
         print(f"meter listening on {address[0]}:{address[1]}")
-        async with EchonetClient.udp(local=(args.bind, 0), timeout=2.0) as client:
+        async with EchonetClient.udp(local=(args.hems, ECHONET_PORT), timeout=2.0) as client:
             nodes = await client.discover(address)
             print(f"discovered node with objects: {', '.join(str(e) for e in nodes[0].instances)}")
             values: dict[int, Any] = await client.get_values(

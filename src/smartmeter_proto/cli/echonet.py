@@ -41,10 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     meter.add_argument("--seed", type=int, default=1, help="load-curve seed")
     meter.add_argument("--pv-peak", type=float, default=0.0, help="PV peak in W (reverse flow)")
     meter.add_argument(
-        "--reply-port",
-        type=int,
-        default=None,
-        help="send answers to this port instead of the request's source port",
+        "--reply-to-source",
+        action="store_true",
+        help="answer the request's source port instead of 3610 (for clients on ephemeral ports)",
     )
     meter.add_argument(
         "--duration",
@@ -57,6 +56,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     probe_cmd = commands.add_parser("probe", help="discover a node and read every property")
     probe_cmd.add_argument("address", help="ADDR[:PORT] of the node")
     probe_cmd.add_argument("--timeout", type=float, default=3.0, help="seconds per attempt")
+    probe_cmd.add_argument(
+        "--bind",
+        default="0.0.0.0:3610",
+        help="local ADDR[:PORT] (default 0.0.0.0:3610; answers come to port 3610)",
+    )
     probe_cmd.set_defaults(handler=lambda args: asyncio.run(_probe(args)))
 
 
@@ -64,7 +68,9 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     host, port = parse_endpoint(args.bind)
     meter = SimulatedMeter(curve=LoadCurve(seed=args.seed, pv_peak_w=args.pv_peak))
     node = meter_node(meter)
-    async with serve_node(node, local=(host, port), reply_port=args.reply_port) as link:
+    async with serve_node(
+        node, local=(host, port), reply_port=None if args.reply_to_source else ECHONET_PORT
+    ) as link:
         bound = link.address
         print(f"simulated smart meter 028801 listening on {bound[0]}:{bound[1]}", flush=True)
         try:
@@ -104,7 +110,8 @@ async def probe(client: EchonetClient, address: tuple[str, int]) -> list[tuple[E
 async def _probe(args: argparse.Namespace) -> int:
     address = parse_endpoint(args.address)
     try:
-        async with EchonetClient.udp(timeout=args.timeout, retries=1) as client:
+        local = parse_endpoint(args.bind)
+        async with EchonetClient.udp(local=local, timeout=args.timeout, retries=1) as client:
             report = await probe(client, address)
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -121,7 +121,11 @@ def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
             raise EncodeError(f"{kind}{size * 8}: None has no code here")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise EncodeError(f"{kind}{size * 8}: expected a number, got {value!r}")
-        return round(value * divisor) if decimals else int(value)
+        if decimals:
+            return int(round(value * divisor))
+        if isinstance(value, float) and not value.is_integer():
+            raise EncodeError(f"{kind}{size * 8}: {value!r} is not a whole number")
+        return int(value)
 
     def write(value: Value) -> bytes:
         raw = to_raw(value)
@@ -403,12 +407,21 @@ def _counted_list(spec: Mapping[str, Any], kind: str, width: int) -> DataType:
         return items, offset + count * width
 
     def write(value: Value) -> bytes:
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise EncodeError(f"{kind}: expected a sequence, got {value!r}")
         items = list(value)
         if len(items) > max_count:
             raise EncodeError(f"{kind}: {len(items)} entries, at most {max_count}")
         out = bytearray([len(items)])
         for item in items:
-            out += item.to_bytes() if isinstance(item, EOJ) else int(item).to_bytes(width, "big")
+            if width == 3:
+                if not isinstance(item, EOJ):
+                    raise EncodeError(f"{kind}: expected EOJ entries, got {item!r}")
+                out += item.to_bytes()
+            elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 0xFFFF:
+                out += item.to_bytes(width, "big")
+            else:
+                raise EncodeError(f"{kind}: class code must be 0..0xFFFF, got {item!r}")
         return bytes(out)
 
     return DataType(kind, None, 1 + max_count * width, read, write, _always)
@@ -442,6 +455,12 @@ def _struct(spec: Mapping[str, Any]) -> DataType:
         missing = [name for name, _, _ in fields if name not in value]
         if missing:
             raise EncodeError(f"struct: missing fields {missing}")
+        for name, _, count_from in fields:
+            if count_from is not None and value[count_from] != len(value[name]):
+                raise EncodeError(
+                    f"struct: {count_from}={value[count_from]!r} but {name} has "
+                    f"{len(value[name])} entries"
+                )
         return b"".join(field_type.write(value[name]) for name, field_type, _ in fields)
 
     def in_range(value: Value) -> bool:

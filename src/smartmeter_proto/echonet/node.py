@@ -70,13 +70,17 @@ class DeviceObject:
         """EPCs computed on each read by a subclass."""
         return frozenset()
 
+    def access(self, epc: int) -> frozenset[str]:
+        """Operations allowed on ``epc``: the class file's, unless a subclass narrows them.
+
+        Real devices implement a subset of what the class allows (a meter may
+        refuse Set of 0x80); a subclass overrides this to say so.
+        """
+        prop = self.spec.properties.get(epc)
+        return prop.access if prop is not None else frozenset()
+
     def _map(self, operation: str) -> bytes:
-        epcs = [
-            epc
-            for epc in self.supported
-            if (prop := self.spec.properties.get(epc)) is not None and operation in prop.access
-        ]
-        return encode_property_map(epcs)
+        return encode_property_map([e for e in self.supported if operation in self.access(e)])
 
     def read(self, epc: int, now: float) -> bytes | None:
         """The EDT of ``epc`` at time ``now``, or ``None`` if it cannot be read."""
@@ -92,6 +96,8 @@ class DeviceObject:
         """Apply a Set from the network; returns why it was refused, or ``None`` if accepted."""
         if epc not in self.supported:
             return f"EPC 0x{epc:02X} is not implemented"
+        if "set" not in self.access(epc):
+            return f"EPC 0x{epc:02X} is not settable on this object"
         reason = validate_set(self.spec.class_id, epc, edt)
         if reason is None:
             self._edt[epc] = edt
@@ -105,8 +111,7 @@ class DeviceObject:
         return []
 
     def announced(self, epc: int) -> bool:
-        prop = self.spec.properties.get(epc)
-        return epc in self.supported and prop is not None and prop.announced
+        return epc in self.supported and "anno" in self.access(epc)
 
 
 class Node:
@@ -139,6 +144,7 @@ class Node:
                 "number_of_self_node_classes": len(classes) + 1,
                 "self_node_instance_list": devices,
                 "self_node_class_list": classes,
+                "instance_list_notification": devices,
             },
         )
         self._instance_list = encode_property(NODE_PROFILE.class_id, 0xD5, devices)
@@ -232,8 +238,7 @@ class Node:
         out = []
         ok = True
         for prop in props:
-            spec = obj.spec.properties.get(prop.epc)
-            edt = obj.read(prop.epc, now) if spec is not None and spec.gettable else None
+            edt = obj.read(prop.epc, now) if "get" in obj.access(prop.epc) else None
             if edt is None or prop.epc not in obj.supported:
                 ok = False
                 out.append(Property(prop.epc))
@@ -248,24 +253,27 @@ class Node:
         source: Address,
         now: float,
         events: list[Event],
-    ) -> tuple[tuple[Property, ...], bool]:
+    ) -> tuple[tuple[Property, ...], bool, list[int]]:
+        """Apply each Set; returns the answer list, whether all were accepted, and what changed."""
         out = []
         ok = True
         changed = []
         for prop in props:
+            before = obj.read(prop.epc, now) if prop.edt else None
             if not prop.edt or obj.write(prop.epc, prop.edt, now) is not None:
                 ok = False
                 out.append(prop)
             else:
                 out.append(Property(prop.epc))
                 events.append(PropertyWritten(source, int(obj.eoj), prop.epc, prop.edt))
-                changed.append(prop.epc)
-        announce = [epc for epc in changed if obj.announced(epc)]
-        if announce:
-            self._announce(obj, announce, now)
-        return tuple(out), ok
+                if before != prop.edt:
+                    changed.append(prop.epc)
+        # Status-change announcement: only a change of value, and only after the answer.
+        return tuple(out), ok, [epc for epc in changed if obj.announced(epc)]
 
     def _announce(self, obj: DeviceObject, epcs: list[int], now: float) -> None:
+        if not epcs:
+            return
         props = [Property(epc, edt) for epc in epcs if (edt := obj.read(epc, now)) is not None]
         if props:
             self._send_inf(obj.eoj, props, MULTICAST)
@@ -290,23 +298,26 @@ class Node:
     def _on_setc(
         self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
     ) -> None:
-        props, ok = self._write_all(obj, request.properties, source, now, events)
+        props, ok, announce = self._write_all(obj, request.properties, source, now, events)
         self._reply(obj, request, ESV.SET_RES if ok else ESV.SETC_SNA, props, source)
+        self._announce(obj, announce, now)
 
     def _on_seti(
         self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
     ) -> None:
-        props, ok = self._write_all(obj, request.properties, source, now, events)
+        props, ok, announce = self._write_all(obj, request.properties, source, now, events)
         if not ok:
             self._reply(obj, request, ESV.SETI_SNA, props, source)
+        self._announce(obj, announce, now)
 
     def _on_setget(
         self, obj: DeviceObject, request: Frame, source: Address, now: float, events: list[Event]
     ) -> None:
-        set_props, set_ok = self._write_all(obj, request.properties, source, now, events)
+        set_props, set_ok, announce = self._write_all(obj, request.properties, source, now, events)
         get_props, get_ok = self._read_all(obj, request.get_properties, now)
         esv = ESV.SETGET_RES if set_ok and get_ok else ESV.SETGET_SNA
         self._reply(obj, request, esv, set_props, source, get_props)
+        self._announce(obj, announce, now)
 
 
 _HANDLERS: Final = {

@@ -246,6 +246,8 @@ class Session:
         """Retry or fail the requests whose deadline has passed."""
         events: list[Event] = []
         for part in [p for p in self._by_tid.values() if p.deadline <= now]:
+            if part.done:  # its request already failed through another part
+                continue
             request = part.request
             if request.multicast or request.esv is ESV.SETI:
                 # Listening window closed: multicast collects what came; SetI
@@ -269,13 +271,18 @@ class Session:
         """Feed one datagram from ``source``; returns the events it produced."""
         self.received += 1
         try:
-            decoded = decode_typed(data)
+            decoded = decode_typed(data).frame()
         except DecodeError as exc:
             self.dropped += 1
             return [FrameDropped(source, "undecodable frame", exc)]
         esv = decoded.esv
         events: list[Event] = []
-        if esv is ESV.INFC or (esv is ESV.INF and decoded.tid not in self._by_tid):
+        waiting = self._by_tid.get(decoded.tid)
+        if esv is ESV.INFC or (
+            # An INF answers only our INF_REQ; any other INF is a notification,
+            # whatever its TID (meters count their own TIDs for announcements).
+            esv is ESV.INF and (waiting is None or waiting.request.esv is not ESV.INF_REQ)
+        ):
             self._notification(decoded, source, events)
         elif isinstance(esv, ESV) and esv.is_request:
             if self.node is not None:

@@ -1,30 +1,31 @@
-"""Typed frame decoding: bytes to a :class:`Frame` whose properties carry typed values.
+"""Typed frame decoding, column by column: bytes to a :class:`TypedFrame`.
 
-Each property with an EDT becomes a :class:`PropertyValue` (value typed by
-``specs/echonet``; an EDT that breaks its type keeps ``error`` set); properties
-with PDC 0 stay plain :class:`Property`. Answers and notifications are typed
-by the source object's class, requests by the destination's.
+A :class:`TypedFrame` holds the header and, per property list, the EPCs, the
+EDTs and the typed values (``specs/echonet``) as parallel tuples: no object per
+property, so bulk decoding (captures, fleet ingestion, polling loops) stays
+cheap. :meth:`TypedFrame.frame` gives the ordinary :class:`Frame` whose
+properties are :class:`PropertyValue` objects. Answers and notifications are
+typed by the source object's class, requests by the destination's.
 
 A HEMS polls the same properties of the same meter again and again, so frames
 repeat one *shape* (objects, service, EPCs and PDCs). The first frame of a
 shape goes through :func:`frame.decode`; later ones through one ``struct``
-compiled for the shape, which checks the EPC/PDC skeleton and reads plain
-integer EDTs in C. Both paths give identical frames (tests check it).
+compiled for the shape, which checks the EPC/PDC skeleton and reads integer
+EDTs in C. Both paths give identical results (tests check it).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..errors import DecodeError
 from . import frame as _frame
-from .frame import ESV, Frame, Property, _tuple_new
+from .frame import EOJ, ESV, Frame, Property, _tuple_new
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
-__all__ = ["decode_typed", "value_class"]
+__all__ = ["TypedFrame", "decode_typed", "value_class"]
 
 #: Shapes kept at once, and the most properties a compiled shape may hold.
 _MAX_SHAPES: Final = 512
@@ -51,6 +52,72 @@ def value_class(decoded: Frame) -> int:
     return decoded.seoj.class_id
 
 
+class TypedFrame(NamedTuple):
+    """A format-1 frame with typed values, as parallel tuples per property list.
+
+    ``values[i]`` is the typed value of ``epcs[i]`` (``None`` for PDC 0, for a
+    "no data" code, and for an EDT that broke its type, which ``errors``
+    lists). The ``get_*`` columns hold the OPCGet list of the SetGet services.
+    """
+
+    tid: int
+    seoj: EOJ
+    deoj: EOJ
+    esv: ESV | int
+    epcs: tuple[int, ...]
+    edts: tuple[bytes, ...]
+    values: tuple[Any, ...]
+    get_epcs: tuple[int, ...] = ()
+    get_edts: tuple[bytes, ...] = ()
+    get_values: tuple[Any, ...] = ()
+    errors: tuple[tuple[int, DecodeError], ...] = ()
+    typed_class: int = 0
+
+    def value(self, epc: int) -> Any:
+        """The typed value of ``epc`` (first list, then the OPCGet list); ``KeyError`` if absent."""
+        for epcs, values in ((self.epcs, self.values), (self.get_epcs, self.get_values)):
+            if epc in epcs:
+                return values[epcs.index(epc)]
+        raise KeyError(f"EPC 0x{epc:02X} is not in the frame")
+
+    def _column(
+        self, epcs: tuple[int, ...], edts: tuple[bytes, ...], values: tuple[Any, ...]
+    ) -> tuple[Property, ...]:
+        failed = dict(self.errors)
+        out: list[Property] = []
+        for epc, edt, value in zip(epcs, edts, values, strict=True):
+            if not edt:
+                out.append(_tuple_new(Property, (epc, edt)))
+                continue
+            spec = lookup(self.typed_class, epc)
+            if spec is None:
+                out.append(
+                    _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+                )
+            else:
+                out.append(
+                    _tuple_new(
+                        PropertyValue,
+                        (epc, edt, spec.name, value, spec.unit, True, failed.get(epc)),
+                    )
+                )
+        return tuple(out)
+
+    def frame(self) -> Frame:
+        """The :class:`Frame`, its properties as :class:`PropertyValue` (plain for PDC 0)."""
+        return _tuple_new(
+            Frame,
+            (
+                self.tid,
+                self.seoj,
+                self.deoj,
+                self.esv,
+                self._column(self.epcs, self.edts, self.values),
+                self._column(self.get_epcs, self.get_edts, self.get_values),
+            ),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _Shape:
     key: bytes  # SEOJ, DEOJ, ESV, OPC: the frame bytes 4..11
@@ -68,6 +135,7 @@ class _Shape:
     #: Per property: (int index or -1, epc, name, unit, decoder, special codes)
     plan: tuple[tuple[int, int, str, str | None, Any, frozenset[int]], ...]
     head: tuple[Any, ...]  # (seoj, deoj, esv)
+    typed_class: int
 
 
 _SHAPES: dict[bytes, _Shape] = {}
@@ -123,38 +191,61 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         ints=struct.Struct("".join(ints)),
         plan=tuple(plan),
         head=(decoded.seoj, decoded.deoj, decoded.esv),
+        typed_class=class_id,
     )
 
 
-def _general(data: bytes) -> Frame:
+def _typed_column(
+    class_id: int, props: tuple[Property, ...], errors: list[tuple[int, DecodeError]]
+) -> tuple[Any, ...]:
+    table = decoder_table(class_id)
+    values: list[Any] = []
+    for epc, edt in props:
+        if not edt:
+            values.append(None)
+            continue
+        found = table[epc] if epc in table else typed_property(class_id, epc, edt) and table[epc]
+        if found is None:
+            values.append(edt)
+            continue
+        try:
+            values.append(found[1](edt))
+        except DecodeError as exc:
+            errors.append((epc, exc))
+            values.append(None)
+    return tuple(values)
+
+
+def _general(data: bytes) -> TypedFrame:
     decoded = _frame.decode(data)
     if not isinstance(decoded, Frame):
         raise DecodeError(_frame.LAYER, 1, "format-2 frame has no properties to type")
     class_id = value_class(decoded)
-
-    def typed(props: tuple[Property, ...]) -> tuple[Property, ...]:
-        return tuple(typed_property(class_id, p.epc, p.edt) if p.edt else p for p in props)
-
-    result: Frame = _tuple_new(
-        Frame,
-        (
-            decoded.tid,
-            decoded.seoj,
-            decoded.deoj,
-            decoded.esv,
-            typed(decoded.properties),
-            typed(decoded.get_properties),
-        ),
+    errors: list[tuple[int, DecodeError]] = []
+    props, gets = decoded.properties, decoded.get_properties
+    result = TypedFrame(
+        decoded.tid,
+        decoded.seoj,
+        decoded.deoj,
+        decoded.esv,
+        tuple(p.epc for p in props),
+        tuple(p.edt for p in props),
+        _typed_column(class_id, props, errors),
+        tuple(p.epc for p in gets),
+        tuple(p.edt for p in gets),
+        _typed_column(class_id, gets, errors),
+        tuple(errors),
+        class_id,
     )
-    if len(_SHAPES) < _MAX_SHAPES:
+    if len(_SHAPES) < _MAX_SHAPES and not errors:
         shape = _compile(decoded, len(data))
         if shape is not None:
             _SHAPES[data[4:12]] = shape
     return result
 
 
-def decode_typed(data: bytes | bytearray | memoryview) -> Frame:
-    """Decode a format-1 frame with typed values; raise :class:`DecodeError` if malformed."""
+def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
+    """Decode a format-1 frame to typed values; raise :class:`DecodeError` if malformed."""
     if type(data) is not bytes:
         data = bytes(data)
     shape = _last[0]
@@ -170,52 +261,35 @@ def decode_typed(data: bytes | bytearray | memoryview) -> Frame:
     if fields[0] != _EHD_FORMAT_1 or fields[2::2] != shape.skeleton:
         return _general(data)
     edts = fields[3::2]
-    ints = shape.ints.unpack(data)
-    if shape.all_ints and shape.specials.isdisjoint(ints):
-        # Every EDT a plain integer and none a special code: build in C.
-        typed: Any = tuple(
-            map(
-                _tuple_new,
-                _REPEAT_VALUE_TYPE,
-                zip(
-                    shape.epcs,
-                    edts,
-                    shape.names,
-                    ints,
-                    shape.units,
-                    _REPEAT_TRUE,
-                    _REPEAT_NONE,
-                    strict=False,
-                ),
-            )
-        )
-    else:
-        typed = _typed_slowly(shape, edts, ints)
-        if typed is None:
+    values: tuple[Any, ...] | None = shape.ints.unpack(data)
+    if not shape.all_ints or not shape.specials.isdisjoint(values):  # type: ignore[arg-type]
+        values = _typed_slowly(shape, edts, values)  # type: ignore[arg-type]
+        if values is None:
             return _general(data)
     seoj, deoj, esv = shape.head
-    return _tuple_new(Frame, (fields[1], seoj, deoj, esv, typed, ()))
+    return _tuple_new(
+        TypedFrame,
+        (fields[1], seoj, deoj, esv, shape.epcs, edts, values, (), (), (), (), shape.typed_class),
+    )
 
 
 def _typed_slowly(
     shape: _Shape, edts: tuple[bytes, ...], ints: tuple[int, ...]
-) -> tuple[PropertyValue, ...] | None:
-    typed = []
+) -> tuple[Any, ...] | None:
+    """Values of a shape with special codes or non-integer EDTs; ``None`` if one breaks."""
+    values: list[Any] = []
     try:
-        for (index, epc, name, unit, decode, special), edt in zip(shape.plan, edts, strict=False):
+        for (index, _epc, _name, _unit, decode, special), edt in zip(shape.plan, edts, strict=True):
             if index < 0:
-                value = decode(edt)
+                values.append(decode(edt))
             else:
                 value = ints[index]
-                if value in special:
-                    value = None
-            typed.append(_tuple_new(PropertyValue, (epc, edt, name, value, unit, True, None)))
+                values.append(None if value in special else value)
     except DecodeError:
         return None
-    return tuple(typed)
+    return tuple(values)
 
 
-_REPEAT_VALUE_TYPE: Final = repeat(PropertyValue)
 #: The shape of the previous frame, tried before the dictionary (a sentinel at first).
 _last: list[_Shape] = [
     _Shape(
@@ -231,7 +305,6 @@ _last: list[_Shape] = [
         struct.Struct(""),
         (),
         (),
+        0,
     )
 ]
-_REPEAT_TRUE: Final = repeat(True)
-_REPEAT_NONE: Final = repeat(None)

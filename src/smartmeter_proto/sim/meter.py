@@ -30,6 +30,8 @@ HISTORY_DAYS: Final = 45
 ONE_MINUTE_RETENTION_S: Final = 3600
 #: Historical arrays hold 48 half-hours; 0xEC at most 12 pairs, 0xEE at most 10.
 _HALF_HOURS: Final = 48
+#: Settable in the class file, read-only on meters seen in the field (Set map 81 E5 ED EF).
+_READ_ONLY_ON_METERS: Final = frozenset({0x80, 0x97, 0x98})
 #: Coefficient 1, 0.1 kWh per count, 6 digits: the commonest B-route meter configuration.
 DEFAULT_SCALE: Final = EnergyScale(coefficient=1, unit_code=0x01, effective_digits=6)
 #: Mains voltage used to derive the phase currents (single-phase three-wire, 100 V per phase).
@@ -195,6 +197,13 @@ class SimulatedMeter(DeviceObject):
         return prop.data_type.decode(self._edt[prop.epc])
 
     # ------------------------------------------------------- DeviceObject API
+    def access(self, epc: int) -> frozenset[str]:
+        """Like a deployed meter: only 0x81, 0xE5, 0xED and 0xEF accept Set."""
+        allowed = super().access(epc)
+        if epc in _READ_ONLY_ON_METERS:
+            return allowed - {"set"}
+        return allowed
+
     def dynamic(self) -> frozenset[int]:
         return frozenset(self._live)
 

@@ -212,7 +212,7 @@ class EchonetClient:
     async def udp(
         cls,
         *,
-        local: tuple[str, int] = (ANY_IPV4, 0),
+        local: tuple[str, int] = (ANY_IPV4, ECHONET_PORT),
         group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
         timeout: float = 5.0,
         retries: int = 2,
@@ -294,10 +294,16 @@ async def serve_node(
     local: tuple[str, int] = (ANY_IPV4, ECHONET_PORT),
     group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
     join_group: bool = False,
-    reply_port: int | None = None,
+    reply_port: int | None = ECHONET_PORT,
     clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[UDPLink]:
-    """Serve ``node`` on UDP until the context exits; announces its instance list at start."""
+    """Serve ``node`` on UDP until the context exits; announces its instance list at start.
+
+    Answers go to port 3610 of the requester, whatever port the request came
+    from (Part II §3.1.2: the destination port of ECHONET Lite over UDP is
+    always 3610). ``reply_port=None`` answers the request's source port
+    instead, for clients that listen on an ephemeral port.
+    """
     session = Session(node=node)
     async with UDPLink(
         session,
