@@ -2,8 +2,10 @@
 
 The frame is a 3-property Get_Res from a low-voltage smart meter
 (E7 instantaneous power, E0 cumulative energy, D3 coefficient). Ours is the
-full typed decode (frame + every EDT to its typed value via specs/echonet);
-pychonet's ``decodeEchonetMsg`` only splits the bytes. Run:
+full typed decode (``decode_typed``: frame checked, every EDT validated and
+turned into its typed value by specs/echonet); pychonet's ``decodeEchonetMsg``
+only splits the bytes. Also shown: the same decode materialised as
+PropertyValue objects, and our untyped ``frame.decode``. Run:
 
     python benchmarks/bench_echonet.py            # prints a table and the ratios
     python benchmarks/bench_echonet.py --json F   # also writes the figures to F
@@ -49,6 +51,10 @@ assert isinstance(DECODED_FRAME, Frame)
 
 def ours_decode() -> object:
     return decode_typed(FRAME)
+
+
+def ours_decode_objects() -> object:
+    return decode_typed(FRAME).frame()
 
 
 #: pychonet's builder only writes requests from the controller (SEOJ 05FF01), so
@@ -109,18 +115,22 @@ def main() -> int:
     for name, fn in (
         ("decode ours (typed)", ours_decode),
         ("decode pychonet (untyped)", theirs_decode),
+        ("decode ours, PropertyValue objects", ours_decode_objects),
+        ("decode ours, untyped Frame", lambda: el_frame.decode(FRAME)),
         ("encode ours", ours_encode),
         ("build+encode ours", ours_build_and_encode),  # from typed objects
         ("encode pychonet", theirs_encode),
     ):
         rows[name] = best_ns(fn, args.number, args.repeat)
     decode_ratio = rows["decode ours (typed)"] / rows["decode pychonet (untyped)"]
+    objects_ratio = rows["decode ours, PropertyValue objects"] / rows["decode pychonet (untyped)"]
     encode_ratio = rows["encode ours"] / rows["encode pychonet"]
     build_ratio = rows["build+encode ours"] / rows["encode pychonet"]
     print(f"python {platform.python_version()} on {platform.machine()}")
     for name, ns in rows.items():
         print(f"  {name:<28} {ns / 1000:8.2f} µs")
     print(f"decode ratio ours/pychonet       {decode_ratio:.2f} (target <= 1.00)")
+    print(f"  ...with PropertyValue objects  {objects_ratio:.2f}")
     print(f"encode ratio ours/pychonet       {encode_ratio:.2f} (target <= 1.00)")
     print(f"build+encode ratio ours/pychonet {build_ratio:.2f}")
     if args.json:
@@ -129,6 +139,7 @@ def main() -> int:
                 {
                     "ns_per_call": rows,
                     "decode_ratio": decode_ratio,
+                    "objects_ratio": objects_ratio,
                     "encode_ratio": encode_ratio,
                     "build_encode_ratio": build_ratio,
                 },
