@@ -76,9 +76,12 @@ class UDPLink:
         group: tuple[str, int] = (IPV4_GROUP, ECHONET_PORT),
         join_group: bool = False,
         reply_port: int | None = None,
+        interface: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.local = local
+        #: Network interface for multicast (needed for ff02::1, a link-scope group).
+        self.interface = interface
         self.group = group
         self.join_group = join_group
         self.reply_port = reply_port
@@ -106,13 +109,16 @@ class UDPLink:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        index = socket.if_nametoindex(self.interface) if self.interface else 0
+        if family == socket.AF_INET6 and index:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
         if self.join_group:
             group = self.group[0]
             if family == socket.AF_INET:
                 request = struct.pack("=4s4s", socket.inet_aton(group), socket.inet_aton(ANY_IPV4))
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, request)
             else:
-                request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", 0)
+                request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", index)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
         sock.setblocking(False)
         return sock
