@@ -173,14 +173,14 @@ def test_standard_ports_answers_go_to_3610_of_the_requester() -> None:
 
 def test_ipv6_loopback() -> None:
     async def scenario() -> None:
-        async with serve_node(
-            meter_node(SimulatedMeter()), local=("::1", 0), reply_port=None
-        ) as server:
-            async with EchonetClient.udp(local=("::1", 0), timeout=1.0) as client:
-                nodes = await client.discover(server.address)
-                assert nodes[0].instances == (METER_EOJ,)
-                assert nodes[0].address == server.address
-                power = (await client.get_values(server.address, METER_EOJ, [0xE7]))[0xE7]
-                assert isinstance(power, int)
+        async with (
+            serve_node(meter_node(SimulatedMeter()), local=("::1", 0), reply_port=None) as server,
+            EchonetClient.udp(local=("::1", 0), timeout=1.0) as client,
+        ):
+            nodes = await client.discover(server.address)
+            assert nodes[0].instances == (METER_EOJ,)
+            assert nodes[0].address == server.address
+            power = (await client.get_values(server.address, METER_EOJ, [0xE7]))[0xE7]
+            assert isinstance(power, int)
 
     run(scenario())

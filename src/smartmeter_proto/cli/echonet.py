@@ -15,6 +15,7 @@ from ..errors import ProtocolError
 from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
 from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
+from .dongle import add_dongle_parser
 
 __all__ = ["parse_endpoint", "probe", "register"]
 
@@ -36,6 +37,7 @@ def parse_endpoint(text: str, default_port: int = ECHONET_PORT) -> tuple[str, in
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = commands.add_parser("simulate", help="run a simulated device")
     devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
+    add_dongle_parser(devices)
     meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
     meter.add_argument("--bind", default="127.0.0.1", help="ADDR[:PORT] (default 127.0.0.1:3610)")
     meter.add_argument("--seed", type=int, default=1, help="load-curve seed")

@@ -122,7 +122,8 @@ def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise EncodeError(f"{kind}{size * 8}: expected a number, got {value!r}")
         if decimals:
-            return int(round(value * divisor))
+            scaled: int = round(value * divisor)
+            return scaled
         if isinstance(value, float) and not value.is_integer():
             raise EncodeError(f"{kind}{size * 8}: {value!r} is not a whole number")
         return int(value)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-__all__ = ["UNIT_CODES", "EnergyScale"]
+__all__ = ["UNIT_CODES", "EnergyScale", "unit_code"]
 
 #: EPC 0xE1 unit codes: multiplier in kWh.
 UNIT_CODES: Final[dict[int, Decimal]] = {
@@ -65,3 +65,11 @@ class EnergyScale:
         if counts < 0:
             counts += self.rollover
         return counts * self.kwh_per_count
+
+
+def unit_code(label: object) -> int:
+    """The 0xE1 code of a decoded unit: its code, or its label (``"0.1"``)."""
+    for code, factor in UNIT_CODES.items():
+        if label == code or str(label) == str(factor):
+            return code
+    raise ValueError(f"unknown 0xE1 unit {label!r}")

@@ -29,6 +29,8 @@ NODE_PROFILE: Final = EOJ(0x0E, 0xF0, 0x01)
 _ANNO_MAP, _SET_MAP, _GET_MAP = 0x9D, 0x9E, 0x9F
 #: Version information 0x82 of the node profile: Ver. 1.14, format 1 only (§6.11.1).
 _PROFILE_VERSION: Final = bytes((0x01, 0x0E, 0x01, 0x00))
+#: Class group 0x05: management/control devices, the controller 0x05FF among them.
+_CONTROLLER_GROUP: Final = 0x05
 #: Manufacturer code 0xFFFFFF is reserved for experiments (APPENDIX §2.2, 0x8A).
 EXPERIMENTAL_MANUFACTURER: Final = b"\xff\xff\xff"
 
@@ -151,6 +153,8 @@ class Node:
         self.objects[NODE_PROFILE] = self.profile
         self._outgoing: list[tuple[bytes, Address]] = []
         self._tid = 0
+        #: The controller that last sent us a request: periodic notifications go to it.
+        self._controller: tuple[Address, EOJ] | None = None
         #: Frames dropped (undecodable, or not for us) and requests answered.
         self.dropped = 0
         self.answered = 0
@@ -177,12 +181,24 @@ class Node:
         return min(deadlines, default=None)
 
     def handle_timeout(self, now: float) -> list[Event]:
+        """Run the objects' periodic work; their notifications go to the last controller.
+
+        A B-route meter sends its 30-minute reading (0xEA) as an INF to the
+        HEMS controller that reads it (DEOJ 05FF01, unicast), not to the
+        multicast group; with no controller known yet it multicasts.
+        """
         for obj in self.objects.values():
             deadline = obj.next_deadline()
             if deadline is not None and deadline <= now:
                 epcs = obj.handle_timeout(now)
-                if epcs:
-                    self._announce(obj, epcs, now)
+                props = [Property(e, edt) for e in epcs if (edt := obj.read(e, now)) is not None]
+                if not props:
+                    continue
+                if self._controller is None:
+                    self._send_inf(obj.eoj, props, MULTICAST)
+                else:
+                    address, controller = self._controller
+                    self._send_inf(obj.eoj, props, address, controller)
         return []
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
@@ -211,6 +227,8 @@ class Node:
         for obj in targets:
             handler(self, obj, request, source, now, events)
         self.answered += 1
+        if request.seoj.class_group == _CONTROLLER_GROUP:
+            self._controller = (source, request.seoj)
         return events
 
     # ----------------------------------------------------------------- helpers
@@ -278,9 +296,11 @@ class Node:
         if props:
             self._send_inf(obj.eoj, props, MULTICAST)
 
-    def _send_inf(self, seoj: EOJ, props: list[Property], dest: Address) -> None:
+    def _send_inf(
+        self, seoj: EOJ, props: list[Property], dest: Address, deoj: EOJ = NODE_PROFILE
+    ) -> None:
         self._tid = (self._tid + 1) & 0xFFFF
-        inf = Frame(self._tid, seoj, NODE_PROFILE, ESV.INF, tuple(props))
+        inf = Frame(self._tid, seoj, deoj, ESV.INF, tuple(props))
         self._outgoing.append((_frame.encode(inf), dest))
 
     def _on_get(

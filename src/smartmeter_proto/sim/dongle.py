@@ -1,0 +1,598 @@
+"""Simulated Wi-SUN B-route dongles (sans-IO): factory, shared core and fault plan.
+
+A :class:`DongleEmulator` sits between a host (bytes of the serial line) and a
+simulated meter (an ECHONET Lite :class:`~smartmeter_proto.echonet.node.Node`
+reached over a simulated radio link). It never does I/O: feed it host bytes
+with ``receive_data``, take its output with ``data_to_send``, and fire its
+timers when ``next_deadline`` says. The SKSTACK IP family lives in
+:mod:`.dongle_skstack`, ROHM J11 in :mod:`.dongle_j11`; the asyncio/pty
+adapter in :mod:`.dongle_pty`. Timing figures that no source gives are named
+constants marked *synthetic*.
+"""
+
+from __future__ import annotations
+
+import heapq
+import hmac
+import random
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from ..echonet.events import MULTICAST
+from ..echonet.node import Node
+from ..wisun.j11 import MAX_CHANNEL, MIN_CHANNEL, link_local_from_mac
+from ..wisun.skstack import format_ipv6
+from .meter import SimulatedMeter, meter_node
+
+__all__ = [
+    "MODELS",
+    "SESSION_LIFETIME_S",
+    "DongleEmulator",
+    "Fault",
+    "FaultPlan",
+    "Masked",
+    "PanaPeer",
+    "RadioIdentity",
+    "make_dongle",
+]
+
+_Rng = random.Random  # seeded simulation randomness (addresses, noise), never for secrets
+
+#: Model names accepted by :func:`make_dongle` and the dialect or family behind each.
+MODELS: Final = {
+    "bp35a1": "bp35a1",
+    "bp35c0": "bp35c2",
+    "bp35c2": "bp35c2",
+    "rl7023": "rl7023-ips",
+    "rl7023-ips": "rl7023-ips",
+    "rl7023-dss": "rl7023-dss",
+    "j11": "j11",
+}
+
+#: Meter answers reach the dongle this long after the request left it (synthetic).
+RADIO_LATENCY_S: Final = 0.15
+#: A B-route ID is 32 characters; the password 1..32 for SKSETPWD (12 in practice).
+_RBID_LEN: Final = 32
+_PWD_MAX: Final = 32
+#: Meter MACs seen in public B-route captures start 00 1C 64 00 (for example
+#: "001C6400601421A3" and "001C640003DD6393" in ERXUDP lines of hobby projects).
+_METER_MAC_PREFIX: Final = bytes.fromhex("001C6400")
+#: A meter's PAN ID is the last two bytes of its MAC in every capture we read: "Pan ID:6393"
+#: for 001C640003DD6393 (RL7023 Stick-D/IPS test lines), "Pan ID:B5FB" for the meter at
+#: FE80::C2F9:4500:4058:B5FB (RS-WSUHA-P session, Qiita NervesJP Advent Calendar 2023).
+_PAN_ID_FROM_MAC: Final = slice(6, 8)
+#: Link quality: LQI range drawn for the simulated link, and the LQI -> dBm rule
+#: 0.275 * LQI - 104.27 (BP35A1 reference, also used by momonga).
+_LQI_RANGE: Final = (0x90, 0xE0)
+_MAX_STEPS: Final = 100_000
+
+
+class Fault(StrEnum):
+    """What :meth:`DongleEmulator.inject` can do to the link."""
+
+    SESSION_EXPIRY = "session_expiry"  # session lifetime ends; automatic re-authentication
+    JOIN_FAILURE = "join_failure"  # the next join fails even with the right credentials
+    DROP_LINE = "drop_line"  # the next line/frame to the host is lost (match= to pick one)
+    GARBLE_LINE = "garble_line"  # the next line/frame has a byte corrupted (mode="truncate")
+    SILENT_METER = "silent_meter"  # nothing comes from the meter for seconds=
+    FAIL_ER10 = "fail_er10"  # the next command fails (SKSTACK FAIL ER10, J11 result=)
+    DISCONNECT = "disconnect"  # the serial link goes quiet for good
+
+
+@dataclass(frozen=True, slots=True)
+class RadioIdentity:
+    """The simulated meter as the radio sees it: MAC, PAN ID, J11 channel (4..17), LQI."""
+
+    meter_mac: bytes
+    pan_id: int
+    j11_channel: int
+    lqi: int
+
+    def __post_init__(self) -> None:
+        if len(self.meter_mac) != 8 or not 0 <= self.pan_id <= 0xFFFF:
+            raise ValueError("meter_mac is 8 bytes and pan_id 16 bits")
+        if not MIN_CHANNEL <= self.j11_channel <= MAX_CHANNEL or not 0 <= self.lqi <= 0xFF:
+            raise ValueError(f"j11_channel is {MIN_CHANNEL}..{MAX_CHANNEL} and lqi one byte")
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> RadioIdentity:
+        mac = _METER_MAC_PREFIX + rng.randbytes(8 - len(_METER_MAC_PREFIX))
+        return cls(
+            meter_mac=mac,
+            pan_id=int.from_bytes(mac[_PAN_ID_FROM_MAC], "big"),
+            j11_channel=rng.randint(MIN_CHANNEL, MAX_CHANNEL),
+            lqi=rng.randint(*_LQI_RANGE),
+        )
+
+    @property
+    def rssi_dbm(self) -> int:
+        return round(0.275 * self.lqi - 104.27)
+
+
+class _Credentials:
+    """The meter's B-route ID and password; never shown."""
+
+    __slots__ = ("_password", "_rbid")
+
+    def __init__(self, rbid: str, password: str) -> None:
+        for what, value, sizes in (
+            ("B-route ID", rbid, (_RBID_LEN, _RBID_LEN)),
+            ("password", password, (1, _PWD_MAX)),
+        ):
+            if not isinstance(value, str) or not sizes[0] <= len(value) <= sizes[1]:
+                size = str(sizes[0]) if sizes[0] == sizes[1] else f"{sizes[0]}..{sizes[1]}"
+                raise ValueError(f"the {what} must be {size} characters")
+            if not value.isascii() or not value.isprintable() or " " in value:
+                raise ValueError(f"the {what} must be printable ASCII without spaces")
+        self._rbid = rbid
+        self._password = password
+
+    @property
+    def pairing_id(self) -> str:
+        """The last 8 characters of the ID: public, the meter beacons it (EPANDESC PairID)."""
+        return self._rbid[-8:]
+
+    def match(self, rbid: str | None, password: str | None) -> bool:
+        if rbid is None or password is None:
+            return False
+        ok_id = hmac.compare_digest(rbid.encode("latin-1"), self._rbid.encode("latin-1"))
+        ok_pw = hmac.compare_digest(password.encode("latin-1"), self._password.encode("latin-1"))
+        return ok_id and ok_pw
+
+    def __repr__(self) -> str:
+        return "_Credentials(****)"
+
+
+class Masked(str):
+    """A credential the host gave the dongle: compares as its text, shows as ``****``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'****'"
+
+    __str__ = __repr__
+
+
+Matcher = Callable[[bytes], bool]
+
+
+def _any_unit(_unit: bytes) -> bool:
+    return True
+
+
+class FaultPlan:
+    """Pending faults: one-shot output faults, command failures, join failures, silence."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._output: list[tuple[Fault, Matcher, str]] = []
+        self.fail_next: list[int | None] = []
+        self.join_failures = 0
+        self.silent_until = float("-inf")
+
+    def add_output_fault(self, fault: Fault, matcher: Matcher, mode: str = "corrupt") -> None:
+        if mode not in ("corrupt", "truncate"):
+            raise ValueError("garble_line mode is 'corrupt' or 'truncate'")
+        self._output.append((fault, matcher, mode))
+
+    def apply(self, unit: bytes, body_end: int) -> bytes | None:
+        """``unit`` after the first pending output fault that matches it (None: dropped)."""
+        for i, (fault, matcher, mode) in enumerate(self._output):
+            if matcher(unit):
+                del self._output[i]
+                if fault is Fault.DROP_LINE:
+                    return None
+                return self._garble(unit, body_end, mode)
+        return unit
+
+    def _garble(self, unit: bytes, body_end: int, mode: str) -> bytes:
+        end = max(1, min(body_end, len(unit)))
+        if mode == "truncate":
+            return unit[: max(1, end // 2)]
+        at = self._rng.randrange(end)
+        # Flip the top bit: the byte stops being ASCII, so no parser can take it as valid.
+        return unit[:at] + bytes((unit[at] ^ 0x80,)) + unit[at + 1 :]
+
+    def take_failure(self) -> tuple[bool, int | None]:
+        """Whether the next command must fail, and the result code asked for (J11)."""
+        if self.fail_next:
+            return True, self.fail_next.pop(0)
+        return False, None
+
+    def take_join_failure(self) -> bool:
+        if self.join_failures:
+            self.join_failures -= 1
+            return True
+        return False
+
+
+class _Timer:
+    __slots__ = ("alive", "callback", "seq", "tag", "when")
+
+    def __init__(self, when: float, seq: int, callback: Callable[[float], None], tag: str) -> None:
+        self.when = when
+        self.seq = seq
+        self.callback = callback
+        self.tag = tag
+        self.alive = True
+
+    def __lt__(self, other: _Timer) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+
+class DongleEmulator(ABC):
+    """A B-route dongle with a simulated meter behind it (sans-IO).
+
+    ``meter_mac``, ``meter_ipv6`` (SKSTACK form), ``channel`` (the model's own
+    numbering) and ``pan_id`` are the meter's radio identity; ``mac`` and
+    ``ipv6`` the dongle's own. Credentials are compared, never shown.
+    """
+
+    model: str
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        rbid: str,
+        password: str,
+        node: Node | None,
+        now: float,
+        seed: int,
+        radio: RadioIdentity | None = None,
+    ) -> None:
+        self.model = model
+        self._rng = _Rng(seed)
+        self._credentials = _Credentials(rbid, password)
+        self.radio = radio or RadioIdentity.draw(self._rng)
+        self.meter_mac = self.radio.meter_mac
+        self.meter_ipv6 = format_ipv6(link_local_from_mac(self.meter_mac))
+        self.pan_id = self.radio.pan_id
+        self.mac = self._own_mac(self._rng)
+        self.ipv6 = format_ipv6(link_local_from_mac(self.mac))
+        self.node = node if node is not None else meter_node(SimulatedMeter(), now=now)
+        self.faults = FaultPlan(self._rng)
+        self._now = now
+        self._timers: list[_Timer] = []
+        self._seq = 0
+        self._out = bytearray()
+        self._disconnected = False
+        self._node_stuck_at: float | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    @abstractmethod
+    def channel(self) -> int:
+        """The meter's channel in this model's numbering."""
+
+    @property
+    @abstractmethod
+    def session_established(self) -> bool:
+        """Whether a PANA session with the meter is up."""
+
+    @property
+    def disconnected(self) -> bool:
+        """The serial link went quiet (fault ``disconnect``): the adapter should close."""
+        return self._disconnected
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the host (the serial line), in any chunking."""
+        self._advance(now)
+        if not self._disconnected and data:
+            self._on_host_bytes(bytes(data), now)
+
+    def data_to_send(self) -> bytes:
+        """Bytes for the host; the queue is emptied."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next (timers and the meter's own schedule)."""
+        if self._disconnected:
+            return None
+        self._drop_dead_timers()
+        candidates = [self._timers[0].when] if self._timers else []
+        node_deadline = self._node_deadline()
+        if node_deadline is not None:
+            candidates.append(node_deadline)
+        return min(candidates, default=None)
+
+    def handle_timeout(self, now: float) -> None:
+        """Run everything due at ``now``."""
+        self._advance(now)
+
+    def inject(self, fault: str, **params: Any) -> None:
+        """Apply a fault (see :class:`Fault`); it acts from the last ``now`` seen.
+
+        ``drop_line``/``garble_line`` take ``match`` (SKSTACK: a line prefix such
+        as ``"ERXUDP"``; J11: a command code) and ``garble_line`` ``mode``
+        (``"corrupt"``, default, or ``"truncate"``); ``silent_meter`` takes
+        ``seconds``; ``fail_er10`` takes ``result`` (J11 result code).
+        """
+        kind = Fault(fault)
+        allowed = _FAULT_PARAMS[kind]
+        if not set(params) <= allowed:
+            raise TypeError(f"{kind.value} takes {sorted(allowed) or 'no parameters'}")
+        if kind in (Fault.DROP_LINE, Fault.GARBLE_LINE):
+            matcher = self._matcher(params["match"]) if "match" in params else _any_unit
+            self.faults.add_output_fault(kind, matcher, str(params.get("mode", "corrupt")))
+        elif kind is Fault.SILENT_METER:
+            seconds = float(params.get("seconds", 60.0))
+            if seconds < 0:
+                raise ValueError("silent_meter seconds must not be negative")
+            self.faults.silent_until = max(self.faults.silent_until, self._now + seconds)
+        elif kind is Fault.FAIL_ER10:
+            result = params.get("result")
+            self.faults.fail_next.append(None if result is None else int(result))
+        elif kind is Fault.JOIN_FAILURE:
+            self.faults.join_failures += 1
+        elif kind is Fault.SESSION_EXPIRY:
+            self._at(self._now, self._on_session_expiry, "expiry")
+        else:
+            self._disconnected = True
+            self._timers.clear()
+            self._out.clear()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, meter={self.meter_ipv6}, "
+            f"channel={self.channel}, pan_id=0x{self.pan_id:04X})"
+        )
+
+    # ------------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _own_mac(self, rng: random.Random) -> bytes:
+        """The dongle's own MAC address."""
+
+    @abstractmethod
+    def _on_host_bytes(self, data: bytes, now: float) -> None:
+        """Parse host bytes and act on them."""
+
+    @abstractmethod
+    def _from_meter(self, payload: bytes, multicast: bool, now: float) -> None:
+        """An ECHONET Lite datagram from the meter arrives: print it to the host."""
+
+    @abstractmethod
+    def _on_session_expiry(self, now: float) -> None:
+        """The PANA session lifetime ran out (fault ``session_expiry``)."""
+
+    def _matcher(self, match: Any) -> Matcher:
+        """A predicate on output units for ``drop_line``/``garble_line`` ``match=``."""
+        return _any_unit
+
+    def _body_end(self, unit: bytes) -> int:
+        """Bytes of ``unit`` that a garble may touch (a line without its CRLF)."""
+        return len(unit)
+
+    def _accepts_meter_data(self) -> bool:
+        """Whether datagrams from the meter reach the host now."""
+        return self.session_established
+
+    def _emit(self, unit: bytes) -> None:
+        """Queue one line/frame for the host, through the output faults."""
+        if self._disconnected:
+            return
+        faulted = self.faults.apply(unit, self._body_end(unit))
+        if faulted is not None:
+            self._out += faulted
+
+    def _at(self, when: float, callback: Callable[[float], None], tag: str = "") -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, _Timer(when, self._seq, callback, tag))
+
+    def _cancel(self, *tags: str) -> None:
+        for timer in self._timers:
+            if timer.tag in tags:
+                timer.alive = False
+
+    def _pending(self, tag: str) -> bool:
+        return any(t.alive and t.tag == tag for t in self._timers)
+
+    def meter_silent(self, now: float) -> bool:
+        """Whether the meter is silenced (fault ``silent_meter``) at ``now``."""
+        return now < self.faults.silent_until
+
+    def _to_meter(self, payload: bytes, now: float) -> None:
+        """An ECHONET Lite datagram reaches the meter; its answers come back later."""
+        if self.meter_silent(now):
+            return
+        self.node.receive_data(payload, self.ipv6, now)
+        self._collect_node(now, RADIO_LATENCY_S)
+
+    def _collect_node(self, now: float, latency: float = 0.0) -> None:
+        for data, dest in self.node.datagrams_to_send():
+            self._at(now + latency, self._arrival(data, dest is MULTICAST), "meter")
+
+    def _arrival(self, payload: bytes, multicast: bool) -> Callable[[float], None]:
+        def arrive(now: float) -> None:
+            if not self.meter_silent(now) and self._accepts_meter_data():
+                self._from_meter(payload, multicast, now)
+
+        return arrive
+
+    # ------------------------------------------------------------------ event loop
+    def _drop_dead_timers(self) -> None:
+        while self._timers and not self._timers[0].alive:
+            heapq.heappop(self._timers)
+
+    def _node_deadline(self) -> float | None:
+        deadline = self.node.next_deadline()
+        stuck = self._node_stuck_at
+        if deadline is not None and stuck is not None and deadline <= stuck:
+            return None
+        return deadline
+
+    def _advance(self, now: float) -> None:
+        self._now = max(self._now, now)
+        for _ in range(_MAX_STEPS):
+            if self._disconnected:
+                return
+            self._drop_dead_timers()
+            timer_at = self._timers[0].when if self._timers else None
+            node_at = self._node_deadline()
+            timer_first = timer_at is not None and (node_at is None or timer_at <= node_at)
+            if timer_at is not None and timer_at <= now and timer_first:
+                timer = heapq.heappop(self._timers)
+                timer.callback(timer.when)
+            elif node_at is not None and node_at <= now:
+                self.node.handle_timeout(node_at)
+                self._collect_node(node_at)
+                after = self.node.next_deadline()
+                if after is not None and after <= node_at:
+                    self._node_stuck_at = node_at  # a node that does not move on: skip it
+            else:
+                return
+
+
+_FAULT_PARAMS: Final[dict[Fault, frozenset[str]]] = {
+    Fault.SESSION_EXPIRY: frozenset(),
+    Fault.JOIN_FAILURE: frozenset(),
+    Fault.DROP_LINE: frozenset({"match"}),
+    Fault.GARBLE_LINE: frozenset({"match", "mode"}),
+    Fault.SILENT_METER: frozenset({"seconds"}),
+    Fault.FAIL_ER10: frozenset({"result"}),
+    Fault.DISCONNECT: frozenset(),
+}
+
+
+# --------------------------------------------------------------------------- the meter's PANA side
+#: RFC 5191 §6: header (reserved, length, flags, type, session ID, sequence), AVP header.
+_PANA_HEADER: Final = struct.Struct(">HHHHII")
+_AVP_HEADER: Final = struct.Struct(">HHHH")
+_AUTH_MSG, _TERMINATION_MSG, _NOTIFICATION_MSG = 2, 3, 4
+_R, _S, _C, _A = 0x8000, 0x4000, 0x2000, 0x1000
+_AVP_AUTH, _AVP_EAP, _AVP_INTEGRITY, _AVP_KEY_ID, _AVP_NONCE, _AVP_PRF = 1, 2, 3, 4, 5, 6
+_AVP_RESULT, _AVP_LIFETIME = 7, 8
+_PRF_HMAC_SHA2_256, _AUTH_HMAC_SHA2_256_128 = 5, 12  # values in the [WSUHA] capture
+_PANA_SUCCESS, _PANA_AUTHENTICATION_REJECTED = 0, 1
+_EAP_REQUEST, _EAP_SUCCESS, _EAP_FAILURE, _EAP_PSK = 1, 3, 4, 47  # RFC 3748, RFC 4764
+#: Session-Lifetime the meter granted in the [WSUHA] capture: 0x00015180 s = 24 h.
+SESSION_LIFETIME_S: Final = 86400
+
+
+def _avp(code: int, value: bytes) -> bytes:
+    return _AVP_HEADER.pack(code, 0, len(value), 0) + value + bytes(-len(value) % 4)
+
+
+class PanaPeer:
+    """The meter's side of a synthetic PANA/EAP-PSK exchange (RFC 5191, RFC 4764).
+
+    Messages are well formed and shaped like a real meter's ([WSUHA] capture in
+    tests/wisun/test_skstack.py); nonces, MACs and keys are random bytes: nothing
+    is derived from the credentials, and ID_S is synthetic (a real meter sends
+    "SM" + its B-route ID there).
+    """
+
+    def __init__(self, rng: random.Random, identity: bytes) -> None:
+        self._rng = rng
+        self._identity = identity
+        self.session_id = rng.getrandbits(32)
+        self._seq = rng.getrandbits(32)
+        self._eap_id = rng.getrandbits(8)
+        self._rand_s = rng.randbytes(16)
+
+    def _message(self, flags: int, kind: int, *avps: bytes) -> bytes:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        body = b"".join(avps)
+        size = _PANA_HEADER.size + len(body)
+        return _PANA_HEADER.pack(0, size, flags, kind, self.session_id, self._seq) + body
+
+    def _eap(self, code: int, body: bytes = b"") -> bytes:
+        if code == _EAP_REQUEST:
+            self._eap_id = (self._eap_id + 1) & 0xFF
+        return struct.pack(">BBH", code, self._eap_id, 4 + len(body)) + body
+
+    def start(self) -> bytes:
+        """PAR with the S flag: the PAA's algorithms."""
+        return self._message(
+            _R | _S,
+            _AUTH_MSG,
+            _avp(_AVP_PRF, _PRF_HMAC_SHA2_256.to_bytes(4, "big")),
+            _avp(_AVP_INTEGRITY, _AUTH_HMAC_SHA2_256_128.to_bytes(4, "big")),
+        )
+
+    def psk_first(self) -> bytes:
+        """PAR carrying EAP-PSK message 1 (flags 0x00, RAND_S, ID_S) and the PAA nonce."""
+        psk = bytes((_EAP_PSK, 0x00)) + self._rand_s + self._identity
+        return self._message(
+            _R,
+            _AUTH_MSG,
+            _avp(_AVP_NONCE, self._rng.randbytes(16)),
+            _avp(_AVP_EAP, self._eap(_EAP_REQUEST, psk)),
+        )
+
+    def psk_third(self) -> bytes:
+        """PAR carrying EAP-PSK message 3 (flags 0x80, RAND_S, MAC_S, PCHANNEL)."""
+        pchannel = bytes(4) + self._rng.randbytes(16) + b"\x80"
+        psk = bytes((_EAP_PSK, 0x80)) + self._rand_s + self._rng.randbytes(16) + pchannel
+        return self._message(_R, _AUTH_MSG, _avp(_AVP_EAP, self._eap(_EAP_REQUEST, psk)))
+
+    def complete(self, success: bool) -> bytes:
+        """PAR with the C flag: result, EAP-Success/Failure, and the session parameters."""
+        if not success:
+            return self._message(
+                _R | _C,
+                _AUTH_MSG,
+                _avp(_AVP_RESULT, _PANA_AUTHENTICATION_REJECTED.to_bytes(4, "big")),
+                _avp(_AVP_EAP, self._eap(_EAP_FAILURE)),
+            )
+        return self._message(
+            _R | _C,
+            _AUTH_MSG,
+            _avp(_AVP_RESULT, _PANA_SUCCESS.to_bytes(4, "big")),
+            _avp(_AVP_EAP, self._eap(_EAP_SUCCESS)),
+            _avp(_AVP_KEY_ID, self._rng.randbytes(4)),
+            _avp(_AVP_LIFETIME, SESSION_LIFETIME_S.to_bytes(4, "big")),
+            _avp(_AVP_AUTH, self._rng.randbytes(16)),
+        )
+
+    def reauth_answer(self) -> bytes:
+        """PNA with the A flag: the PAA accepts a re-authentication."""
+        return self._message(_A, _NOTIFICATION_MSG, _avp(_AVP_AUTH, self._rng.randbytes(16)))
+
+    def termination_answer(self) -> bytes:
+        """PTA: the PAA ends the session."""
+        return self._message(0, _TERMINATION_MSG, _avp(_AVP_AUTH, self._rng.randbytes(16)))
+
+
+def make_dongle(
+    model: str,
+    *,
+    rbid: str,
+    password: str,
+    node: Node | None = None,
+    now: float,
+    seed: int = 1,
+    radio: RadioIdentity | None = None,
+    **options: Any,
+) -> DongleEmulator:
+    """A dongle of ``model`` (see :data:`MODELS`) in front of ``node`` (default: a meter).
+
+    ``rbid``/``password`` are the meter's B-route credentials; ``seed`` draws
+    the radio identity unless ``radio`` fixes it. ``options`` go to the model
+    class (SKSTACK: ``payload_mode``, ``min_scan_duration``; J11: ``min_scan_duration``).
+    """
+    family = MODELS.get(model.lower())
+    if family is None:
+        raise ValueError(f"unknown dongle model {model!r}; known: {', '.join(sorted(MODELS))}")
+    common: dict[str, Any] = {
+        "rbid": rbid,
+        "password": password,
+        "node": node,
+        "now": now,
+        "seed": seed,
+        "radio": radio,
+    }
+    if family == "j11":
+        from .dongle_j11 import J11Dongle
+
+        return J11Dongle(model.lower(), **common, **options)
+    from .dongle_skstack import SkstackDongle
+
+    return SkstackDongle(model.lower(), family, **common, **options)

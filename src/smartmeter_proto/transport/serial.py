@@ -1,0 +1,285 @@
+"""B-route over a Wi-SUN dongle on a serial port (pyserial + asyncio).
+
+:class:`SerialLink` feeds serial bytes and time into the sans-IO
+:class:`~smartmeter_proto.wisun.broute.BRoute` state machine, writes what it
+hands back and fires its timers. :func:`open_broute` joins the meter and gives
+the same :class:`~smartmeter_proto.transport.udp.EchonetClient` as the UDP
+transport, so ``await meter.get(...)`` reads the meter either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Final
+
+import serial
+
+from ..echonet.events import MULTICAST, Address
+from ..echonet.session import Session
+from ..errors import AuthError, SessionError, TransportError
+from ..wisun.broute import (
+    AuthFailed,
+    BRoute,
+    BRouteEvent,
+    BRouteState,
+    EchonetReceived,
+    Joined,
+    LinkError,
+)
+from .driver import SessionDriver
+from .udp import ECHONET_PORT, EchonetClient
+
+__all__ = ["BRouteMeter", "SerialLink", "open_broute"]
+
+log = logging.getLogger(__name__)
+
+#: ROHM and Tessera dongles run 115200 baud, 8N1, no flow control.
+DEFAULT_BAUDRATE: Final = 115200
+_READ_CHUNK: Final = 4096
+_REOPEN_DELAY_S: Final = 2.0
+_MIN_TIMER_S: Final = 0.001
+
+
+class SerialLink:
+    """A serial port driving one :class:`BRoute`; ``on_event`` sees every B-route event."""
+
+    def __init__(
+        self,
+        port: str,
+        broute: BRoute,
+        *,
+        baudrate: int = DEFAULT_BAUDRATE,
+        on_event: Callable[[BRouteEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.port = port
+        self.broute = broute
+        self.baudrate = baudrate
+        self.clock = clock
+        self._on_event = on_event
+        self._serial: serial.Serial | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[Callable[[BRouteEvent], None]] = []
+        self._reopen: asyncio.Task[None] | None = None
+        self._closed = False
+        #: Times the serial port was lost and opened again.
+        self.reopened = 0
+
+    def subscribe(self, listener: Callable[[BRouteEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------- lifecycle
+    def _open_port(self) -> None:
+        try:
+            port = serial.Serial(self.port, self.baudrate, timeout=0, write_timeout=5)
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"cannot open {self.port}: {exc}") from None
+        self._serial = port
+        assert self._loop is not None
+        self._loop.add_reader(port.fileno(), self._readable)
+
+    async def open(self) -> None:
+        """Open the port and start the join (reset, credentials, scan, PANA)."""
+        self._loop = asyncio.get_running_loop()
+        self._open_port()
+        self.broute.start(self.clock())
+        self._pump([])
+
+    async def close(self) -> None:
+        """End the PANA session (SKTERM / terminate) if possible, then close the port."""
+        if self._closed:
+            return
+        if self._serial is not None and self.broute.state is BRouteState.READY:
+            self.broute.close(self.clock())
+            self._write()
+            await asyncio.sleep(0.05)
+        self._closed = True
+        if self._reopen is not None:
+            self._reopen.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._drop_port()
+
+    def _drop_port(self) -> None:
+        port, self._serial = self._serial, None
+        if port is not None:
+            if self._loop is not None:
+                with suppress(ValueError, OSError):
+                    self._loop.remove_reader(port.fileno())
+            with suppress(serial.SerialException, OSError):
+                port.close()
+
+    # --------------------------------------------------------------- data flow
+    def _readable(self) -> None:
+        port = self._serial
+        if port is None:
+            return
+        try:
+            data = port.read(_READ_CHUNK)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(f"read failed: {exc}")
+            return
+        if not data:
+            # A readable descriptor with no data: the other end hung up.
+            self._lost("serial port closed by the other end")
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("rx %s", data.hex())
+        self._pump(self.broute.receive_data(data, self.clock()))
+
+    def send_echonet(self, payload: bytes, dest: str | None = None) -> None:
+        """Queue an ECHONET Lite datagram for the meter (UDP 3610)."""
+        self.broute.send_echonet(payload, self.clock(), dest=dest)
+        self._pump([])
+
+    def _write(self) -> None:
+        data = self.broute.data_to_send()
+        if not data or self._serial is None:
+            return
+        try:
+            self._serial.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(f"write failed: {exc}")
+
+    def _pump(self, events: list[BRouteEvent]) -> None:
+        self._write()
+        for event in events:
+            if self._on_event is not None:
+                self._on_event(event)
+            for listener in self._listeners:
+                listener(event)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.broute.next_deadline()
+        if deadline is None or self._closed or self._loop is None:
+            return
+        self._timer = self._loop.call_later(max(_MIN_TIMER_S, deadline - self.clock()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._pump(self.broute.handle_timeout(self.clock()))
+
+    def _lost(self, reason: str) -> None:
+        """The port went away (dongle unplugged): reopen it and join again."""
+        log.warning("serial link %s lost: %s", self.port, reason)
+        self._drop_port()
+        if not self._closed and self._reopen is None and self._loop is not None:
+            self._reopen = self._loop.create_task(self._reopen_later())
+
+    async def _reopen_later(self) -> None:
+        try:
+            while not self._closed:
+                await asyncio.sleep(_REOPEN_DELAY_S)
+                if not os.path.exists(self.port):
+                    continue
+                try:
+                    self._open_port()
+                except TransportError as exc:
+                    log.debug("reopen failed: %s", exc)
+                    continue
+                self.reopened += 1
+                self.broute.start(self.clock())
+                self._pump([])
+                return
+        finally:
+            self._reopen = None
+
+
+class BRouteMeter(EchonetClient):
+    """An :class:`EchonetClient` over the B-route; ``address`` is the meter's link-local IPv6."""
+
+    def __init__(self, driver: SessionDriver, link: SerialLink, address: str) -> None:
+        super().__init__(driver, default_port=ECHONET_PORT)
+        self.serial_link = link
+        self.address = address
+
+    @property
+    def state(self) -> BRouteState:
+        return self.serial_link.broute.state
+
+
+@asynccontextmanager
+async def open_broute(
+    port: str,
+    rbid: str,
+    password: str,
+    *,
+    model: str = "bp35c2",
+    join_timeout: float = 120.0,
+    timeout: float = 10.0,
+    retries: int = 2,
+    on_event: Callable[[BRouteEvent], None] | None = None,
+    broute: BRoute | None = None,
+) -> AsyncIterator[BRouteMeter]:
+    """Join the meter through the dongle at ``port`` and yield a client for it.
+
+    ``async with open_broute("/dev/ttyUSB0", rbid, password) as meter:
+    await meter.get_values(meter.address, METER_EOJ, [0xE7])``. A refused
+    password raises :class:`AuthError` (its text never holds the credentials);
+    a link that cannot join raises :class:`TransportError`.
+    """
+    machine = broute or BRoute(model=model, rbid=rbid, password=password)
+    link = SerialLink(port, machine, on_event=on_event)
+    joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
+    driver: SessionDriver | None = None
+
+    def watch(event: BRouteEvent) -> None:
+        if isinstance(event, Joined) and not joined.done():
+            joined.set_result(event)
+        elif isinstance(event, AuthFailed) and not joined.done():
+            joined.set_exception(AuthError(f"B-route authentication failed: {event.reason}"))
+        elif isinstance(event, LinkError) and not joined.done():
+            joined.set_exception(TransportError(f"B-route link failed: {event.reason}"))
+        elif isinstance(event, EchonetReceived) and driver is not None:
+            task = asyncio.get_running_loop().create_task(
+                driver.feed(event.payload, (event.source, ECHONET_PORT))
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    pending: set[asyncio.Task[None]] = set()
+    link.subscribe(watch)
+
+    async def send(data: bytes, dest: Address) -> None:
+        target = None if dest is MULTICAST else _ipv6_of(dest)
+        try:
+            link.send_echonet(data, target)
+        except SessionError as exc:
+            log.debug("send dropped: %s", exc)
+
+    await link.open()
+    try:
+        try:
+            found = await asyncio.wait_for(joined, join_timeout)
+        except TimeoutError:
+            raise TransportError(
+                f"no B-route join within {join_timeout:.0f} s (state {machine.state.name})"
+            ) from None
+        session = Session(timeout=timeout, retries=retries)
+        driver = SessionDriver(session, send, clock=time.monotonic)
+        driver.start()
+        try:
+            yield BRouteMeter(driver, link, found.meter_ipv6)
+        finally:
+            await driver.stop()
+            for task in list(pending):
+                task.cancel()
+    finally:
+        await link.close()
+
+
+def _ipv6_of(dest: Address) -> str:
+    if isinstance(dest, tuple) and dest:
+        return str(dest[0])
+    return str(dest)
