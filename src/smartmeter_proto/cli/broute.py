@@ -21,13 +21,11 @@ from ..sim.meter import METER_EOJ
 from ..transport.serial import BRouteMeter, open_broute
 from ..wisun.broute import BRouteEvent, Joined, Reauthenticated, ScanFinished, StateChanged
 from .charts import half_hour_chart
+from .dongle import DEMO_PASSWORD, DEMO_RBID
 
 __all__ = ["read_summary", "register"]
 
 _MODELS = ("bp35a1", "bp35c2", "rl7023", "j11")
-#: Demo credentials: a 32-character B-route ID and a 12-character password (not real ones).
-DEMO_RBID = "00112233445566778899AABBCCDDEEFF"
-DEMO_PASSWORD = "0123456789AB"  # noqa: S105 - the emulator's made-up credential
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

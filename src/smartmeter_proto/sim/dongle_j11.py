@@ -77,6 +77,9 @@ from .dongle import DongleEmulator, Matcher, RadioIdentity
 
 __all__ = ["J11Dongle"]
 
+#: An injected session expiry that finds no session up is retried this often (s).
+_EXPIRY_RETRY_S: Final = 1.0
+
 #: Get Version answer of a real module in Tosainu/bp35c0-j11-stuff response.rs tests:
 #: firmware ID 0x0400 (HAN + B-route dual stack), version 1.3, revision 0x0000158A.
 _FIRMWARE_ID, _MAJOR, _MINOR, _REVISION = 0x0400, 1, 3, 0x0000158A
@@ -360,6 +363,8 @@ class J11Dongle(DongleEmulator):
 
     def _on_session_expiry(self, now: float) -> None:
         if not self._pana_up or self._busy is not None:
+            # No session yet, or one being set up: the lifetime runs out once it is up.
+            self._at(now + _EXPIRY_RETRY_S, self._on_session_expiry, "expiry")
             return
         self._send(
             ConnectionStateNotification(

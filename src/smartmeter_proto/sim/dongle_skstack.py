@@ -56,6 +56,9 @@ from .dongle import DongleEmulator, Masked, Matcher, PanaPeer, RadioIdentity
 
 __all__ = ["SK_MODELS", "SkModel", "SkstackDongle"]
 
+#: An injected session expiry that finds no session up is retried this often (s).
+_EXPIRY_RETRY_S: Final = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class SkModel:
@@ -446,6 +449,8 @@ class SkstackDongle(DongleEmulator):
 
     def _on_session_expiry(self, now: float) -> None:
         if not self._joined or self._busy is not None:
+            # No session yet, or one being set up: the lifetime runs out once it is up.
+            self._at(now + _EXPIRY_RETRY_S, self._on_session_expiry, "expiry")
             return
         peer = self._pana or PanaPeer(self._rng, b"SM")
         self._busy = "reauth"

@@ -34,7 +34,7 @@ from ..wisun.broute import (
 from .driver import SessionDriver
 from .udp import ECHONET_PORT, EchonetClient
 
-__all__ = ["BRouteMeter", "SerialLink", "open_broute"]
+__all__ = ["BRouteClient", "BRouteMeter", "SerialLink", "open_broute"]
 
 log = logging.getLogger(__name__)
 
@@ -283,3 +283,7 @@ def _ipv6_of(dest: Address) -> str:
     if isinstance(dest, tuple) and dest:
         return str(dest[0])
     return str(dest)
+
+
+#: ``async with BRouteClient(port, rbid, password) as meter:`` reads like the UDP client.
+BRouteClient = open_broute
