@@ -54,6 +54,7 @@ class SessionDriver:
         self._flushes: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
         self._running = False
+        self._taps: list[Callable[[bytes, Address], None]] = []
         self.dropped_notifications = 0
 
     def start(self) -> None:
@@ -72,8 +73,22 @@ class SessionDriver:
                 waiter.cancel()
         self._waiters.clear()
 
+    def add_tap(self, tap: Callable[[bytes, Address], None]) -> Callable[[], None]:
+        """See every received datagram before the session does (diagnostics, conformance).
+
+        Returns a function that removes the tap.
+        """
+        self._taps.append(tap)
+        return lambda: self._taps.remove(tap)
+
+    async def send_raw(self, data: bytes, dest: Address) -> None:
+        """Transmit ``data`` as is, outside the session (a test frame, a fuzz input)."""
+        await self._send(data, dest)
+
     async def feed(self, data: bytes, source: Address) -> None:
         """Hand one received datagram to the session."""
+        for tap in self._taps:
+            tap(data, source)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rx %s %s", source, data.hex())
         self._dispatch(self.session.receive_data(data, source, self.clock()))

@@ -1,0 +1,395 @@
+"""Run the conformance checks against one ECHONET Lite node through an :class:`EchonetClient`.
+
+``await run_conformance(client, address)`` discovers the node's objects through
+its node profile, runs :data:`~.checks.OBJECT_CHECKS` on each, then the
+response-time check and, when asked, bounded fuzz bursts: ``fuzz_frames``
+malformed frames from a deterministic mutator, sent to ``address`` only, in
+bursts of ``fuzz_burst``, each followed by a Get that the node must still
+answer. The run ends by itself; nothing is sent anywhere but ``address``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..echonet import frame as _frame
+from ..echonet.events import Address, RequestDone
+from ..echonet.frame import EOJ, ESV, Frame, Property
+from ..echonet.session import CONTROLLER
+from ..errors import DecodeError, ProtocolError
+from ..transport.udp import EchonetClient
+from .checks import (
+    CHECKS,
+    FUZZ_ALIVE,
+    NODE_REACHABLE,
+    OBJECT_CHECKS,
+    RESPONSE_TIME,
+    SELF_NODE_INSTANCE_LIST,
+    CheckInfo,
+    Outcome,
+    Result,
+    Target,
+    Verdict,
+    node_reachable,
+    passed,
+    profile_target,
+    response_time,
+    skipped,
+)
+
+__all__ = [
+    "FUZZ_ALIVE",
+    "MAX_FUZZ_FRAMES",
+    "Exchange",
+    "Probe",
+    "Report",
+    "RunConfig",
+    "malformed_frames",
+    "run_conformance",
+]
+
+#: Upper bound of ``fuzz_frames``: the burst option must stay a short, bounded run.
+MAX_FUZZ_FRAMES: Final = 10_000
+#: Pause between two fuzz frames, so a constrained node (B-route, 100 kbit/s) is not flooded.
+FUZZ_GAP_S: Final = 0.002
+#: Request services that write (SetI, SetC, SetGet; Part II §3.2.5): no mutant may carry them.
+_WRITE_SERVICES: Final = frozenset({ESV.SETI, ESV.SETC, ESV.SETGET})
+_ESV_OFFSET: Final = 10
+#: Attempts to find a malformed mutant before falling back to a bare header.
+_MUTATION_ATTEMPTS: Final = 32
+
+
+#: Raw probes use TIDs from here up, away from the session's (which count up from 1);
+#: 0xA5C3 has distinct, non-zero bytes, so a device that drops or swaps a byte is caught.
+RAW_TID_BASE: Final = 0xA5C3
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A request's outcome: the finished request or why it failed, and how long it took."""
+
+    done: RequestDone | None
+    error: str | None
+    elapsed_s: float
+
+
+def _same_host(source: Address, host: str) -> bool:
+    if not isinstance(source, tuple) or not source:
+        return False
+    seen = str(source[0])
+    try:
+        return ipaddress.ip_address(seen.split("%", 1)[0]) == ipaddress.ip_address(
+            host.split("%", 1)[0]
+        )
+    except ValueError:
+        return seen == host
+
+
+class Probe:
+    """The client, the one address under test, and a tap on the datagrams that arrive.
+
+    The tap wraps the client's :class:`SessionDriver` ``feed`` (every transport
+    hands received datagrams to it) so checks can see answers the session
+    would drop (a wrong TID, an unexpected service); raw frames leave through
+    the driver's own sender, to ``address`` only.
+    """
+
+    def __init__(self, client: EchonetClient, address: tuple[str, int]) -> None:
+        self.client = client
+        self.address = address
+        self._inbox: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+        self._tid = RAW_TID_BASE
+        self._installed = False
+        self._remove_tap: Callable[[], None] = lambda: None
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for one answer: the session's own timeout."""
+        return self.client.driver.session.timeout
+
+    def install(self) -> None:
+        def tap(data: bytes, source: Address) -> None:
+            if _same_host(source, self.address[0]):
+                self._inbox.put_nowait((data, time.monotonic()))
+
+        self._remove_tap = self.client.driver.add_tap(tap)
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if self._installed:
+            self._remove_tap()
+            self._installed = False
+
+    # ----------------------------------------------------------- session side
+    async def _timed(self, target: Target | None, call: Awaitable[RequestDone]) -> Exchange:
+        start = time.monotonic()
+        try:
+            done = await call
+        except ProtocolError as exc:
+            return Exchange(None, str(exc), time.monotonic() - start)
+        elapsed = time.monotonic() - start
+        if target is not None:
+            target.timings.append(elapsed)
+        return Exchange(done, None, elapsed)
+
+    async def get(self, target: Target, epcs: Iterable[int]) -> Exchange:
+        return await self._timed(target, self.client.get(self.address, target.eoj, epcs))
+
+    async def set(self, target: Target, values: Mapping[int, bytes]) -> Exchange:
+        return await self._timed(target, self.client.set(self.address, target.eoj, values))
+
+    def drain_notifications(self) -> None:
+        queue = self.client.driver.notifications
+        while not queue.empty():
+            queue.get_nowait()
+
+    async def wait_notification(self, eoj: EOJ, epc: int, edt: bytes, wait: float) -> bool:
+        """Whether an INF from ``eoj`` carrying ``epc`` = ``edt`` arrives within ``wait`` s."""
+        queue = self.client.driver.notifications
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                note = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                return False
+            if not _same_host(note.source, self.address[0]) or note.frame.seoj != eoj:
+                continue
+            if any(p.epc == epc and p.edt == edt for p in note.frame.properties):
+                return True
+        return False
+
+    # ---------------------------------------------------------------- raw side
+    def next_tid(self) -> int:
+        tid = self._tid
+        self._tid = RAW_TID_BASE + (self._tid + 1 - RAW_TID_BASE) % 0x1000
+        return tid
+
+    async def send_raw(self, data: bytes) -> None:
+        """Send one datagram to the address under test (never anywhere else)."""
+        await self.client.driver.send_raw(data, self.address)
+
+    async def raw_request(
+        self, request: Frame, answers: frozenset[ESV], *, wait: float, first: bool = True
+    ) -> list[Frame]:
+        """Send ``request`` and collect decodable answers with an ESV in ``answers``.
+
+        Answers match by source host and by SEOJ class, not by TID, so a
+        wrong TID is seen. ``first`` returns at the first one; otherwise the
+        whole ``wait`` window is listened to.
+        """
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        await self.send_raw(_frame.encode(request))
+        found: list[Frame] = []
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                data, _ = await asyncio.wait_for(self._inbox.get(), remaining)
+            except TimeoutError:
+                break
+            try:
+                decoded = _frame.decode(data)
+            except DecodeError:
+                continue
+            if (
+                isinstance(decoded, Frame)
+                and decoded.esv in answers
+                and decoded.seoj.class_id == request.deoj.class_id
+            ):
+                found.append(decoded)
+                if first:
+                    break
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Bounds of a run: the response-time limit and the fuzz option (off by default)."""
+
+    response_bound_s: float = 2.0
+    fuzz_frames: int = 0
+    fuzz_burst: int = 16
+    fuzz_seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.response_bound_s <= 0:
+            raise ValueError("response_bound_s must be > 0")
+        if not 0 <= self.fuzz_frames <= MAX_FUZZ_FRAMES:
+            raise ValueError(f"fuzz_frames must be 0..{MAX_FUZZ_FRAMES}")
+        if self.fuzz_burst < 1:
+            raise ValueError("fuzz_burst must be >= 1")
+
+
+@dataclass(slots=True)
+class Report:
+    """Every result of one run, in the order the checks ran."""
+
+    target: str
+    results: list[Result] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (skips do not count against the node)."""
+        return self.count(Outcome.FAIL) == 0
+
+    def failing(self) -> list[tuple[str, str]]:
+        """``(check id, subject)`` of every failed check."""
+        return [(r.check_id, r.subject) for r in self.results if r.outcome is Outcome.FAIL]
+
+
+async def _timed(report: Report, info: CheckInfo, subject: str, run: Awaitable[Verdict]) -> Verdict:
+    start = time.monotonic()
+    verdict = await run
+    report.results.append(
+        Result(info, subject, verdict.outcome, verdict.reason, time.monotonic() - start)
+    )
+    return verdict
+
+
+async def run_conformance(
+    client: EchonetClient,
+    address: tuple[str, int],
+    config: RunConfig | None = None,
+    *,
+    label: str | None = None,
+) -> Report:
+    """Run every check against the node at ``address``; the report says PASS/FAIL/SKIP each."""
+    config = config or RunConfig()
+    report = Report(label or f"{address[0]}:{address[1]}")
+    started = time.monotonic()
+    probe = Probe(client, address)
+    probe.install()
+    try:
+        profile = profile_target()
+        start = time.monotonic()
+        verdict, instances = await node_reachable(probe, profile)
+        report.results.append(
+            Result(
+                NODE_REACHABLE,
+                str(profile.eoj),
+                verdict.outcome,
+                verdict.reason,
+                time.monotonic() - start,
+            )
+        )
+        if verdict.outcome is not Outcome.PASS:
+            for info in CHECKS.values():
+                if info is not NODE_REACHABLE:
+                    report.results.append(
+                        Result(info, "node", Outcome.SKIP, "node profile unreachable")
+                    )
+            return report
+        targets = [profile, *(Target.of(eoj) for eoj in instances)]
+        for target in targets:
+            for info, check in OBJECT_CHECKS:
+                await _timed(report, info, str(target.eoj), check(probe, target))
+        timing = response_time(config.response_bound_s)
+        for target in targets:
+            await _timed(report, RESPONSE_TIME, str(target.eoj), timing(probe, target))
+        if config.fuzz_frames:
+            await _timed(report, FUZZ_ALIVE, "node", _fuzz(probe, profile, instances, config))
+        else:
+            report.results.append(
+                Result(FUZZ_ALIVE, "node", Outcome.SKIP, "fuzz bursts not requested (--fuzz N)")
+            )
+    finally:
+        probe.uninstall()
+        report.duration_s = time.monotonic() - started
+    return report
+
+
+# ------------------------------------------------------------------------ fuzzing
+def _seeds(objects: list[EOJ]) -> list[bytes]:
+    """Well-formed Gets (0x80, 0x9F) to each object: the material the mutator bends."""
+    seeds = []
+    for index, eoj in enumerate(objects):
+        props = (Property(0x80), Property(0x9F))
+        seeds.append(_frame.encode(Frame(0xF000 + index, CONTROLLER, eoj, ESV.GET, props)))
+    return seeds
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    buf = bytearray(data)
+    kind = rng.randrange(7)
+    if kind == 0:  # truncate
+        return bytes(buf[: rng.randrange(len(buf))])
+    if kind == 1:  # flip one bit
+        at = rng.randrange(len(buf))
+        buf[at] ^= 1 << rng.randrange(8)
+    elif kind == 2:  # OPC larger than the properties that follow
+        buf[11] = rng.randrange(buf[11] + 1, 256)
+    elif kind == 3:  # a PDC running past the end
+        buf[13] = rng.randrange(1, 256)
+    elif kind == 4:  # bad EHD1/EHD2
+        buf[rng.randrange(2)] = rng.randrange(256)
+    elif kind == 5:  # trailing garbage
+        buf += bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
+    else:  # an ESV the specification does not define
+        buf[_ESV_OFFSET] = rng.choice((0x00, 0x5F, 0x64, 0x6F, 0x70, 0x8F, 0xFF))
+    return bytes(buf)
+
+
+def _is_malformed(data: bytes) -> bool:
+    """Broken for a strict decoder, and never readable as a write by a lenient one."""
+    if len(data) > _ESV_OFFSET and data[_ESV_OFFSET] in _WRITE_SERVICES:
+        return False
+    try:
+        _frame.decode(data, strict=True)
+    except DecodeError:
+        return True
+    return False
+
+
+def malformed_frames(objects: list[EOJ], count: int, seed: int) -> list[bytes]:
+    """``count`` malformed frames aimed at ``objects``, the same for the same ``seed``."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible mutator, not cryptography
+    seeds = _seeds(objects)
+    out = []
+    for _ in range(count):
+        base = rng.choice(seeds)
+        for _ in range(_MUTATION_ATTEMPTS):
+            mutant = _mutate(base, rng)
+            if rng.random() < 0.3:
+                mutant = _mutate(mutant, rng) if len(mutant) > _ESV_OFFSET + 3 else mutant
+            if _is_malformed(mutant):
+                break
+        else:
+            mutant = base[:4]  # EHD + TID only: always too short
+        out.append(mutant)
+    return out
+
+
+async def _fuzz(
+    probe: Probe, profile: Target, instances: tuple[EOJ, ...], config: RunConfig
+) -> Verdict:
+    frames = malformed_frames([profile.eoj, *instances], config.fuzz_frames, config.fuzz_seed)
+    bursts = [frames[i : i + config.fuzz_burst] for i in range(0, len(frames), config.fuzz_burst)]
+    for number, burst in enumerate(bursts, 1):
+        for data in burst:
+            await probe.send_raw(data)
+            await asyncio.sleep(FUZZ_GAP_S)
+        alive = await probe.get(profile, [SELF_NODE_INSTANCE_LIST])
+        if alive.done is None or alive.done.refused:
+            first = (number - 1) * config.fuzz_burst
+            return Verdict(
+                Outcome.FAIL,
+                f"no answer to Get 0x0EF001 0xD6 after burst {number} of {len(bursts)} "
+                f"(frames {first}..{first + len(burst) - 1}, seed {config.fuzz_seed}): "
+                f"{alive.error or 'refused'}",
+            )
+    if not bursts:
+        return skipped("no fuzz frames")
+    return passed(
+        f"{len(frames)} malformed frames in {len(bursts)} bursts (seed {config.fuzz_seed}); "
+        "the node answered a Get after every burst"
+    )
