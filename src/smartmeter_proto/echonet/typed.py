@@ -32,6 +32,7 @@ _MAX_SHAPES: Final = 512
 _MAX_SHAPE_PROPERTIES: Final = 32
 _HEADER: Final = ">HH8x"  # EHD, TID, SEOJ+DEOJ+ESV+OPC (Part II §3.2)
 _EHD_FORMAT_1: Final = 0x1081
+_SETGET: Final = frozenset({ESV.SETGET, ESV.SETGET_RES, ESV.SETGET_SNA})
 _INT_CODES: Final = {
     (1, False): "B",
     (2, False): "H",
@@ -143,8 +144,8 @@ _SHAPES: dict[bytes, _Shape] = {}
 
 def _compile(decoded: Frame, size: int) -> _Shape | None:
     props = decoded.properties
-    if decoded.get_properties or len(props) > _MAX_SHAPE_PROPERTIES:
-        return None
+    if decoded.esv in _SETGET or len(props) > _MAX_SHAPE_PROPERTIES:
+        return None  # SetGet frames carry a second list (and its count byte): general path
     if any(not p.edt for p in props):
         return None
     class_id = value_class(decoded)

@@ -29,6 +29,7 @@ from .broute_driver import (
     canonical_ipv6,
 )
 from .skstack_dialects import PayloadMode, get_dialect
+from .skstack_messages import mask_secrets
 
 __all__ = ["SkStackDriver"]
 
@@ -173,7 +174,8 @@ class SkStackDriver:
             return f"{what} with no command in flight"
         word = _COMMANDS[in_flight][0]
         if self._echoed is not None and self._echoed != word:
-            return f"{what} to an earlier {self._echoed}"
+            # An echo is quoted masked: a garbled SKSETPWD/SKSETRBID echo holds the secret.
+            return f"{what} to an earlier {mask_secrets(self._echoed)}"
         return None
 
     def _ok(self, msg: sk.Message, in_flight: Step | None) -> tuple[Input, ...]:
