@@ -57,7 +57,7 @@ class SerialTarget:
     password: str = field(repr=False)
 
     def __str__(self) -> str:
-        return f"serial://{self.port}?model={self.model}&rbid={self.rbid}&password=***"
+        return f"serial://{self.port}?model={self.model}&rbid=***&password=***"
 
 
 def _single(query: Mapping[str, list[str]], key: str) -> str | None:
