@@ -93,6 +93,8 @@ def _is_multicast(address: str) -> bool:
 
 def _one(kind: In, **fields: Any) -> tuple[Input, ...]:
     return (Input(kind, **fields),)
+#: The command words the driver sends: the only echo text it ever quotes.
+_COMMAND_WORDS: Final = frozenset(word for word, _ in _COMMANDS.values())
 
 
 class SkStackDriver:
@@ -174,8 +176,11 @@ class SkStackDriver:
             return f"{what} with no command in flight"
         word = _COMMANDS[in_flight][0]
         if self._echoed is not None and self._echoed != word:
-            # An echo is quoted masked: a garbled SKSETPWD/SKSETRBID echo holds the secret.
-            return f"{what} to an earlier {mask_secrets(self._echoed)}"
+            # Only a known command word is quoted: a garbled echo may hold the secret
+            # of SKSETPWD/SKSETRBID in any shape.
+            if self._echoed in _COMMAND_WORDS:
+                return f"{what} to an earlier {mask_secrets(self._echoed)}"
+            return f"{what} after an unrecognised echo ({len(self._echoed)} characters)"
         return None
 
     def _ok(self, msg: sk.Message, in_flight: Step | None) -> tuple[Input, ...]:
