@@ -63,6 +63,8 @@ TARGET_NAMES: Final = (
     "broute_input",
     "echonet_session",
     "echonet_node",
+    "iot_frame",
+    "iot_cose",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

@@ -1,0 +1,638 @@
+"""Sequence-numbered readings and gap back-fill for IoT meters (gas, water, special meters).
+
+Sans-IO: plain Python values in, plain values out; no clock, no codec. The meter
+side (:class:`MeterStore`) numbers each reading with a per-meter sequence number
+starting at 1 and keeps a bounded history; the head-end side (:class:`Collector`)
+spots gaps in the numbers, asks the meter to re-send them and tracks what is
+still missing. Requirement (METI next-generation smart meter study, summarised
+in /work/shared/notes/requirements.md): confirmed values from external devices
+reach 100 % eventually by re-polling; a device without storage sends its latest
+value and is never re-polled for what it cannot have.
+
+Exchange rule this module assumes: one :class:`BackfillRequest` gets at most one
+answer, the kept readings of the range from its lowest kept seq upwards, capped
+at the meter's ``max_per_answer`` (:meth:`MeterStore.range`). A seq at the
+bottom of the range left out of an answer is therefore gone from the meter
+(evicted, or never stored) and is reported :class:`Unrecoverable` at once:
+asking again cannot bring it back. The top of the range left out (the answer
+cap) is simply asked for again.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from itertools import islice
+from typing import Any, Final
+
+from ..errors import SessionError
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "BackfillRequest",
+    "Collector",
+    "Completeness",
+    "DuplicateReading",
+    "Event",
+    "FleetCompleteness",
+    "GapDetected",
+    "GapFilled",
+    "LossReason",
+    "MeterStore",
+    "NewReading",
+    "Reading",
+    "RequestAbandoned",
+    "Unrecoverable",
+]
+
+#: Readings a meter keeps by default: 60, after the next-generation requirement that
+#: 1-minute values stay 60 minutes in the meter so gaps can be recovered 100 %
+#: (METI smart meter study 2024 functions; see /work/shared/notes/requirements.md).
+DEFAULT_CAPACITY: Final = 60
+#: Readings per back-fill answer by default; the collector's ``max_range`` should not exceed it.
+DEFAULT_MAX_PER_ANSWER: Final = 32
+#: The first sequence number a meter assigns.
+FIRST_SEQ: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One metered value: ``seq`` counts from 1 per meter, ``time`` is the meter's clock (s)."""
+
+    meter_id: str
+    seq: int
+    time: float
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.seq < FIRST_SEQ:
+            raise ValueError(f"seq must be >= {FIRST_SEQ}, got {self.seq}")
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """Ask ``meter_id`` to re-send readings ``first`` to ``last`` (inclusive)."""
+
+    meter_id: str
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if not FIRST_SEQ <= self.first <= self.last:
+            raise ValueError(f"need {FIRST_SEQ} <= first <= last, got {self.first}..{self.last}")
+
+
+class LossReason(IntEnum):
+    """Why a range will never be collected."""
+
+    #: The meter answered without it: evicted from its store, or it has no store.
+    GONE_FROM_METER = 1
+    #: The meter never answered back-fill requests for it (``retry_limit`` rounds).
+    NO_ANSWER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class NewReading:
+    """A reading with the next expected seq (or higher, after a :class:`GapDetected`)."""
+
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class GapFilled:
+    """A reading that was missing arrived: late, reordered, or back-filled."""
+
+    reading: Reading
+    backfilled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateReading:
+    """A seq already held arrived again; ignored. ``conflicting`` if its value or time differ."""
+
+    reading: Reading
+    conflicting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GapDetected:
+    """Seqs ``first``..``last`` are now known to exist and are missing."""
+
+    meter_id: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unrecoverable:
+    """Seqs ``first``..``last`` will not be asked for again."""
+
+    meter_id: str
+    first: int
+    last: int
+    reason: LossReason
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAbandoned:
+    """A request went unanswered ``attempts`` times; the meter is left alone until it shows life."""
+
+    meter_id: str
+    first: int
+    last: int
+    attempts: int
+
+
+Event = NewReading | GapFilled | DuplicateReading | GapDetected | Unrecoverable | RequestAbandoned
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """Collection state of one meter: seqs ``1..expected``, of which ``received`` are held."""
+
+    meter_id: str
+    received: int
+    expected: int
+    missing_ranges: tuple[tuple[int, int], ...]
+    unrecoverable_ranges: tuple[tuple[int, int], ...]
+    ratio: float
+
+
+@dataclass(frozen=True, slots=True)
+class FleetCompleteness:
+    """Collection state summed over every meter the collector has heard of."""
+
+    meters: int
+    received: int
+    expected: int
+    unrecoverable: int
+    incomplete_meters: tuple[str, ...]
+    ratio: float
+
+
+class MeterStore:
+    """Meter side: numbers readings and keeps the newest ``capacity`` of them.
+
+    ``capacity`` 0 keeps nothing (a device without storage: :meth:`latest` only);
+    ``max_per_answer`` caps the readings one :meth:`range` answer carries.
+    """
+
+    def __init__(
+        self,
+        meter_id: str,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        max_per_answer: int = DEFAULT_MAX_PER_ANSWER,
+    ) -> None:
+        if capacity < 0 or max_per_answer < 1:
+            raise ValueError("capacity must be >= 0 and max_per_answer >= 1")
+        self.meter_id = meter_id
+        self.capacity = capacity
+        self.max_per_answer = max_per_answer
+        self.evicted = 0
+        self._kept: deque[Reading] = deque()
+        self._latest: Reading | None = None
+
+    @property
+    def latest_seq(self) -> int:
+        """The seq of the newest reading, 0 before the first."""
+        return 0 if self._latest is None else self._latest.seq
+
+    @property
+    def oldest_kept_seq(self) -> int | None:
+        """The lowest seq still kept, or None when nothing is kept."""
+        return self._kept[0].seq if self._kept else None
+
+    def record(self, value: Any, now: float) -> Reading:
+        """Number ``value`` with the next seq, keep it (evicting the oldest when full)."""
+        reading = Reading(self.meter_id, self.latest_seq + 1, now, value)
+        self._latest = reading
+        if self.capacity:
+            if len(self._kept) == self.capacity:
+                self._kept.popleft()
+                self.evicted += 1
+            self._kept.append(reading)
+        return reading
+
+    def latest(self) -> Reading | None:
+        """The newest reading, kept or not (what a storeless device sends)."""
+        return self._latest
+
+    def range(self, first: int, last: int) -> list[Reading]:
+        """Answer a back-fill request: kept readings of ``first..last``, lowest first.
+
+        Clipped to what is kept and to ``max_per_answer``; what is cut off at the
+        top is for a later request. An empty list says none of it is kept.
+        """
+        if not FIRST_SEQ <= first <= last:
+            raise ValueError(f"need {FIRST_SEQ} <= first <= last, got {first}..{last}")
+        if not self._kept:
+            return []
+        oldest = self._kept[0].seq
+        low = max(first, oldest)
+        high = min(last, self._kept[-1].seq, low + self.max_per_answer - 1)
+        if low > high:
+            return []
+        return list(islice(self._kept, low - oldest, high - oldest + 1))
+
+    def chunks(self, first: int, last: int) -> Iterator[list[Reading]]:
+        """Every answer needed to cover ``first..last``, each within ``max_per_answer``."""
+        low = first
+        while low <= last:
+            answer = self.range(low, last)
+            if not answer:
+                return
+            yield answer
+            low = answer[-1].seq + 1
+
+
+class _Ranges:
+    """A set of ints held as sorted, disjoint, non-adjacent inclusive ranges."""
+
+    __slots__ = ("_firsts", "_lasts")
+
+    def __init__(self) -> None:
+        self._firsts: list[int] = []
+        self._lasts: list[int] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(list(zip(self._firsts, self._lasts, strict=True)))
+
+    def __bool__(self) -> bool:
+        return bool(self._firsts)
+
+    def count(self) -> int:
+        return sum(last - first + 1 for first, last in self)
+
+    def __contains__(self, value: int) -> bool:
+        i = bisect.bisect_right(self._firsts, value) - 1
+        return i >= 0 and value <= self._lasts[i]
+
+    def add(self, first: int, last: int) -> None:
+        lo = bisect.bisect_left(self._lasts, first - 1)
+        hi = bisect.bisect_right(self._firsts, last + 1)
+        if lo < hi:
+            first = min(first, self._firsts[lo])
+            last = max(last, self._lasts[hi - 1])
+        self._firsts[lo:hi] = [first]
+        self._lasts[lo:hi] = [last]
+
+    def remove(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Take ``first..last`` out; return the ranges that were actually removed."""
+        lo = bisect.bisect_left(self._lasts, first)
+        hi = bisect.bisect_right(self._firsts, last)
+        if lo >= hi:
+            return []
+        removed = [
+            (max(f, first), min(la, last))
+            for f, la in zip(self._firsts[lo:hi], self._lasts[lo:hi], strict=True)
+        ]
+        keep_f: list[int] = []
+        keep_l: list[int] = []
+        if self._firsts[lo] < first:
+            keep_f.append(self._firsts[lo])
+            keep_l.append(first - 1)
+        if self._lasts[hi - 1] > last:
+            keep_f.append(last + 1)
+            keep_l.append(self._lasts[hi - 1])
+        self._firsts[lo:hi] = keep_f
+        self._lasts[lo:hi] = keep_l
+        return removed
+
+    def within(self, first: int, last: int) -> list[tuple[int, int]]:
+        """The parts of the set inside ``first..last``."""
+        lo = bisect.bisect_left(self._lasts, first)
+        hi = bisect.bisect_right(self._firsts, last)
+        return [
+            (max(f, first), min(la, last))
+            for f, la in zip(self._firsts[lo:hi], self._lasts[lo:hi], strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class _Pending:
+    first: int
+    last: int
+    attempts: int
+    deadline: float
+
+
+@dataclass(slots=True)
+class _Meter:
+    meter_id: str
+    readings: dict[int, Reading] = field(default_factory=dict)
+    expected: int = 0
+    missing: _Ranges = field(default_factory=_Ranges)
+    gone: _Ranges = field(default_factory=_Ranges)
+    unanswered: _Ranges = field(default_factory=_Ranges)
+    pending: list[_Pending] = field(default_factory=list)
+    #: Whether the meter ever answered a back-fill request.
+    answers_backfill: bool = False
+    #: Requests abandoned since the meter last answered one; bounds re-polling a mute meter.
+    silent_rounds: int = 0
+    #: Left alone after an abandoned request, until it shows life.
+    stalled: bool = False
+    duplicates: int = 0
+
+
+class Collector:
+    """Head-end side: detects gaps per meter and back-fills them, sans-IO.
+
+    ``request_timeout`` (s) before a request is sent again; ``retry_limit``
+    re-sends before it is abandoned; ``max_range`` seqs per request;
+    ``max_outstanding`` requests in flight per meter.
+
+    An abandoned request leaves the meter alone until it shows life again (a
+    reading, an announcement, an answer). A meter that never answered any
+    request and lets ``retry_limit + 1`` rounds go unanswered is taken for one
+    without back-fill: its gaps are reported :class:`Unrecoverable`
+    (``NO_ANSWER``) rather than re-polled forever, and asked for again only if
+    it answers after all (a late answer) or :meth:`retry_unrecoverable` is called.
+    """
+
+    def __init__(
+        self,
+        *,
+        request_timeout: float = 10.0,
+        max_range: int = DEFAULT_MAX_PER_ANSWER,
+        max_outstanding: int = 4,
+        retry_limit: int = 3,
+    ) -> None:
+        if request_timeout <= 0 or max_range < 1 or max_outstanding < 1 or retry_limit < 0:
+            raise ValueError(
+                "need request_timeout > 0, max_range >= 1, max_outstanding >= 1, retry_limit >= 0"
+            )
+        self.request_timeout = request_timeout
+        self.max_range = max_range
+        self.max_outstanding = max_outstanding
+        self.retry_limit = retry_limit
+        self._meters: dict[str, _Meter] = {}
+        self._outbox: list[BackfillRequest] = []
+
+    # -- input -------------------------------------------------------------------------
+
+    def receive_reading(self, reading: Reading, now: float) -> list[Event]:
+        """A live reading arrived (in order or not, possibly twice)."""
+        meter = self._meter(reading.meter_id)
+        events = self._store(meter, reading, backfilled=False)
+        meter.stalled = False
+        events += self._plan(meter, now)
+        return events
+
+    def note_latest(self, meter_id: str, seq: int, now: float) -> list[Event]:
+        """The meter announced (heartbeat, status) that its newest seq is ``seq``."""
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq}")
+        meter = self._meter(meter_id)
+        events: list[Event] = []
+        if seq > meter.expected:
+            events.append(self._extend(meter, seq))
+        meter.stalled = False
+        events += self._plan(meter, now)
+        return events
+
+    def receive_backfill(
+        self,
+        meter_id: str,
+        readings: Iterable[Reading],
+        now: float,
+        *,
+        request: BackfillRequest | None = None,
+    ) -> list[Event]:
+        """The meter answered a back-fill request.
+
+        Pass ``request`` when the answer names the range it answers (needed to
+        place an empty answer when several requests are in flight); otherwise the
+        answer is matched to the in-flight requests its seqs fall in.
+        """
+        answer = sorted(readings, key=lambda r: r.seq)
+        for reading in answer:
+            if reading.meter_id != meter_id:
+                raise SessionError(
+                    f"back-fill answer from {meter_id!r} carries a reading of {reading.meter_id!r}"
+                )
+        meter = self._meter(meter_id)
+        answered = self._answered(meter, answer, request)
+        events: list[Event] = []
+        for reading in answer:
+            events.extend(self._store(meter, reading, backfilled=True))
+        meter.silent_rounds = 0
+        if not meter.answers_backfill:  # any answer, even late, shows it does back-fill
+            meter.answers_backfill = True
+            events.extend(self._revive(meter, meter.unanswered))
+        for pending in answered:
+            if pending not in meter.pending:
+                continue  # every seq it asked for has arrived
+            meter.pending.remove(pending)
+            in_range = [r.seq for r in answer if pending.first <= r.seq <= pending.last]
+            gone_to = min(in_range) - 1 if in_range else pending.last
+            if gone_to >= pending.first:
+                events.extend(self._lose(meter, pending.first, gone_to, LossReason.GONE_FROM_METER))
+        meter.stalled = False
+        events += self._plan(meter, now)
+        return events
+
+    # -- output and timers ---------------------------------------------------------------
+
+    def requests_to_send(self) -> list[BackfillRequest]:
+        """Hand over the requests to transmit now (each once; re-sends come back after timeouts)."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` is due next, or None."""
+        deadlines = [p.deadline for m in self._meters.values() for p in m.pending]
+        return min(deadlines, default=None)
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        """Re-send overdue requests; abandon those out of retries."""
+        events: list[Event] = []
+        for meter in self._meters.values():
+            overdue = [p for p in meter.pending if p.deadline <= now]
+            for pending in overdue:
+                meter.pending.remove(pending)
+                still = meter.missing.within(pending.first, pending.last)
+                if not still:
+                    continue
+                first, last = still[0][0], still[-1][1]
+                if pending.attempts <= self.retry_limit:
+                    self._send(meter, first, last, pending.attempts + 1, now)
+                    continue
+                events.append(RequestAbandoned(meter.meter_id, first, last, pending.attempts))
+                meter.silent_rounds += 1
+                if not meter.answers_backfill and meter.silent_rounds > self.retry_limit:
+                    events.extend(self._lose(meter, first, last, LossReason.NO_ANSWER))
+                else:
+                    meter.stalled = True
+            if overdue:
+                events += self._plan(meter, now)
+        return events
+
+    def retry_unrecoverable(
+        self, meter_id: str, now: float, *, include_gone: bool = False
+    ) -> list[Event]:
+        """Ask again for what was given up (e.g. after an area's restoration).
+
+        ``NO_ANSWER`` ranges always; ``GONE_FROM_METER`` ones too if ``include_gone``.
+        Returns a :class:`GapDetected` per range put back.
+        """
+        meter = self._meter(meter_id)
+        events = self._revive(meter, meter.unanswered)
+        if include_gone:
+            events.extend(self._revive(meter, meter.gone))
+        meter.silent_rounds = 0
+        meter.stalled = False
+        events += self._plan(meter, now)
+        return events
+
+    # -- reports -------------------------------------------------------------------------
+
+    def meters(self) -> list[str]:
+        """Every meter heard of, in first-heard order."""
+        return list(self._meters)
+
+    def stored(self, meter_id: str) -> dict[int, Reading]:
+        """The readings held for ``meter_id`` by seq (a copy)."""
+        meter = self._meters.get(meter_id)
+        return {} if meter is None else dict(meter.readings)
+
+    def duplicates(self, meter_id: str) -> int:
+        """How many already-held readings of ``meter_id`` arrived again."""
+        meter = self._meters.get(meter_id)
+        return 0 if meter is None else meter.duplicates
+
+    def in_flight(self, meter_id: str) -> list[BackfillRequest]:
+        """The requests of ``meter_id`` waiting for an answer."""
+        meter = self._meters.get(meter_id)
+        pending = [] if meter is None else meter.pending
+        return [BackfillRequest(meter_id, p.first, p.last) for p in pending]
+
+    def completeness(self, meter_id: str) -> Completeness:
+        """What is held of seqs ``1..expected`` for ``meter_id``."""
+        meter = self._meters.get(meter_id) or _Meter(meter_id)
+        received = len(meter.readings)
+        expected = meter.expected
+        missing = _Ranges()
+        for first, last in meter.missing:
+            missing.add(first, last)
+        lost = _Ranges()
+        for first, last in (*meter.gone, *meter.unanswered):
+            missing.add(first, last)
+            lost.add(first, last)
+        return Completeness(
+            meter_id=meter_id,
+            received=received,
+            expected=expected,
+            missing_ranges=tuple(missing),
+            unrecoverable_ranges=tuple(lost),
+            ratio=received / expected if expected else 1.0,
+        )
+
+    def fleet_completeness(self) -> FleetCompleteness:
+        """:meth:`completeness` summed over every meter."""
+        reports = [self.completeness(m) for m in self._meters]
+        received = sum(r.received for r in reports)
+        expected = sum(r.expected for r in reports)
+        return FleetCompleteness(
+            meters=len(reports),
+            received=received,
+            expected=expected,
+            unrecoverable=sum(m.gone.count() + m.unanswered.count() for m in self._meters.values()),
+            incomplete_meters=tuple(r.meter_id for r in reports if r.received < r.expected),
+            ratio=received / expected if expected else 1.0,
+        )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _meter(self, meter_id: str) -> _Meter:
+        meter = self._meters.get(meter_id)
+        if meter is None:
+            meter = self._meters[meter_id] = _Meter(meter_id)
+        return meter
+
+    def _extend(self, meter: _Meter, seq: int) -> GapDetected:
+        gap = GapDetected(meter.meter_id, meter.expected + 1, seq)
+        meter.missing.add(gap.first, gap.last)
+        meter.expected = seq
+        return gap
+
+    def _store(self, meter: _Meter, reading: Reading, *, backfilled: bool) -> list[Event]:
+        held = meter.readings.get(reading.seq)
+        if held is not None:
+            meter.duplicates += 1
+            conflicting = (held.value, held.time) != (reading.value, reading.time)
+            return [DuplicateReading(reading, conflicting)]
+        events: list[Event] = []
+        seq = reading.seq
+        meter.readings[seq] = reading
+        if seq > meter.expected:
+            if seq > meter.expected + 1:
+                events.append(self._extend(meter, seq - 1))
+            meter.expected = seq
+            events.append(NewReading(reading))
+            return events
+        meter.missing.remove(seq, seq)
+        meter.gone.remove(seq, seq)
+        meter.unanswered.remove(seq, seq)
+        events.append(GapFilled(reading, backfilled))
+        meter.pending = [p for p in meter.pending if meter.missing.within(p.first, p.last)]
+        return events
+
+    def _answered(
+        self, meter: _Meter, answer: list[Reading], request: BackfillRequest | None
+    ) -> list[_Pending]:
+        if request is not None:
+            return [p for p in meter.pending if (p.first, p.last) == (request.first, request.last)][
+                :1
+            ]
+        if not answer:
+            return list(meter.pending) if len(meter.pending) == 1 else []
+        return [p for p in meter.pending if any(p.first <= r.seq <= p.last for r in answer)]
+
+    def _lose(self, meter: _Meter, first: int, last: int, reason: LossReason) -> list[Event]:
+        events: list[Event] = []
+        lost = meter.gone if reason is LossReason.GONE_FROM_METER else meter.unanswered
+        for lo, hi in meter.missing.remove(first, last):
+            lost.add(lo, hi)
+            events.append(Unrecoverable(meter.meter_id, lo, hi, reason))
+        meter.pending = [p for p in meter.pending if meter.missing.within(p.first, p.last)]
+        return events
+
+    def _revive(self, meter: _Meter, lost: _Ranges) -> list[Event]:
+        events: list[Event] = []
+        for first, last in lost:
+            lost.remove(first, last)
+            meter.missing.add(first, last)
+            events.append(GapDetected(meter.meter_id, first, last))
+        return events
+
+    def _send(self, meter: _Meter, first: int, last: int, attempts: int, now: float) -> None:
+        meter.pending.append(_Pending(first, last, attempts, now + self.request_timeout))
+        self._outbox.append(BackfillRequest(meter.meter_id, first, last))
+
+    def _plan(self, meter: _Meter, now: float) -> list[Event]:
+        """Fill the meter's free request slots with the oldest unrequested gaps.
+
+        A meter taken for one without back-fill is not asked: its gaps are given up.
+        """
+        mute = not meter.answers_backfill and meter.silent_rounds > self.retry_limit
+        if not mute and (meter.stalled or len(meter.pending) >= self.max_outstanding):
+            return []
+        free = _Ranges()
+        for first, last in meter.missing:
+            free.add(first, last)
+        for pending in meter.pending:
+            free.remove(pending.first, pending.last)
+        if mute:
+            return [e for r in free for e in self._lose(meter, *r, LossReason.NO_ANSWER)]
+        for first, last in free:
+            while first <= last:
+                if len(meter.pending) >= self.max_outstanding:
+                    return []
+                top = min(last, first + self.max_range - 1)
+                self._send(meter, first, top, 1, now)
+                first = top + 1
+        return []
