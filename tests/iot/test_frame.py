@@ -38,6 +38,7 @@ from smartmeter_proto.iot import (
     encode,
     encode_senml,
 )
+from smartmeter_proto.iot.frame import BackfillEntry
 
 # RFC 8428 §6 (CBOR Representation), the hex dump of the CBOR example, verbatim (0x00c3 bytes).
 RFC8428_CBOR_EXAMPLE = bytes.fromhex(
@@ -260,14 +261,88 @@ def test_valve_reservation_ack_status_and_cancel() -> None:
     assert cbor2.loads(encode(immediate))[7] == {0: 78, 1: 1}
 
 
-def test_backfill_request_and_response() -> None:
+def _vol(value: float, t: int = T0) -> SenmlPack:
+    return SenmlPack((SenmlRecord(base_time=t, name="vol", unit="m3", value=value),))
+
+
+def test_backfill_by_sequence_number() -> None:
     h = hdr(MeterKind.GAS)
-    request = BackfillRequest(h, request_id=3, start_time=T0, end_time=T0 + 86400)
-    pack = SenmlPack((SenmlRecord(base_time=T0, name="vol", unit="m3", value=1.5),))
-    for msg in (request, BackfillResponse(h, 3, pack, more=True), BackfillResponse(h, 3, None)):
-        assert decode(encode(msg)) == msg
-    with pytest.raises(DecodeError, match="start_time after end_time"):
-        decode(raw(frame_map(k5=2, k7={0: 3, 1: 10, 2: 9})))
+    request = BackfillRequest(h, request_id=3, first_seq=41, last_seq=44)
+    entries = (BackfillEntry(41, T0, _vol(1.5)), BackfillEntry(43, T0 + 120, _vol(1.75, T0 + 120)))
+    response = BackfillResponse(h, 3, entries, more=True)
+    gone = BackfillResponse(h, 3, ())
+    for msg in (request, response, gone):
+        data = encode(msg)
+        assert decode(data) == msg
+        assert encode(decode(data)) == data
+    assert cbor2.loads(encode(request))[7] == {0: 3, 1: 41, 2: 44}
+    wire = cbor2.loads(encode(response))[7]
+    assert wire[2] is True
+    assert [(e[0], e[1]) for e in wire[1]] == [(41, T0), (43, T0 + 120)]  # seq 42 is gone
+    assert wire[1][0][2] == [{-3: T0, 0: "vol", 1: "m3", 2: 1.5}]
+    assert cbor2.loads(encode(gone))[7] == {0: 3, 1: [], 2: False}
+    single = BackfillRequest(h, 4, 7, 7)
+    assert decode(encode(single)) == single
+
+
+def _entry(seq: object, t: object = T0, pack: object = None) -> dict[int, object]:
+    return {0: seq, 1: t, 2: [{0: "vol", 2: 1}] if pack is None else pack}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({0: 3, 1: 10, 2: 9}, "first_seq 10 after last_seq 9"),
+        ({0: 3, 1: 0, 2: 9}, "first_seq: seq 0 below 1"),
+        ({0: 3, 1: 1, 2: 0}, "last_seq: seq 0 below 1"),
+        ({0: 3, 1: -1, 2: 9}, "expected uint"),
+        ({0: 3, 1: 1}, "missing key 2"),
+        ({0: 3, 1: 1, 2: 2, 3: 0}, "unknown key 3"),
+    ],
+)
+def test_invalid_backfill_requests(payload: dict[int, object], reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode(raw(frame_map(k5=2, k7=payload)))
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        ([_entry(5), _entry(4)], "payload.entries[1]: unsorted seq 4 after 5"),
+        ([_entry(5), _entry(5)], "payload.entries[1]: duplicate seq 5 after 5"),
+        ([_entry(0)], "payload.entries[0].seq: seq 0 below 1"),
+        ([_entry(1, -5)], "entries[0].time: expected uint"),
+        ([_entry(1, 1.5)], "entries[0].time: expected uint"),
+        ([_entry(1, T0, [])], "entries[0].pack: a SenML pack needs at least one record"),
+        ([{0: 1, 1: T0}], "entries[0]: missing key 2"),
+        ([{**_entry(1), 3: 0}], "entries[0]: unknown key 3"),
+        ([[1, T0, [{0: "vol"}]]], "entries[0]: expected a map"),
+        ({0: _entry(1)}, "payload.entries: expected an array"),
+    ],
+)
+def test_invalid_backfill_entries(entries: object, reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode(raw(frame_map(k5=3, k7={0: 3, 1: entries, 2: False})))
+    assert info.value.layer == "iot"
+    assert reason in info.value.reason
+
+
+def test_backfill_response_needs_its_entries_and_more_keys() -> None:
+    with pytest.raises(DecodeError, match="missing key 1"):
+        decode(raw(frame_map(k5=3, k7={0: 3, 2: False})))  # the old "nothing stored" form
+    with pytest.raises(DecodeError, match="more: expected bool"):
+        decode(raw(frame_map(k5=3, k7={0: 3, 1: [], 2: 0})))
+
+
+def test_backfill_entries_count_against_max_records() -> None:
+    msg = BackfillResponse(hdr(), 1, tuple(BackfillEntry(s, T0 + s, _vol(s)) for s in (1, 2, 3)))
+    data = encode(msg)
+    assert decode(data, max_records=3) == msg
+    with pytest.raises(DecodeError, match="3 entries exceed max_records=2"):
+        decode(data, max_records=2)
+    with pytest.raises(EncodeError, match="max_records=2"):
+        encode(msg, max_records=2)
 
 
 def test_unknown_codes_keep_their_raw_value() -> None:
@@ -433,6 +508,15 @@ def test_max_depth_has_a_ceiling() -> None:
         Reading(hdr(), SenmlPack((SenmlRecord(extensions=(("x", b"\xff"),)),))),
         Reading(hdr(), SenmlPack((SenmlRecord(extensions=(("x", b"\x81" * 100 + b"\x00"),)),))),
         ValveCancel(hdr(extensions=((8, raw(1)),)), 1),
+        BackfillRequest(hdr(), 1, 0, 3),
+        BackfillRequest(hdr(), 1, 5, 4),
+        BackfillRequest(hdr(), 1, 1, 1 << 64),
+        BackfillResponse(hdr(), 1, (BackfillEntry(2, T0, _vol(1)), BackfillEntry(1, T0, _vol(1)))),
+        BackfillResponse(hdr(), 1, (BackfillEntry(2, T0, _vol(1)), BackfillEntry(2, T0, _vol(1)))),
+        BackfillResponse(hdr(), 1, (BackfillEntry(0, T0, _vol(1)),)),
+        BackfillResponse(hdr(), 1, (BackfillEntry(1, -1, _vol(1)),)),
+        BackfillResponse(hdr(), 1, [BackfillEntry(1, T0, _vol(1))]),  # type: ignore[arg-type]
+        BackfillResponse(hdr(), 1, (BackfillEntry(1, T0, SenmlPack(())),)),
     ],
 )
 def test_encode_refuses_what_decode_would_reject(msg: Message) -> None:
@@ -492,14 +576,18 @@ _headers = st.builds(
     extensions=st.lists(st.tuples(st.integers(32, 5000), _cbor_value), max_size=2,
                         unique_by=lambda kv: kv[0]).map(lambda kvs: tuple(sorted(kvs))),
 )  # fmt: skip
+_reading_seq = st.integers(1, (1 << 64) - 1)
+_entries = st.lists(
+    st.tuples(_reading_seq, _uint64, _packs), max_size=4, unique_by=lambda e: e[0]
+).map(lambda es: tuple(BackfillEntry(*e) for e in sorted(es, key=lambda e: e[0])))
 _action = st.one_of(st.sampled_from(ValveAction), st.integers(0, 300))
 _messages = st.one_of(
     st.builds(Reading, _headers, _packs),
     st.builds(
         lambda h, r, a, b: BackfillRequest(h, r, min(a, b), max(a, b)),
-        _headers, _uint64, _uint64, _uint64,
+        _headers, _uint64, _reading_seq, _reading_seq,
     ),
-    st.builds(BackfillResponse, _headers, _uint64, st.none() | _packs, st.booleans()),
+    st.builds(BackfillResponse, _headers, _uint64, _entries, st.booleans()),
     st.builds(ValveCommand, _headers, _uint64, _action, st.none() | _uint64),
     st.builds(ValveAck, _headers, _uint64, st.one_of(st.sampled_from(AckResult), _uint64)),
     st.builds(

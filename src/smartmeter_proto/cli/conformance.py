@@ -23,7 +23,7 @@ from ..conformance.report import text_report, write_junit
 from ..errors import ProtocolError
 from ..transport.serial import open_broute
 from ..transport.udp import ECHONET_PORT, EchonetClient
-from .echonet import parse_endpoint
+from .endpoints import parse_endpoint
 
 __all__ = ["SerialTarget", "UdpTarget", "parse_target", "register"]
 

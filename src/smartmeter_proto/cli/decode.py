@@ -13,6 +13,7 @@ from ..echonet.properties import decode_frame_properties
 from ..echonet.specs import load_class
 from ..echonet.typed import value_class
 from ..errors import DecodeError
+from .iot import add_decode_parser
 
 __all__ = ["echonet_to_json", "register"]
 
@@ -32,6 +33,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     echonet.add_argument("hex", help="the frame in hex, spaces allowed ('-' reads stdin)")
     echonet.add_argument("--json", action="store_true", help="print JSON instead of text")
     echonet.set_defaults(handler=_decode_echonet)
+    add_decode_parser(protocols)
 
 
 def _class_name(class_id: int) -> str:

@@ -16,28 +16,19 @@ from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
 from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
 from .dongle import add_dongle_parser
+from .endpoints import parse_endpoint
+from .iot import add_simulate_parsers
 
-__all__ = ["parse_endpoint", "probe", "register"]
+__all__ = ["probe", "register"]
 
 _GET_MAP = 0x9F
-
-
-def parse_endpoint(text: str, default_port: int = ECHONET_PORT) -> tuple[str, int]:
-    """``127.0.0.1``, ``127.0.0.1:3610``, ``[::1]:3610`` or ``::1`` to (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = int(rest.lstrip(":")) if rest.strip(":") else default_port
-        return host, port
-    if text.count(":") == 1:
-        host, port_text = text.split(":")
-        return host, int(port_text)
-    return text, default_port
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = commands.add_parser("simulate", help="run a simulated device")
     devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
     add_dongle_parser(devices)
+    add_simulate_parsers(devices)
     meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
     meter.add_argument("--bind", default="127.0.0.1", help="ADDR[:PORT] (default 127.0.0.1:3610)")
     meter.add_argument("--seed", type=int, default=1, help="load-curve seed")

@@ -1,9 +1,18 @@
-"""IoT route (gas, water and special meters): CBOR/SenML frame codec."""
+"""IoT route (gas, water and special meters): frames, protection, back-fill, valve control.
 
+Submodules: :mod:`.frame` and :mod:`.senml` (CBOR/SenML codec), :mod:`.cose`
+(COSE protection), :mod:`.channel` (the protected meter <-> head-end channel),
+:mod:`.backfill` (gap detection and back-fill), :mod:`.headend` (the sans-IO
+head-end), :mod:`.valve` (valve control with reservations).
+"""
+
+from .channel import MeterKeys, SecureChannel
 from .frame import (
     CRITICAL_KEY_LIMIT,
+    FIRST_READING_SEQ,
     FORMAT_VERSION,
     AckResult,
+    BackfillEntry,
     BackfillRequest,
     BackfillResponse,
     Header,
@@ -42,9 +51,11 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_RECORDS",
+    "FIRST_READING_SEQ",
     "FORMAT_VERSION",
     "MAX_DEPTH_CEILING",
     "AckResult",
+    "BackfillEntry",
     "BackfillRequest",
     "BackfillResponse",
     "Header",
@@ -52,9 +63,11 @@ __all__ = [
     "Label",
     "Message",
     "MessageType",
+    "MeterKeys",
     "MeterKind",
     "Reading",
     "Route",
+    "SecureChannel",
     "SenmlPack",
     "SenmlRecord",
     "StatusFlags",

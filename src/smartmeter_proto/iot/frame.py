@@ -30,6 +30,7 @@ __all__ = [
     "CRITICAL_KEY_LIMIT",
     "FORMAT_VERSION",
     "AckResult",
+    "BackfillEntry",
     "BackfillRequest",
     "BackfillResponse",
     "Header",
@@ -55,6 +56,7 @@ LAYER = "iot"
 FORMAT_VERSION = 1  # envelope key 0; frame.cddl "version"
 CRITICAL_KEY_LIMIT = 32  # envelope keys < 32 must be understood; >= 32 are kept opaque
 METER_ID_MAX = 64  # bytes (UTF-8 for text ids); frame.cddl "meter-id"
+FIRST_READING_SEQ = 1  # lowest reading seq a back-fill may name; frame.cddl "reading-seq"
 
 
 class Key(IntEnum):
@@ -163,23 +165,36 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class BackfillRequest:
-    """Ask for stored readings between two POSIX times (seconds, inclusive)."""
+    """Ask for the stored readings with seqs ``first_seq`` to ``last_seq`` (inclusive, >= 1)."""
 
     TYPE: ClassVar[MessageType] = MessageType.BACKFILL_REQUEST
     header: Header
     request_id: int
-    start_time: int
-    end_time: int
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillEntry:
+    """One stored reading: its seq (the ``seq`` it was numbered with), POSIX time and pack."""
+
+    seq: int
+    time: int
+    pack: SenmlPack
 
 
 @dataclass(frozen=True, slots=True)
 class BackfillResponse:
-    """Stored readings for ``request_id``; ``pack`` is None when nothing is stored."""
+    """Stored readings for ``request_id``, one entry per reading in ascending unique seq.
+
+    An empty ``entries`` means the meter holds none of the requested readings any more;
+    ``more`` says further responses to the same request follow.
+    """
 
     TYPE: ClassVar[MessageType] = MessageType.BACKFILL_RESPONSE
     header: Header
     request_id: int
-    pack: SenmlPack | None
+    entries: tuple[BackfillEntry, ...]
     more: bool = False
 
 
@@ -341,6 +356,32 @@ def _reservation(obj: object, path: str) -> ValveReservation:
     )
 
 
+def _reading_seq(value: object, path: str) -> int:
+    seq = _uint(value, path)
+    if seq < FIRST_READING_SEQ:
+        raise _fail(path, f"seq {seq} below {FIRST_READING_SEQ}")
+    return seq
+
+
+def _entries(obj: object, max_records: int, path: str) -> tuple[BackfillEntry, ...]:
+    """Back-fill entries: at most ``max_records``, seqs strictly ascending (frame.cddl)."""
+    if type(obj) is not list:
+        raise _fail(path, f"expected an array, found {type(obj).__name__}")
+    if len(obj) > max_records:
+        raise _fail(path, f"{len(obj)} entries exceed max_records={max_records}")
+    out: list[BackfillEntry] = []
+    for i, item in enumerate(obj):
+        where = f"{path}[{i}]"
+        m = _closed_map(item, where, (0, 1, 2))
+        seq = _reading_seq(m[0], f"{where}.seq")
+        if out and seq <= out[-1].seq:
+            what = "duplicate" if seq == out[-1].seq else "unsorted"
+            raise _fail(where, f"{what} seq {seq} after {out[-1].seq} (must ascend)")
+        time = _uint(m[1], f"{where}.time")
+        out.append(BackfillEntry(seq, time, pack_from_cbor(m[2], max_records, f"{where}.pack")))
+    return tuple(out)
+
+
 def _message_from_cbor(obj: object, max_records: int) -> Message:
     header, mtype, p = _header_from_cbor(obj)
     path = "payload"
@@ -348,17 +389,18 @@ def _message_from_cbor(obj: object, max_records: int) -> Message:
         return Reading(header, pack_from_cbor(p, max_records, path))
     if mtype is MessageType.BACKFILL_REQUEST:
         m = _closed_map(p, path, (0, 1, 2))
-        start, stop = _uint(m[1], f"{path}.start_time"), _uint(m[2], f"{path}.end_time")
-        if start > stop:
-            raise _fail(path, "start_time after end_time")
-        return BackfillRequest(header, _uint(m[0], f"{path}.request_id"), start, stop)
+        first = _reading_seq(m[1], f"{path}.first_seq")
+        last = _reading_seq(m[2], f"{path}.last_seq")
+        if first > last:
+            raise _fail(path, f"first_seq {first} after last_seq {last}")
+        return BackfillRequest(header, _uint(m[0], f"{path}.request_id"), first, last)
     if mtype is MessageType.BACKFILL_RESPONSE:
-        m = _closed_map(p, path, (0, 2), (1,))
+        m = _closed_map(p, path, (0, 1, 2))
         more = m[2]
         if type(more) is not bool:
             raise _fail(f"{path}.more", "expected bool")
-        pack = pack_from_cbor(m[1], max_records, f"{path}.pack") if 1 in m else None
-        return BackfillResponse(header, _uint(m[0], f"{path}.request_id"), pack, more)
+        entries = _entries(m[1], max_records, f"{path}.entries")
+        return BackfillResponse(header, _uint(m[0], f"{path}.request_id"), entries, more)
     if mtype is MessageType.VALVE_COMMAND:
         m = _closed_map(p, path, (0, 1), (2,))
         at = _uint(m[2], f"{path}.activate_at") if 2 in m else None
@@ -380,14 +422,12 @@ def _payload_to_cbor(msg: Message) -> object:
     if isinstance(msg, Reading):
         return pack_to_cbor(msg.pack)
     if isinstance(msg, BackfillRequest):
-        return {0: msg.request_id, 1: msg.start_time, 2: msg.end_time}
+        return {0: msg.request_id, 1: msg.first_seq, 2: msg.last_seq}
     if isinstance(msg, BackfillResponse):
-        out: dict[int, object] = {0: msg.request_id, 2: msg.more}
-        if msg.pack is not None:
-            out[1] = pack_to_cbor(msg.pack)
-        return out
+        entries = [{0: e.seq, 1: e.time, 2: pack_to_cbor(e.pack)} for e in msg.entries]
+        return {0: msg.request_id, 1: entries, 2: msg.more}
     if isinstance(msg, ValveCommand):
-        out = {0: msg.command_id, 1: msg.action}
+        out: dict[int, object] = {0: msg.command_id, 1: msg.action}
         if msg.activate_at is not None:
             out[2] = msg.activate_at
         return out
@@ -405,10 +445,14 @@ def _payload_to_cbor(msg: Message) -> object:
 def _extension_values(msg: Message) -> list[bytes]:
     """Every opaque CBOR value the message carries (envelope and SenML extensions)."""
     out = [raw for _key, raw in msg.header.extensions]
-    packs = [getattr(msg, "pack", None)]
+    if isinstance(msg, Reading):
+        packs = [msg.pack]
+    elif isinstance(msg, BackfillResponse):
+        packs = [entry.pack for entry in msg.entries]
+    else:
+        packs = []
     for pack in packs:
-        if pack is not None:
-            out.extend(raw for rec in pack.records for _label, raw in rec.extensions)
+        out.extend(raw for rec in pack.records for _label, raw in rec.extensions)
     return out
 
 

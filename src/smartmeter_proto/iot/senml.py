@@ -31,7 +31,7 @@ __all__ = [
 
 LAYER = "iot"
 DEFAULT_MAX_BYTES = 65536
-DEFAULT_MAX_DEPTH = 16  # a frame needs 4 (envelope, payload, pack, record)
+DEFAULT_MAX_DEPTH = 16  # a frame needs 6 (envelope, payload, entries, entry, pack, record)
 # Hard ceiling for max_depth: cbor2 6.3.0 dumps() recurses natively and crashed the
 # interpreter (SIGSEGV) re-encoding ~100 000 nested arrays, which loads() accepts.
 MAX_DEPTH_CEILING = 64

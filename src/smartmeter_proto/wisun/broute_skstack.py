@@ -93,6 +93,8 @@ def _is_multicast(address: str) -> bool:
 
 def _one(kind: In, **fields: Any) -> tuple[Input, ...]:
     return (Input(kind, **fields),)
+
+
 #: The command words the driver sends: the only echo text it ever quotes.
 _COMMAND_WORDS: Final = frozenset(word for word, _ in _COMMANDS.values())
 
