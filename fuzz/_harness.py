@@ -152,7 +152,15 @@ def get_target(name: str) -> Target:
 
 
 def _warm_up(target: Target) -> None:
-    """Run the seeds once, unmeasured: spec files and decoder tables load on first use."""
+    """Run the seeds once, unmeasured: spec files and decoder tables load on first use.
+
+    Every class file is loaded too: loading one is a one-time cost that does not
+    depend on the input, so it must not count against an input's memory budget.
+    """
+    from smartmeter_proto.echonet.specs import known_classes, load_class
+
+    for class_id in known_classes():
+        load_class(class_id)
     for path in corpus_files(target.name)[:WARM_UP_SEEDS]:
         with contextlib.suppress(Exception):
             target.call(path.read_bytes())

@@ -12,6 +12,7 @@ from ..echonet.node import NODE_PROFILE
 from ..echonet.properties import PropertyValue
 from ..echonet.specs import load_class
 from ..errors import ProtocolError
+from ..iot.relay import IotRelay
 from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
 from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
@@ -39,6 +40,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="answer the request's source port instead of 3610 (for clients on ephemeral ports)",
     )
     meter.add_argument(
+        "--iot-headend",
+        help="relay B-route(IoT) frames (ECHONET Lite format 2) to this head-end HOST[:PORT]",
+    )
+    meter.add_argument(
         "--duration",
         type=float,
         default=None,
@@ -61,6 +66,8 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     host, port = parse_endpoint(args.bind)
     meter = SimulatedMeter(curve=LoadCurve(seed=args.seed, pv_peak_w=args.pv_peak))
     node = meter_node(meter)
+    if args.iot_headend:
+        node.arbitrary_handler = IotRelay(headend=parse_endpoint(args.iot_headend))
     async with serve_node(
         node, local=(host, port), reply_port=None if args.reply_to_source else ECHONET_PORT
     ) as link:

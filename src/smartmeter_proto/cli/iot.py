@@ -21,10 +21,12 @@ from ..errors import AuthError, DecodeError
 from ..iot import frame as iot_frame
 from ..iot.backfill import Collector
 from ..iot.channel import MeterKeys, SecureChannel
-from ..iot.frame import MeterKind
+from ..iot.frame import MeterKind, Route
 from ..iot.headend import HeadEnd, ReadingReceived
+from ..iot.relay import Format2Carrier
 from ..sim.iotmeter import SimulatedIotMeter
 from ..transport.iot_udp import serve_endpoint
+from ..transport.udp import ECHONET_PORT
 from .endpoints import parse_endpoint
 
 __all__ = ["add_decode_parser", "add_simulate_parsers", "derive_keys", "register"]
@@ -61,6 +63,11 @@ def add_simulate_parsers(devices: argparse._SubParsersAction[argparse.ArgumentPa
         parser.add_argument("--secret", default="demo", help="shared secret for the demo keys")
         parser.add_argument("--interval", type=float, default=1800.0, help="seconds per reading")
         parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+        parser.add_argument(
+            "--via-smart-meter",
+            action="store_true",
+            help="B-route(IoT): --headend is the smart meter (ECHONET Lite format 2, port 3610)",
+        )
         parser.set_defaults(handler=lambda args, kind=kind: asyncio.run(_simulate(args, kind)))
 
 
@@ -70,6 +77,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--meter", action="append", required=True, help="meter id (repeatable)")
     parser.add_argument("--secret", default="demo", help="shared secret for the demo keys")
     parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    parser.add_argument(
+        "--broute",
+        action="store_true",
+        help="B-route(IoT): frames come relayed by smart meters in ECHONET Lite format 2",
+    )
     parser.set_defaults(handler=lambda args: asyncio.run(_collect(args)))
 
 
@@ -116,15 +128,18 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 async def _simulate(args: argparse.Namespace, kind: MeterKind) -> int:
-    headend = parse_endpoint(args.headend, _DEFAULT_PORT)
+    relayed = args.via_smart_meter
+    headend = parse_endpoint(args.headend, ECHONET_PORT if relayed else _DEFAULT_PORT)
     meter = SimulatedIotMeter(
         derive_keys(args.meter_id, args.secret),
         kind,
         headend=headend,
         start=time.time(),
         interval=args.interval,
+        route=Route.B_IOT if relayed else Route.A_IOT,
     )
-    async with serve_endpoint(meter, parse_endpoint(args.bind, 0)) as link:
+    endpoint: Any = Format2Carrier(meter) if relayed else meter
+    async with serve_endpoint(endpoint, parse_endpoint(args.bind, 0)) as link:
         print(
             f"{kind.name.lower()} meter {args.meter_id} on {link.address[0]}:{link.address[1]}"
             f" -> head-end {headend[0]}:{headend[1]}, a reading every {args.interval:g} s",
@@ -145,8 +160,11 @@ async def _collect(args: argparse.Namespace) -> int:
             )
 
     keys = [derive_keys(m, args.secret) for m in args.meter]
-    headend = HeadEnd(keys, collector=Collector(), listener=show)
-    async with serve_endpoint(headend, parse_endpoint(args.bind, _DEFAULT_PORT)) as link:
+    route = Route.B_IOT if args.broute else Route.A_IOT
+    headend = HeadEnd(keys, route=route, collector=Collector(), listener=show)
+    endpoint: Any = Format2Carrier(headend) if args.broute else headend
+    port = ECHONET_PORT if args.broute else _DEFAULT_PORT
+    async with serve_endpoint(endpoint, parse_endpoint(args.bind, port)) as link:
         print(
             f"collecting on {link.address[0]}:{link.address[1]} for {', '.join(args.meter)}",
             flush=True,

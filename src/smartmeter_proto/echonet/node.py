@@ -10,14 +10,14 @@ they change. Requests to an object the node does not hold get no answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from ..errors import DecodeError
 from . import frame as _frame
 from .datatypes import encode_property_map
 from .events import MULTICAST, Address, Event, FrameDropped, PropertyWritten
-from .frame import EOJ, ESV, Frame, Property
+from .frame import EOJ, ESV, ArbitraryFrame, Frame, Property
 from .properties import encode_property, validate_set
 from .specs import ClassSpec, load_class
 
@@ -33,6 +33,10 @@ _PROFILE_VERSION: Final = bytes((0x01, 0x0E, 0x01, 0x00))
 _CONTROLLER_GROUP: Final = 0x05
 #: Manufacturer code 0xFFFFFF is reserved for experiments (APPENDIX §2.2, 0x8A).
 EXPERIMENTAL_MANUFACTURER: Final = b"\xff\xff\xff"
+
+
+#: A handler of format-2 frames: returns the datagrams to send in answer.
+ArbitraryHandler = Callable[[ArbitraryFrame, Address, float], list[tuple[bytes, Address]]]
 
 
 class DeviceObject:
@@ -125,7 +129,11 @@ class Node:
         *,
         manufacturer_code: bytes = EXPERIMENTAL_MANUFACTURER,
         unique_id: bytes = bytes(13),
+        arbitrary_handler: ArbitraryHandler | None = None,
     ) -> None:
+        #: Takes the node's format-2 (arbitrary message) frames, e.g. a relay for other
+        #: meters' traffic (Part II §3.2.1.2: EHD2 0x82 carries application-defined EDATA).
+        self.arbitrary_handler = arbitrary_handler
         self.objects: dict[EOJ, DeviceObject] = {}
         for obj in objects:
             if obj.eoj in self.objects or obj.eoj.class_group == 0x0E:
@@ -209,8 +217,11 @@ class Node:
             self.dropped += 1
             return [FrameDropped(source, "undecodable frame", exc)]
         if not isinstance(decoded, Frame):
-            self.dropped += 1
-            return [FrameDropped(source, "format-2 (arbitrary) frame: no handler")]
+            if self.arbitrary_handler is None:
+                self.dropped += 1
+                return [FrameDropped(source, "format-2 (arbitrary) frame: no handler")]
+            self._outgoing.extend(self.arbitrary_handler(decoded, source, now))
+            return []
         return self.receive_frame(decoded, source, now)
 
     def receive_frame(self, request: Frame, source: Address, now: float) -> list[Event]:

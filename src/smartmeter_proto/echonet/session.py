@@ -58,6 +58,8 @@ _ANSWERS: Final[dict[ESV, frozenset[int]]] = {
 _HEADER: Final = 12
 _PER_PROPERTY: Final = 2
 _UNKNOWN_EDT_SIZE: Final = 255
+#: EHD2 of format-2 (arbitrary message) frames, which a node may handle (Part II §3.2.1.2).
+_FORMAT_2: Final = bytes((_frame.EHD2_ARBITRARY,))
 
 
 @dataclass(slots=True)
@@ -270,6 +272,11 @@ class Session:
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
         """Feed one datagram from ``source``; returns the events it produced."""
         self.received += 1
+        if data[1:2] == _FORMAT_2 and self.node is not None:
+            # Format 2 is for the node's own handler (a relay); what it refuses counts here too.
+            handled = self.node.receive_data(data, source, now)
+            self.dropped += sum(isinstance(e, FrameDropped) for e in handled)
+            return handled
         try:
             decoded = decode_typed(data).frame()
         except DecodeError as exc:
