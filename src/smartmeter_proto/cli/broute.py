@@ -12,18 +12,15 @@ import asyncio
 import getpass
 import sys
 import time
-from decimal import Decimal
-from typing import Any
 
-from ..echonet.energy import EnergyScale, unit_code
 from ..errors import AuthError, SessionError, TransportError
 from ..sim.meter import METER_EOJ
-from ..transport.serial import BRouteMeter, open_broute
+from ..transport.serial import open_broute
 from ..wisun.broute import BRouteEvent, Joined, Reauthenticated, ScanFinished, StateChanged
-from .charts import half_hour_chart
 from .dongle import DEMO_PASSWORD, DEMO_RBID
+from .summary import print_summary, read_summary
 
-__all__ = ["read_summary", "register"]
+__all__ = ["register"]
 
 _MODELS = ("bp35a1", "bp35c2", "rl7023", "j11")
 
@@ -66,40 +63,6 @@ def _progress(event: BRouteEvent) -> None:
         print("  PANA session renewed", flush=True)
 
 
-async def read_summary(meter: BRouteMeter) -> dict[str, Any]:
-    """Read what a HEMS shows: power, currents, energy in kWh and today's half hours."""
-    values = await meter.get_values(meter.address, METER_EOJ, [0xD3, 0xD7, 0xE1, 0xE7, 0xE8])
-    energy = await meter.get_values(meter.address, METER_EOJ, [0xE0, 0xE3])
-    scale = EnergyScale(values[0xD3], unit_code(values[0xE1]), values[0xD7])
-    await meter.set(meter.address, METER_EOJ, {0xE5: 0})
-    readings = (await meter.get_values(meter.address, METER_EOJ, [0xE2]))[0xE2]["energy"]
-    half_hours: list[Decimal | None] = [
-        None if a is None or b is None else scale.delta_kwh(a, b)
-        for a, b in zip(readings, (*readings[1:], None), strict=True)
-    ]
-    return {
-        "power_w": values[0xE7],
-        "current_a": values[0xE8],
-        "energy_kwh": scale.to_kwh(energy[0xE0]),
-        "reverse_kwh": scale.to_kwh(energy[0xE3]) if energy[0xE3] is not None else None,
-        "half_hours_kwh": half_hours,
-    }
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    current = summary["current_a"]
-    print(f"instantaneous power     {summary['power_w']} W")
-    print(f"instantaneous current   R {current['r_phase']} A, T {current['t_phase']} A")
-    print(f"cumulative energy       {summary['energy_kwh']} kWh (normal)", end="")
-    if summary["reverse_kwh"] is not None:
-        print(f", {summary['reverse_kwh']} kWh (reverse)")
-    else:
-        print()
-    print("today's 30-minute energy (00:00 .. 23:30):")
-    for line in half_hour_chart(summary["half_hours_kwh"]):
-        print(line)
-
-
 async def _demo(args: argparse.Namespace) -> int:
     from ..sim.dongle import make_dongle
     from ..sim.dongle_pty import run_dongle_on_pty
@@ -112,7 +75,7 @@ async def _demo(args: argparse.Namespace) -> int:
             async with open_broute(
                 path, DEMO_RBID, DEMO_PASSWORD, model=args.model, on_event=_progress
             ) as meter:
-                _print_summary(await read_summary(meter))
+                print_summary(await read_summary(meter, meter.address))
         except (AuthError, TransportError, SessionError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

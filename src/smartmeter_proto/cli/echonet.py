@@ -17,7 +17,7 @@ from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
 from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
 from .dongle import add_dongle_parser
-from .endpoints import parse_endpoint
+from .endpoints import parse_endpoint, run_for
 from .iot import add_simulate_parsers
 
 __all__ = ["probe", "register"]
@@ -73,13 +73,7 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     ) as link:
         bound = link.address
         print(f"simulated smart meter 028801 listening on {bound[0]}:{bound[1]}", flush=True)
-        try:
-            if args.duration is None:
-                await asyncio.Event().wait()
-            else:
-                await asyncio.sleep(args.duration)
-        except asyncio.CancelledError:
-            pass
+        await run_for(args.duration)
     return 0
 
 

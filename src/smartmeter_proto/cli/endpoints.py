@@ -1,10 +1,12 @@
-"""Command-line address parsing shared by the subcommands."""
+"""Helpers shared by the subcommands: address parsing, running for a while."""
 
 from __future__ import annotations
 
+import asyncio
+
 from ..transport.udp import ECHONET_PORT
 
-__all__ = ["parse_endpoint"]
+__all__ = ["parse_endpoint", "run_for"]
 
 
 def parse_endpoint(text: str, default_port: int = ECHONET_PORT) -> tuple[str, int]:
@@ -17,3 +19,14 @@ def parse_endpoint(text: str, default_port: int = ECHONET_PORT) -> tuple[str, in
         host, port_text = text.split(":")
         return host, int(port_text)
     return text, default_port
+
+
+async def run_for(duration: float | None) -> None:
+    """Wait ``duration`` seconds, or until cancelled (Ctrl-C) when ``None``."""
+    try:
+        if duration is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(duration)
+    except asyncio.CancelledError:
+        pass

@@ -27,7 +27,7 @@ from ..iot.relay import Format2Carrier
 from ..sim.iotmeter import SimulatedIotMeter
 from ..transport.iot_udp import serve_endpoint
 from ..transport.udp import ECHONET_PORT
-from .endpoints import parse_endpoint
+from .endpoints import parse_endpoint, run_for
 
 __all__ = ["add_decode_parser", "add_simulate_parsers", "derive_keys", "register"]
 
@@ -145,7 +145,7 @@ async def _simulate(args: argparse.Namespace, kind: MeterKind) -> int:
             f" -> head-end {headend[0]}:{headend[1]}, a reading every {args.interval:g} s",
             flush=True,
         )
-        await _run_for(args.duration)
+        await run_for(args.duration)
     return 0
 
 
@@ -169,20 +169,10 @@ async def _collect(args: argparse.Namespace) -> int:
             f"collecting on {link.address[0]}:{link.address[1]} for {', '.join(args.meter)}",
             flush=True,
         )
-        await _run_for(args.duration)
+        await run_for(args.duration)
     fleet = headend.collector.fleet_completeness()
     print(
         f"collected {fleet.received}/{fleet.expected} readings ({fleet.ratio:.1%}); "
         f"dropped {sum(headend.dropped.values())}"
     )
     return 0
-
-
-async def _run_for(duration: float | None) -> None:
-    try:
-        if duration is None:
-            await asyncio.Event().wait()
-        else:
-            await asyncio.sleep(duration)
-    except asyncio.CancelledError:
-        pass
