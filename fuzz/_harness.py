@@ -65,6 +65,11 @@ TARGET_NAMES: Final = (
     "echonet_node",
     "iot_frame",
     "iot_cose",
+    "pana_message",
+    "pana_session",
+    "eap_psk",
+    "lowpan_frame",
+    "g3_usi",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

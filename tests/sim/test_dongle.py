@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smartmeter_proto.auth.eap import EapCode, EapPacket
+from smartmeter_proto.auth.eap_psk_messages import decode_psk_message
 from smartmeter_proto.echonet import frame as fr
 from smartmeter_proto.sim.dongle import (
     MODELS,
@@ -31,9 +35,11 @@ from smartmeter_proto.sim.dongle import (
 from smartmeter_proto.sim.dongle_j11 import J11Dongle
 from smartmeter_proto.sim.dongle_skstack import SK_MODELS, SkstackDongle
 from smartmeter_proto.sim.meter import METER_EOJ, SimulatedMeter, meter_node
-from smartmeter_proto.wisun import j11
+from smartmeter_proto.wisun import j11, pana
 from smartmeter_proto.wisun import j11_messages as jm
 from smartmeter_proto.wisun import skstack as sk
+from smartmeter_proto.wisun.lowpan import Reassembler
+from smartmeter_proto.wisun.pcap import PcapWriter, read_pcap
 from smartmeter_proto.wisun.skstack import (
     Echo,
     EInfo,
@@ -418,10 +424,10 @@ def joined(model: str = "bp35c2") -> SkHost:
 def test_session_expiry_reauthenticates() -> None:
     h = joined()
     h.dongle.inject("session_expiry")
-    assert events(h.run()) == [0x29]
+    assert events(h.run()) == [0x29, 0x21]  # EVENT 29, then the PNR(A) goes out
     assert h.get(wait=0.0) == [Fail(10)]  # no session while re-authenticating
     msgs = h.run(5.0)
-    assert events(msgs) == [0x21, 0x21, 0x21, 0x21, 0x25]
+    assert events(msgs) == [0x21, 0x21, 0x21, 0x25]
     flags = [struct.unpack_from(">HH", m.payload, 4) for m in udp(msgs, sk.PANA_PORT)]
     assert flags[0] == (0x1000, 4)  # PANA-Notification-Answer with the A (re-auth) flag
     assert len(udp(h.get(0xE7, wait=1.0))) == 1
@@ -766,3 +772,132 @@ def test_any_host_bytes_are_survived(model: str, chunks: list[bytes], seed: int)
     else:
         assert isinstance(dongle, SkstackDongle)
         sk.Parser(dongle.dialect).feed(out)  # decodes without raising
+
+
+# --------------------------------------------------------------------------- the radio below
+# The capture sink sees every frame put on air; our own codecs read it back, and tshark
+# (Debian package, installed by CI) must dissect the same frames as wpan/6lowpan/ipv6/udp.
+Captured = list[tuple[float, bytes]]
+
+
+def captured_host(password: str = "0123456789AB") -> tuple[SkHost, Captured]:
+    frames: Captured = []
+    h = SkHost("bp35c2", password=password, capture=lambda t, f: frames.append((t, f)))
+    h.setup()
+    h.scan()
+    return h, frames
+
+
+def pana_messages(frames: Captured) -> list[pana.PanaMessage]:
+    reassembler = Reassembler()
+    out = []
+    for ts, frame in frames:
+        datagram = reassembler.feed(frame, ts)
+        if datagram is not None and datagram.dst_port == pana.PANA_UDP_PORT:
+            out.append(pana.decode(datagram.payload))
+    return out
+
+
+def kinds(messages: list[pana.PanaMessage]) -> list[str]:
+    out = []
+    for m in messages:
+        suffix = "-S" if m.has(pana.Flag.START) else "-C" if m.has(pana.Flag.COMPLETE) else ""
+        out.append(m.name + suffix)
+    return out
+
+
+def eap_of(message: pana.PanaMessage) -> EapPacket | None:
+    avp = message.find(pana.AvpCode.EAP_PAYLOAD)
+    return None if avp is None else EapPacket.decode(avp.value)
+
+
+def test_join_runs_real_pana_over_the_radio() -> None:
+    h, frames = captured_host()
+    msgs = h.join()
+    assert events(msgs)[-1] == 0x25
+    messages = pana_messages(frames)
+    assert kinds(messages) == [
+        "PCI", "PAR-S", "PAN-S", "PAR", "PAN", "PAR", "PAN", "PAR-C", "PAN-C",
+    ]  # fmt: skip
+    # What the dongle printed on port 716 is exactly what the meter put on air.
+    from_meter = [pana.encode(m) for m in messages if m.is_request]
+    assert [m.payload for m in udp(msgs, sk.PANA_PORT)] == from_meter
+    psk = [decode_psk_message(e.data) for m in messages if (e := eap_of(m)) and e.type == 47]
+    assert [type(p).__name__ for p in psk] == [
+        "PskMessage1", "PskMessage2", "PskMessage3", "PskMessage4",
+    ]  # fmt: skip
+    # ID_S keeps the real meter's shape: "SM" + 32 characters ending in the pairing ID.
+    id_s = psk[0].id_s
+    assert len(id_s) == 34
+    assert id_s.startswith(b"SM")
+    assert id_s.endswith(RBID[-8:].encode())
+    # EAP-PSK carries ID_P in clear (RFC 4764 message 2): on air, never in the dongle's output.
+    assert psk[1].id_p == RBID.encode()
+    assert RBID.encode().hex().upper().encode() not in bytes(h.raw)
+    final = messages[-2]
+    assert final.u32(pana.AvpCode.RESULT_CODE) == pana.ResultCode.PANA_SUCCESS
+    assert final.find(pana.AvpCode.AUTH) is not None
+    # ECHONET Lite rides the same link afterwards.
+    h.get(0xE7, wait=1.0)
+    ports = {d.dst_port for d in _datagrams(frames)}
+    assert ports == {pana.PANA_UDP_PORT, sk.ECHONET_LITE_PORT}
+
+
+def _datagrams(frames: Captured) -> list[object]:
+    reassembler = Reassembler()
+    return [d for ts, f in frames if (d := reassembler.feed(f, ts)) is not None]
+
+
+def test_wrong_password_fails_after_eap_psk_message_2() -> None:
+    h, frames = captured_host(password="WRONGPASSWRD")
+    msgs = h.join()
+    assert events(msgs)[-1] == 0x24
+    messages = pana_messages(frames)
+    assert kinds(messages) == ["PCI", "PAR-S", "PAN-S", "PAR", "PAN", "PAR-C", "PAN-C"]
+    psk2 = eap_of(messages[4])
+    assert psk2 is not None
+    assert type(decode_psk_message(psk2.data)).__name__ == "PskMessage2"
+    refusal = messages[5]
+    assert refusal.u32(pana.AvpCode.RESULT_CODE) == pana.ResultCode.PANA_AUTHENTICATION_REJECTED
+    failure = eap_of(refusal)
+    assert failure is not None
+    assert failure.code == EapCode.FAILURE
+    assert refusal.find(pana.AvpCode.AUTH) is None  # no key to sign with
+
+
+def test_reauthentication_renews_in_the_same_session() -> None:
+    h, frames = captured_host()
+    h.join()
+    first = pana_messages(frames)
+    h.dongle.inject("session_expiry")
+    assert events(h.run(5.0))[-1] == 0x25
+    again = pana_messages(frames)[len(first) :]
+    assert kinds(again)[:2] == ["PNR", "PNA"]
+    assert {m.session_id for m in again} == {first[1].session_id}
+    assert all(m.find(pana.AvpCode.AUTH) is not None for m in again)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (Debian) not installed")
+def test_tshark_dissects_the_capture(tmp_path: Path) -> None:
+    h, frames = captured_host()
+    h.join()
+    h.get(0xE7, wait=1.0)
+    path = tmp_path / "session.pcap"
+    with path.open("wb") as file:
+        writer = PcapWriter(file)
+        for ts, frame in frames:
+            writer.write(ts, frame)
+    assert len(read_pcap(path.read_bytes())) == len(frames)
+    done = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.protocols", "-e", "pana.avp.code"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert len(rows) == len(frames)
+    assert all(r[0].startswith("wpan:6lowpan:ipv6:udp") for r in rows)
+    assert not any("malformed" in r[0] for r in rows)
+    pana_rows = [r for r in rows if r[0].endswith(("pana", "pana:eap"))]
+    assert len(pana_rows) == 9
+    assert pana_rows[1][1] == "6,3"  # PAR(S): PRF-Algorithm, Integrity-Algorithm

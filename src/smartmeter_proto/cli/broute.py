@@ -31,6 +31,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     demo.add_argument("--model", choices=_MODELS, default="bp35c2", help="dongle to emulate")
     demo.add_argument("--lan", action="store_true", help="ECHONET Lite over UDP instead")
+    demo.add_argument(
+        "--pcap",
+        type=argparse.FileType("wb"),
+        default=None,
+        metavar="FILE",
+        help="write the session's radio frames (join included) to FILE as pcap",
+    )
     demo.set_defaults(handler=_demo_handler)
 
     monitor = commands.add_parser("monitor", help="read a real meter through a Wi-SUN dongle")
@@ -66,8 +73,12 @@ def _progress(event: BRouteEvent) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     from ..sim.dongle import make_dongle
     from ..sim.dongle_pty import run_dongle_on_pty
+    from ..sim.radio import pcap_capture
 
-    emulator = make_dongle(args.model, rbid=DEMO_RBID, password=DEMO_PASSWORD, now=time.time())
+    capture = pcap_capture(args.pcap) if args.pcap else None
+    emulator = make_dongle(
+        args.model, rbid=DEMO_RBID, password=DEMO_PASSWORD, now=time.time(), capture=capture
+    )
     async with run_dongle_on_pty(emulator) as path:
         print(f"emulated {args.model} dongle on {path}, simulated smart meter behind its radio")
         print("joining the meter (reset, credentials, scan, PANA):")
@@ -76,6 +87,8 @@ async def _demo(args: argparse.Namespace) -> int:
                 path, DEMO_RBID, DEMO_PASSWORD, model=args.model, on_event=_progress
             ) as meter:
                 print_summary(await read_summary(meter, meter.address))
+            if args.pcap:
+                print(f"radio frames written to {args.pcap.name}")
         except (AuthError, TransportError, SessionError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

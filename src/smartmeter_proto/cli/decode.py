@@ -13,6 +13,7 @@ from ..echonet.properties import decode_frame_properties
 from ..echonet.specs import load_class
 from ..echonet.typed import value_class
 from ..errors import DecodeError
+from .decode_radio import add_radio_decoders
 from .iot import add_decode_parser
 
 __all__ = ["echonet_to_json", "register"]
@@ -34,6 +35,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     echonet.add_argument("--json", action="store_true", help="print JSON instead of text")
     echonet.set_defaults(handler=_decode_echonet)
     add_decode_parser(protocols)
+    add_radio_decoders(protocols)
 
 
 def _class_name(class_id: int) -> str:

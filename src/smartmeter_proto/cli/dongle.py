@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from ..sim.dongle import MODELS, Fault, make_dongle
 from ..sim.dongle_pty import Injection, main
+from ..sim.radio import pcap_capture
 
 __all__ = ["add_dongle_parser", "parse_injection"]
 
@@ -78,6 +79,13 @@ def add_dongle_parser(devices: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the radio identity")
     parser.add_argument(
+        "--pcap",
+        type=argparse.FileType("wb"),
+        default=None,
+        metavar="FILE",
+        help="write every radio frame (PANA join included) to FILE as pcap (802.15.4, no FCS)",
+    )
+    parser.add_argument(
         "--time-scale", type=float, default=1.0, help="run the emulator's clock this much faster"
     )
     parser.set_defaults(handler=_simulate_dongle)
@@ -88,7 +96,12 @@ def _simulate_dongle(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get(_ENV_PASSWORD) or DEMO_PASSWORD
     try:
         dongle = make_dongle(
-            args.model, rbid=rbid, password=password, now=time.time(), seed=args.seed
+            args.model,
+            rbid=rbid,
+            password=password,
+            now=time.time(),
+            seed=args.seed,
+            capture=pcap_capture(args.pcap) if args.pcap else None,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import hmac
 import random
-import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +23,12 @@ from typing import Any, Final
 
 from ..echonet.events import MULTICAST
 from ..echonet.node import Node
+from ..wisun.broute_auth import MeterCredentials
 from ..wisun.j11 import MAX_CHANNEL, MIN_CHANNEL, link_local_from_mac
 from ..wisun.skstack import format_ipv6
+from .dongle_pana import PanaDriver
 from .meter import SimulatedMeter, meter_node
+from .radio import CaptureSink, RadioLink
 
 __all__ = [
     "MODELS",
@@ -35,7 +37,6 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "Masked",
-    "PanaPeer",
     "RadioIdentity",
     "make_dongle",
 ]
@@ -55,6 +56,12 @@ MODELS: Final = {
 
 #: Meter answers reach the dongle this long after the request left it (synthetic).
 RADIO_LATENCY_S: Final = 0.15
+#: One-way time of a PANA message over the radio (synthetic).
+PANA_LATENCY_S: Final = 0.1
+#: Session-Lifetime the meter grants: 0x00015180 s = 24 h in the [WSUHA] capture.
+SESSION_LIFETIME_S: Final = 86400
+#: ECHONET Lite's UDP port (ECHONET Lite spec. Part 2 §4.2.1).
+_ECHONET_PORT: Final = 3610
 #: A B-route ID is 32 characters; the password 1..32 for SKSETPWD (12 in practice).
 _RBID_LEN: Final = 32
 _PWD_MAX: Final = 32
@@ -245,6 +252,7 @@ class DongleEmulator(ABC):
         now: float,
         seed: int,
         radio: RadioIdentity | None = None,
+        capture: CaptureSink | None = None,
     ) -> None:
         self.model = model
         self._rng = _Rng(seed)
@@ -263,6 +271,20 @@ class DongleEmulator(ABC):
         self._out = bytearray()
         self._disconnected = False
         self._node_stuck_at: float | None = None
+        self.radio_link = RadioLink(
+            dongle_mac=self.mac, meter_mac=self.meter_mac, pan_id=self.pan_id, capture=capture
+        )
+        self.pana = PanaDriver(
+            radio=self.radio_link,
+            meter=MeterCredentials(rbid, password),
+            listener=self,
+            schedule=self._at,
+            cancel=self._cancel,
+            silent=self.meter_silent,
+            latency=PANA_LATENCY_S,
+            lifetime=SESSION_LIFETIME_S,
+            rng=self._rng,
+        )
 
     # ------------------------------------------------------------------ public API
     @property
@@ -362,6 +384,28 @@ class DongleEmulator(ABC):
     def _on_session_expiry(self, now: float) -> None:
         """The PANA session lifetime ran out (fault ``session_expiry``)."""
 
+    # PanaListener: what the host sees of the PANA exchange (model-specific)
+    def pana_sent(self, now: float, *, retransmission: bool) -> None:  # noqa: B027 (optional hook)
+        """The dongle put a PANA message on air."""
+
+    def pana_received(self, message: bytes, now: float) -> None:  # noqa: B027 (optional hook)
+        """A PANA message from the meter arrived."""
+
+    @abstractmethod
+    def pana_established(self, now: float, *, fresh: bool) -> None:
+        """Authentication (first or re-) succeeded."""
+
+    @abstractmethod
+    def pana_failed(self, reason: str, now: float) -> None:
+        """Authentication failed, or the meter never answered."""
+
+    @abstractmethod
+    def pana_reauthenticating(self, now: float) -> None:
+        """The session's key is being renewed (lifetime or a peer asked)."""
+
+    def pana_terminated(self, now: float, *, answered: bool) -> None:  # noqa: B027 (optional hook)
+        """The session ended (``answered``: the meter confirmed it)."""
+
     def _matcher(self, match: Any) -> Matcher:
         """A predicate on output units for ``drop_line``/``garble_line`` ``match=``."""
         return _any_unit
@@ -398,11 +442,17 @@ class DongleEmulator(ABC):
         """Whether the meter is silenced (fault ``silent_meter``) at ``now``."""
         return now < self.faults.silent_until
 
-    def _to_meter(self, payload: bytes, now: float) -> None:
-        """An ECHONET Lite datagram reaches the meter; its answers come back later."""
+    def _to_meter(self, payload: bytes, now: float, *, multicast: bool = False) -> None:
+        """An ECHONET Lite datagram goes on air; the meter's answers come back later."""
+        frames = self.radio_link.transmit(
+            payload, now, from_meter=False, port=_ECHONET_PORT, multicast=multicast
+        )
         if self.meter_silent(now):
             return
-        self.node.receive_data(payload, self.ipv6, now)
+        datagram = self.radio_link.receive(frames, now, at_meter=True)
+        if datagram is None:
+            return
+        self.node.receive_data(datagram.payload, self.ipv6, now)
         self._collect_node(now, RADIO_LATENCY_S)
 
     def _collect_node(self, now: float, latency: float = 0.0) -> None:
@@ -411,8 +461,16 @@ class DongleEmulator(ABC):
 
     def _arrival(self, payload: bytes, multicast: bool) -> Callable[[float], None]:
         def arrive(now: float) -> None:
-            if not self.meter_silent(now) and self._accepts_meter_data():
-                self._from_meter(payload, multicast, now)
+            if self.meter_silent(now):
+                return
+            frames = self.radio_link.transmit(
+                payload, now, from_meter=True, port=_ECHONET_PORT, multicast=multicast
+            )
+            if not self._accepts_meter_data():
+                return
+            datagram = self.radio_link.receive(frames, now, at_meter=False)
+            if datagram is not None:
+                self._from_meter(datagram.payload, multicast, now)
 
         return arrive
 
@@ -461,106 +519,6 @@ _FAULT_PARAMS: Final[dict[Fault, frozenset[str]]] = {
 }
 
 
-# --------------------------------------------------------------------------- the meter's PANA side
-#: RFC 5191 §6: header (reserved, length, flags, type, session ID, sequence), AVP header.
-_PANA_HEADER: Final = struct.Struct(">HHHHII")
-_AVP_HEADER: Final = struct.Struct(">HHHH")
-_AUTH_MSG, _TERMINATION_MSG, _NOTIFICATION_MSG = 2, 3, 4
-_R, _S, _C, _A = 0x8000, 0x4000, 0x2000, 0x1000
-_AVP_AUTH, _AVP_EAP, _AVP_INTEGRITY, _AVP_KEY_ID, _AVP_NONCE, _AVP_PRF = 1, 2, 3, 4, 5, 6
-_AVP_RESULT, _AVP_LIFETIME = 7, 8
-_PRF_HMAC_SHA2_256, _AUTH_HMAC_SHA2_256_128 = 5, 12  # values in the [WSUHA] capture
-_PANA_SUCCESS, _PANA_AUTHENTICATION_REJECTED = 0, 1
-_EAP_REQUEST, _EAP_SUCCESS, _EAP_FAILURE, _EAP_PSK = 1, 3, 4, 47  # RFC 3748, RFC 4764
-#: Session-Lifetime the meter granted in the [WSUHA] capture: 0x00015180 s = 24 h.
-SESSION_LIFETIME_S: Final = 86400
-
-
-def _avp(code: int, value: bytes) -> bytes:
-    return _AVP_HEADER.pack(code, 0, len(value), 0) + value + bytes(-len(value) % 4)
-
-
-class PanaPeer:
-    """The meter's side of a synthetic PANA/EAP-PSK exchange (RFC 5191, RFC 4764).
-
-    Messages are well formed and shaped like a real meter's ([WSUHA] capture in
-    tests/wisun/test_skstack.py); nonces, MACs and keys are random bytes: nothing
-    is derived from the credentials, and ID_S is synthetic (a real meter sends
-    "SM" + its B-route ID there).
-    """
-
-    def __init__(self, rng: random.Random, identity: bytes) -> None:
-        self._rng = rng
-        self._identity = identity
-        self.session_id = rng.getrandbits(32)
-        self._seq = rng.getrandbits(32)
-        self._eap_id = rng.getrandbits(8)
-        self._rand_s = rng.randbytes(16)
-
-    def _message(self, flags: int, kind: int, *avps: bytes) -> bytes:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF
-        body = b"".join(avps)
-        size = _PANA_HEADER.size + len(body)
-        return _PANA_HEADER.pack(0, size, flags, kind, self.session_id, self._seq) + body
-
-    def _eap(self, code: int, body: bytes = b"") -> bytes:
-        if code == _EAP_REQUEST:
-            self._eap_id = (self._eap_id + 1) & 0xFF
-        return struct.pack(">BBH", code, self._eap_id, 4 + len(body)) + body
-
-    def start(self) -> bytes:
-        """PAR with the S flag: the PAA's algorithms."""
-        return self._message(
-            _R | _S,
-            _AUTH_MSG,
-            _avp(_AVP_PRF, _PRF_HMAC_SHA2_256.to_bytes(4, "big")),
-            _avp(_AVP_INTEGRITY, _AUTH_HMAC_SHA2_256_128.to_bytes(4, "big")),
-        )
-
-    def psk_first(self) -> bytes:
-        """PAR carrying EAP-PSK message 1 (flags 0x00, RAND_S, ID_S) and the PAA nonce."""
-        psk = bytes((_EAP_PSK, 0x00)) + self._rand_s + self._identity
-        return self._message(
-            _R,
-            _AUTH_MSG,
-            _avp(_AVP_NONCE, self._rng.randbytes(16)),
-            _avp(_AVP_EAP, self._eap(_EAP_REQUEST, psk)),
-        )
-
-    def psk_third(self) -> bytes:
-        """PAR carrying EAP-PSK message 3 (flags 0x80, RAND_S, MAC_S, PCHANNEL)."""
-        pchannel = bytes(4) + self._rng.randbytes(16) + b"\x80"
-        psk = bytes((_EAP_PSK, 0x80)) + self._rand_s + self._rng.randbytes(16) + pchannel
-        return self._message(_R, _AUTH_MSG, _avp(_AVP_EAP, self._eap(_EAP_REQUEST, psk)))
-
-    def complete(self, success: bool) -> bytes:
-        """PAR with the C flag: result, EAP-Success/Failure, and the session parameters."""
-        if not success:
-            return self._message(
-                _R | _C,
-                _AUTH_MSG,
-                _avp(_AVP_RESULT, _PANA_AUTHENTICATION_REJECTED.to_bytes(4, "big")),
-                _avp(_AVP_EAP, self._eap(_EAP_FAILURE)),
-            )
-        return self._message(
-            _R | _C,
-            _AUTH_MSG,
-            _avp(_AVP_RESULT, _PANA_SUCCESS.to_bytes(4, "big")),
-            _avp(_AVP_EAP, self._eap(_EAP_SUCCESS)),
-            _avp(_AVP_KEY_ID, self._rng.randbytes(4)),
-            _avp(_AVP_LIFETIME, SESSION_LIFETIME_S.to_bytes(4, "big")),
-            _avp(_AVP_AUTH, self._rng.randbytes(16)),
-        )
-
-    def reauth_answer(self) -> bytes:
-        """PNA with the A flag: the PAA accepts a re-authentication."""
-        return self._message(_A, _NOTIFICATION_MSG, _avp(_AVP_AUTH, self._rng.randbytes(16)))
-
-    def termination_answer(self) -> bytes:
-        """PTA: the PAA ends the session."""
-        return self._message(0, _TERMINATION_MSG, _avp(_AVP_AUTH, self._rng.randbytes(16)))
-
-
 def make_dongle(
     model: str,
     *,
@@ -570,12 +528,14 @@ def make_dongle(
     now: float,
     seed: int = 1,
     radio: RadioIdentity | None = None,
+    capture: CaptureSink | None = None,
     **options: Any,
 ) -> DongleEmulator:
     """A dongle of ``model`` (see :data:`MODELS`) in front of ``node`` (default: a meter).
 
     ``rbid``/``password`` are the meter's B-route credentials; ``seed`` draws
-    the radio identity unless ``radio`` fixes it. ``options`` go to the model
+    the radio identity unless ``radio`` fixes it; ``capture`` receives every
+    802.15.4 frame put on air (see :func:`~.radio.pcap_capture`). ``options`` go to the model
     class (SKSTACK: ``payload_mode``, ``min_scan_duration``; J11: ``min_scan_duration``).
     """
     family = MODELS.get(model.lower())
@@ -588,6 +548,7 @@ def make_dongle(
         "now": now,
         "seed": seed,
         "radio": radio,
+        "capture": capture,
     }
     if family == "j11":
         from .dongle_j11 import J11Dongle

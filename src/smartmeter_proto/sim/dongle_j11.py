@@ -74,6 +74,7 @@ from ..wisun.j11_messages import (
     encode_message,
 )
 from .dongle import DongleEmulator, Matcher, RadioIdentity
+from .radio import CaptureSink
 
 __all__ = ["J11Dongle"]
 
@@ -95,7 +96,8 @@ _TX_ECHO_BYTES: Final = 5
 _RESET_S: Final = 0.1
 _ROUTE_B_S: Final = 0.5
 _ROUTE_B_FAIL_S: Final = 5.0
-_PANA_S: Final = 2.0
+#: How long the module waits for the meter during PANA before reporting no response.
+_PANA_TIMEOUT_S: Final = 38.0
 _DEFAULT_SETTINGS: Final = SetInitialSettings(channel=4)
 
 
@@ -112,10 +114,18 @@ class J11Dongle(DongleEmulator):
         now: float,
         seed: int,
         radio: RadioIdentity | None = None,
+        capture: CaptureSink | None = None,
         min_scan_duration: int = 4,
     ) -> None:
         super().__init__(
-            model, rbid=rbid, password=password, node=node, now=now, seed=seed, radio=radio
+            model,
+            rbid=rbid,
+            password=password,
+            node=node,
+            now=now,
+            seed=seed,
+            radio=radio,
+            capture=capture,
         )
         self._min_scan = min_scan_duration
         self._parser = FrameParser()
@@ -139,6 +149,8 @@ class J11Dongle(DongleEmulator):
         self._pana_up = False
         self._ports: set[int] = set()
         self._busy: str | None = None
+        self._fresh = True
+        self.pana.abort()
 
     # ------------------------------------------------------------------ output
     def _send(self, message: J11Message) -> None:
@@ -341,31 +353,41 @@ class J11Dongle(DongleEmulator):
         self._busy = "pana"
         self._pana_up = False
         self._route_b = BlockState.AUTHENTICATING
-        auth = self._auth
-        accepted = auth is not None and self._credentials.match(auth.route_b_id, auth.password)
-        if fresh and self.faults.take_join_failure():
-            accepted = False
-        self._at(now + _PANA_S, lambda t: self._pana_done(accepted, fresh, t), "pana")
+        self._cancel("pana-deadline")
+        self._at(now + _PANA_TIMEOUT_S, self._no_answer, "pana-deadline")
+        if fresh or not self.pana.reauthenticate(now):
+            auth = self._auth
+            refuse = fresh and self.faults.take_join_failure()
+            rbid, password = (auth.route_b_id, auth.password) if auth else ("", "")
+            self.pana.join(rbid, password, now, refuse=refuse)
+        self._fresh = fresh
 
-    def _pana_done(self, accepted: bool, fresh: bool, now: float) -> None:
+    def _no_answer(self, now: float) -> None:
+        self.pana.abort()
+        self._pana_done(PanaResult.NO_RESPONSE, now)
+
+    def _pana_done(self, result: PanaResult, now: float) -> None:
+        self._cancel("pana-deadline")
         self._busy = None
         self._route_b = BlockState.ACTIVE
-        if self.meter_silent(now):
-            result = PanaResult.NO_RESPONSE
-        else:
-            result = PanaResult.SUCCESS if accepted else PanaResult.FAILURE
         self._pana_up = result is PanaResult.SUCCESS
         self._send(PanaResultNotification(result=result, mac=self.meter_mac))
-        if self._pana_up and fresh:
+        if self._pana_up and self._fresh:
             # 63AN028E F19: the meter speaks first right after authentication.
             self.node.start(now)
             self._collect_node(now, _ROUTE_B_S)
 
-    def _on_session_expiry(self, now: float) -> None:
-        if not self._pana_up or self._busy is not None:
-            # No session yet, or one being set up: the lifetime runs out once it is up.
-            self._at(now + _EXPIRY_RETRY_S, self._on_session_expiry, "expiry")
-            return
+    # PANA as the host sees it: only the outcome (J11 shows no PANA datagrams).
+    def pana_established(self, now: float, *, fresh: bool) -> None:
+        self._pana_done(PanaResult.SUCCESS, now)
+
+    def pana_failed(self, reason: str, now: float) -> None:
+        unanswered = reason == "the meter does not answer"
+        self._pana_done(PanaResult.NO_RESPONSE if unanswered else PanaResult.FAILURE, now)
+
+    def pana_reauthenticating(self, now: float) -> None:
+        if self._busy == "pana":
+            return  # asked for by the host (ReauthPana) or the expiry below: already shown
         self._send(
             ConnectionStateNotification(
                 state=ConnectionState.PANA_DISCONNECTED,
@@ -373,6 +395,17 @@ class J11Dongle(DongleEmulator):
                 rssi=self.radio.rssi_dbm,
             )
         )
+        self._busy = "pana"
+        self._pana_up = False
+        self._route_b = BlockState.AUTHENTICATING
+        self._fresh = False
+
+    def _on_session_expiry(self, now: float) -> None:
+        if not self._pana_up or self._busy is not None:
+            # No session yet, or one being set up: the lifetime runs out once it is up.
+            self._at(now + _EXPIRY_RETRY_S, self._on_session_expiry, "expiry")
+            return
+        self.pana_reauthenticating(now)
         self._authenticate(now, fresh=False)
 
     def _terminate_pana(self, msg: TerminatePana, now: float) -> None:
@@ -380,13 +413,15 @@ class J11Dongle(DongleEmulator):
             self._result(msg.command, Result.NOT_STARTED)
         else:
             self._pana_up = False
+            self.pana.terminate(now)  # PTR goes out; the module answers at once
             self._result(msg.command, Result.SUCCESS)
 
     def _terminate_route_b(self, msg: TerminateRouteB, now: float) -> None:
         if self._route_b is BlockState.INACTIVE:
             self._result(msg.command, Result.NOT_STARTED)
         else:
-            self._cancel("pana", "meter", "expiry")
+            self._cancel("pana", "pana-deadline", "meter", "expiry")
+            self.pana.abort()
             self._busy = None
             self._pana_up = False
             self._route_b = BlockState.INACTIVE

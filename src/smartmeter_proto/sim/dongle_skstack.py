@@ -52,7 +52,8 @@ from ..wisun.skstack_messages import (
     RxHeader,
     UdpSendResult,
 )
-from .dongle import DongleEmulator, Masked, Matcher, PanaPeer, RadioIdentity
+from .dongle import DongleEmulator, Masked, Matcher, RadioIdentity
+from .radio import CaptureSink
 
 __all__ = ["SK_MODELS", "SkModel", "SkstackDongle"]
 
@@ -101,9 +102,9 @@ _MULTICAST_ALL_NODES: Final = format_ipv6("ff02::1")
 _PWD_MAX: Final = 32
 _RBID_LEN: Final = 32
 _PAIRING_REGISTER: Final = "SA"  # S0A holds the pairing ID, the last 8 characters of the ID
-#: PANA pacing (synthetic) and the no-answer time of SKJOIN ([MOMONGA] skjoin estimate:
-#: "2s + 4s + 8s + 8s + 8s + 8s + 8s = 38s"); the SKTERM no-answer time is synthetic.
-_PANA_STEP_S: Final = 0.25
+#: The no-answer time of SKJOIN ([MOMONGA] skjoin estimate: "2s + 4s + 8s + 8s + 8s + 8s +
+#: 8s = 38s"); the SKTERM no-answer time and the meter's first announcement delay are synthetic.
+_ANNOUNCE_AFTER_S: Final = 0.25
 _JOIN_TIMEOUT_S: Final = 38.0
 _TERM_TIMEOUT_S: Final = 10.0
 #: Register value rules: printed digits, minimum, maximum.
@@ -151,12 +152,6 @@ def _ipv6(text: str) -> str:
         raise _Fail(FailCode.INVALID_FORMAT) from None
 
 
-#: One step of a PANA script: ("tx", result) EVENT 21; ("na", 0) EVENT 02; ("rx", message)
-#: an ERXUDP on port 716 (None: the meter never answers); ("event", code) an EVENT that
-#: ends or marks a phase.
-_Step = tuple[str, Any]
-
-
 class SkstackDongle(DongleEmulator):
     """A SKSTACK IP dongle of one dialect, answering byte for byte as that model does.
 
@@ -176,13 +171,21 @@ class SkstackDongle(DongleEmulator):
         now: float,
         seed: int,
         radio: RadioIdentity | None = None,
+        capture: CaptureSink | None = None,
         payload_mode: PayloadMode | None = None,
         min_scan_duration: int = 4,
     ) -> None:
         self.dialect = get_dialect(dialect)
         self.profile = SK_MODELS[self.dialect.name]
         super().__init__(
-            model, rbid=rbid, password=password, node=node, now=now, seed=seed, radio=radio
+            model,
+            rbid=rbid,
+            password=password,
+            node=node,
+            now=now,
+            seed=seed,
+            radio=radio,
+            capture=capture,
         )
         if payload_mode is None:
             payload_mode = self.dialect.payload_mode_default
@@ -223,7 +226,8 @@ class SkstackDongle(DongleEmulator):
         self._password: str | None = None
         self._joined = False
         self._busy: str | None = None
-        self._pana: PanaPeer | None = None
+        self._resolved = False
+        self.pana.abort()
 
     # ------------------------------------------------------------------ output helpers
     def _line(self, data: bytes) -> None:
@@ -421,55 +425,21 @@ class SkstackDongle(DongleEmulator):
             and int(self._registers["S2"], 16) == self.channel
             and int(self._registers["S3"], 16) == self.pan_id
         )
+        self._deadline(now, _JOIN_TIMEOUT_S)
         if not reachable:
-            self._run([("tx", UdpSendResult.NEIGHBOR_SOLICITATION), ("rx", None)], now, target)
+            # [WSUHA]: the first datagram to the meter waits for neighbour discovery.
+            self._event(EventCode.UDP_SENT, target, UdpSendResult.NEIGHBOR_SOLICITATION)
             return
-        accepted = self._credentials.match(self._rbid, self._password)
-        if self.faults.take_join_failure():
-            accepted = False
-        # ID_S: "SM" + 32 characters as a real meter sends ([WSUHA]), but not its B-route ID.
-        identity = b"SM" + bytes(b"0" * 16) + self.meter_mac.hex().upper().encode("ascii")
-        peer = self._pana = PanaPeer(self._rng, identity)
-        steps: list[_Step] = [
-            ("tx", UdpSendResult.NEIGHBOR_SOLICITATION),
-            ("na", 0),
-            ("rx", peer.start()),
-            ("tx", UdpSendResult.SUCCESS),
-            ("rx", peer.psk_first()),
-            ("tx", UdpSendResult.SUCCESS),
-        ]
-        if accepted:
-            steps += [("rx", peer.psk_third()), ("tx", UdpSendResult.SUCCESS)]
-        steps += [
-            ("rx", peer.complete(accepted)),
-            ("tx", UdpSendResult.SUCCESS),
-            ("event", EventCode.PANA_SUCCEEDED if accepted else EventCode.PANA_FAILED),
-        ]
-        self._run(steps, now, target)
+        self._resolved = False
+        self.pana.join(self._rbid or "", self._password or "", now,
+                       refuse=self.faults.take_join_failure())  # fmt: skip
 
     def _on_session_expiry(self, now: float) -> None:
         if not self._joined or self._busy is not None:
             # No session yet, or one being set up: the lifetime runs out once it is up.
             self._at(now + _EXPIRY_RETRY_S, self._on_session_expiry, "expiry")
             return
-        peer = self._pana or PanaPeer(self._rng, b"SM")
-        self._busy = "reauth"
-        self._run(
-            [
-                ("event", EventCode.SESSION_EXPIRED),
-                ("tx", UdpSendResult.SUCCESS),
-                ("rx", peer.reauth_answer()),
-                ("rx", peer.psk_first()),
-                ("tx", UdpSendResult.SUCCESS),
-                ("rx", peer.psk_third()),
-                ("tx", UdpSendResult.SUCCESS),
-                ("rx", peer.complete(True)),
-                ("tx", UdpSendResult.SUCCESS),
-                ("event", EventCode.PANA_SUCCEEDED),
-            ],
-            now,
-            self.meter_ipv6,
-        )
+        self.pana.reauthenticate(now)
 
     def _skterm(self, cmd: Command, now: float) -> None:
         _argc(cmd, 0)
@@ -477,13 +447,8 @@ class SkstackDongle(DongleEmulator):
             raise _Fail(FailCode.EXECUTION_FAILED)
         self._busy = "term"
         self._ok()
-        peer = self._pana or PanaPeer(self._rng, b"SM")
-        steps: list[_Step] = [
-            ("tx", UdpSendResult.SUCCESS),
-            ("rx", peer.termination_answer()),
-            ("event", EventCode.SESSION_ENDED),
-        ]
-        self._run(steps, now, self.meter_ipv6)
+        self._deadline(now, _TERM_TIMEOUT_S)
+        self.pana.terminate(now)
 
     def _sksendto(self, cmd: Command, now: float) -> None:
         _argc(cmd, 6 if self.dialect.sksendto_side else 5)
@@ -501,7 +466,7 @@ class SkstackDongle(DongleEmulator):
         self._ok()
         to_meter = target in (self.meter_ipv6, _MULTICAST_ALL_NODES)
         if to_meter and port == ECHONET_LITE_PORT and side == _SIDE_B and secure:
-            self._to_meter(payload, now)
+            self._to_meter(payload, now, multicast=target == _MULTICAST_ALL_NODES)
 
     def _ropt(self, cmd: Command, now: float) -> None:
         if not self.dialect.option_commands:
@@ -533,35 +498,46 @@ class SkstackDongle(DongleEmulator):
         "WOPT": _wopt,
     }
 
-    # ------------------------------------------------------------------ PANA scripts
-    def _run(self, steps: list[_Step], start: float, peer_address: str) -> None:
-        """Play ``steps`` one PANA round apart; a missing answer ends it by timeout."""
+    # ------------------------------------------------------------------ PANA as the host sees it
+    def pana_sent(self, now: float, *, retransmission: bool) -> None:
+        if retransmission:
+            return  # one EVENT 21 per message (our choice: no source shows resends)
+        if not self._resolved:
+            # [WSUHA]: EVENT 21 with result 02 (neighbour solicitation), then EVENT 02 once
+            # the meter answers it.
+            self._resolved = True
+            self._event(EventCode.UDP_SENT, self.meter_ipv6, UdpSendResult.NEIGHBOR_SOLICITATION)
+            if not self.meter_silent(now):
+                self._event(EventCode.NA_RECEIVED, self.meter_ipv6)
+        else:
+            self._event(EventCode.UDP_SENT, self.meter_ipv6, UdpSendResult.SUCCESS)
 
-        def play(now: float, index: int) -> None:
-            kind, arg = steps[index]
-            if kind in ("rx", "na") and (arg is None or self.meter_silent(now)):
-                self._at(now + self._timeout(), self._no_answer, "pana")
-                return
-            if kind == "tx":
-                self._event(EventCode.UDP_SENT, peer_address, arg)
-            elif kind == "na":
-                self._event(EventCode.NA_RECEIVED, peer_address)
-            elif kind == "rx":
-                self._erxudp(PANA_PORT, arg, self.ipv6, secured=False)
-            else:
-                self._phase(int(arg), now)
-            if index + 1 < len(steps):
-                self._at(now + _PANA_STEP_S, lambda t: play(t, index + 1), "pana")
+    def pana_received(self, message: bytes, now: float) -> None:
+        self._erxudp(PANA_PORT, message, self.ipv6, secured=False)
 
-        self._at(start, lambda t: play(t, 0), "pana")
+    def pana_established(self, now: float, *, fresh: bool) -> None:
+        self._phase(EventCode.PANA_SUCCEEDED, now)
 
-    def _timeout(self) -> float:
-        return _TERM_TIMEOUT_S if self._busy == "term" else _JOIN_TIMEOUT_S
+    def pana_failed(self, reason: str, now: float) -> None:
+        self._phase(EventCode.PANA_FAILED, now)
+
+    def pana_reauthenticating(self, now: float) -> None:
+        self._busy = "reauth"
+        self._deadline(now, _JOIN_TIMEOUT_S)
+        self._phase(EventCode.SESSION_EXPIRED, now)
+
+    def pana_terminated(self, now: float, *, answered: bool) -> None:
+        self._phase(EventCode.SESSION_ENDED if answered else EventCode.SESSION_END_TIMED_OUT, now)
+
+    def _deadline(self, now: float, seconds: float) -> None:
+        """The dongle's own give-up time for the PANA phase under way."""
+        self._cancel("pana-deadline")
+        self._at(now + seconds, self._no_answer, "pana-deadline")
 
     def _no_answer(self, now: float) -> None:
-        self._phase(
-            EventCode.SESSION_END_TIMED_OUT if self._busy == "term" else EventCode.PANA_FAILED, now
-        )
+        term = self._busy == "term"
+        self.pana.abort()
+        self._phase(EventCode.SESSION_END_TIMED_OUT if term else EventCode.PANA_FAILED, now)
 
     def _phase(self, code: int, now: float) -> None:
         """An EVENT that moves the session: 29 starts re-authentication, the others end a phase."""
@@ -569,10 +545,11 @@ class SkstackDongle(DongleEmulator):
         if code == EventCode.SESSION_EXPIRED:
             self._joined = False
             return
+        self._cancel("pana-deadline")
         fresh = self._busy == "join"
         self._busy = None
         self._joined = code == EventCode.PANA_SUCCEEDED
         if self._joined and fresh:
             # A meter announces its instance list (0xD5) right after the join ([WSUHA]).
             self.node.start(now)
-            self._collect_node(now, _PANA_STEP_S)
+            self._collect_node(now, _ANNOUNCE_AFTER_S)

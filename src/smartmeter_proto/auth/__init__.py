@@ -1,0 +1,50 @@
+"""EAP (RFC 3748) and EAP-PSK (RFC 4764), sans-IO, for PANA (Wi-SUN B-route) and G3-PLC LBP."""
+
+from .eap import EAP_TYPE_IDENTITY, EAP_TYPE_PSK, EapCode, EapPacket
+from .eap_psk import (
+    EMSK_LEN,
+    MSK_LEN,
+    PSK_LEN,
+    EapOutcome,
+    EapPskKeys,
+    EapPskPeer,
+    EapPskServer,
+    PChannel,
+    PChannelContent,
+    PskMessage,
+    PskMessage1,
+    PskMessage2,
+    PskMessage3,
+    PskMessage4,
+    PskResult,
+    decode_psk_message,
+    derive_keys,
+)
+from .eax import aes_cmac, eax_decrypt, eax_encrypt
+
+__all__ = [
+    "EAP_TYPE_IDENTITY",
+    "EAP_TYPE_PSK",
+    "EMSK_LEN",
+    "MSK_LEN",
+    "PSK_LEN",
+    "EapCode",
+    "EapOutcome",
+    "EapPacket",
+    "EapPskKeys",
+    "EapPskPeer",
+    "EapPskServer",
+    "PChannel",
+    "PChannelContent",
+    "PskMessage",
+    "PskMessage1",
+    "PskMessage2",
+    "PskMessage3",
+    "PskMessage4",
+    "PskResult",
+    "aes_cmac",
+    "decode_psk_message",
+    "derive_keys",
+    "eax_decrypt",
+    "eax_encrypt",
+]

@@ -1,0 +1,724 @@
+"""Simulated G3-PLC modem on the B-route PLC method, with a simulated smart meter behind it.
+
+:class:`G3ModemEmulator` answers a HEMS host as a Microchip PL360/PL460 modem running the
+"G3 ADP serialized" firmware (Harmony flavour) does: USI frames of protocol 0x25
+(:mod:`smartmeter_proto.plc.usi`, :mod:`smartmeter_proto.plc.g3adp`). Behind it sits the
+meter: PAN coordinator (short address 0), LBP server with its own EAP-PSK credentials,
+and an ECHONET Lite node on UDP 3610. Joining runs a real LBP/EAP-PSK exchange
+(:mod:`smartmeter_proto.plc.lbp`, :mod:`smartmeter_proto.auth.eap_psk`): the host's
+PSK and ID_P meet the meter's only inside EAP-PSK, and neither is ever shown.
+
+Sans-IO, same surface as :class:`~smartmeter_proto.sim.dongle.DongleEmulator` (so
+:class:`~smartmeter_proto.sim.dongle_pty.DonglePty` can serve it on a pty).
+Firmware behaviour follows smartenergy_g3 ``adp_serial.c`` (62d63090: command byte
+masked with 0x7F, STATUS after INITIALIZE and after any refused or unknown command,
+NOT_ALLOWED before INITIALIZE or for a coordinator) and ``lbp_dev.c`` (DECLINE gives
+join status NOT_PERMITED, the join timer gives TIMEOUT). Timing and the statuses no
+source gives are named constants marked *synthetic*.
+"""
+
+from __future__ import annotations
+
+import heapq
+import hmac
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from ..auth.eap import EapCode, EapPacket
+from ..auth.eap_psk import EapOutcome, EapPskPeer, EapPskServer
+from ..echonet.events import MULTICAST, Address
+from ..echonet.node import Node
+from ..errors import DecodeError, ProtocolError
+from ..plc import g3adp as adp
+from ..plc import lbp
+from ..plc.usi import UsiFrame, UsiParser, UsiProtocol, decode_frame
+from ..wisun.lowpan import ALL_NODES, build_ipv6_udp, parse_ipv6_udp
+from .dongle import Fault, FaultPlan
+from .meter import SimulatedMeter, meter_node
+
+__all__ = [
+    "ARIB_TEST_ID_S", "COORDINATOR_SHORT_ADDRESS", "ECHONET_PORT", "METER_PAN_ID", "MODEL",
+    "G3Fault", "G3ModemEmulator", "g3_link_local", "make_g3modem",
+]
+
+MODEL: Final = "g3-usi"
+#: PAN ID of the meter's network: the one in Microchip's G3 demo applications' link-local
+#: template "FE80:0:0:0:781D:FF:FE00:0001" (app_tcpip_management.h). A synthetic choice.
+METER_PAN_ID: Final = 0x781D
+#: The PAN coordinator's short address (Harmony app_cycles.c: "shortAddress = 0x0000; //
+#: Coordinator"); the meter is coordinator, LBS and the device's LBA at once.
+COORDINATOR_SHORT_ADDRESS: Final = 0x0000
+#: First short address the meter assigns to a joining device (synthetic).
+FIRST_DEVICE_SHORT_ADDRESS: Final = 0x0001
+ECHONET_PORT: Final = 3610  # ECHONET Lite Part II §3.1
+#: ID_S of the ARIB test coordinator: 53 4D AD B2 C4 D5 E6 FA repeated to 34 bytes
+#: (smartenergy_g3 lbp_coord.c sIdSArib, LBP_NETWORK_ACCESS_ID_SIZE_S_ARIB = 34).
+ARIB_TEST_ID_S: Final = (bytes.fromhex("534DADB2C4D5E6FA") * 5)[:34]
+#: Longest ID_P (lbp_defs.h LBP_NETWORK_ACCESS_ID_SIZE_P_ARIB = 36) and the PSK size.
+_MAX_ID_P: Final = 36
+_PSK_LEN: Final = 16
+_EUI64_LEN: Final = 8
+#: Harmony's G3 apps write the PAN ID into bytes 8-9 and the short address into bytes 14-15
+#: of "FE80::781D:FF:FE00:1" (app_udp_responder.c _APP_UDP_SetIPv6Addresses).
+_LINK_LOCAL_PREFIX: Final = bytes.fromhex("fe80000000000000")  # RFC 4291 §2.5.6
+_IID_MIDDLE: Final = bytes.fromhex("00FFFE00")
+_UNASSIGNED: Final = 0xFFFF  # lbp_dev.c: short address 0xFFFF = not joined
+_MEDIA_TYPE_PLC: Final = 0  # DISCOVERY_IND media type of a PLC-only PAN (synthetic)
+
+# Timing: no source gives these for a PL360/PL460 modem on a B-route meter (synthetic).
+PLC_LATENCY_S: Final = 0.1  # one LBP or data frame over the power line, incl. MAC ack
+DISCOVERY_BEACON_DELAY_S: Final = 0.5  # the meter's beacon arrives this long into a scan
+JOIN_TIMEOUT_S: Final = 20.0  # join timer (Harmony arms it from adpMaxJoinWaitTime)
+_LQI_RANGE: Final = (0x60, 0xC0)
+_ROUTE_COST_TO_COORD: Final = 0  # the meter itself answers: no hop to the coordinator
+# Statuses for cases no source shows (synthetic choices).
+_NOT_JOINED: Final = adp.AdpStatus.INVALID_REQUEST  # data/leave/join in the wrong state
+_NO_ROUTE: Final = adp.AdpStatus.ROUTE_ERROR  # destination is not the meter
+_NO_ACK: Final = adp.AdpStatus.TIMEOUT  # the meter is silent: no MAC acknowledgement
+_MAX_STEPS: Final = 100_000
+_LBP_IDS: Final = frozenset(int(a) for a in adp.LbpAttribute)
+
+_Rng = random.Random  # seeded simulation randomness: addresses, LQI, EAP nonces
+
+
+def g3_link_local(pan_id: int, short_address: int) -> bytes:
+    """G3 link-local address ``fe80::PAN:00ff:fe00:SHORT`` (16 bytes)."""
+    if not (0 <= pan_id <= 0xFFFF and 0 <= short_address <= 0xFFFF):
+        raise ValueError("PAN ID and short address are 16 bits")
+    pan, short = pan_id.to_bytes(2, "big"), short_address.to_bytes(2, "big")
+    return _LINK_LOCAL_PREFIX + pan + _IID_MIDDLE + short
+
+
+class G3Fault(StrEnum):
+    """What :meth:`G3ModemEmulator.inject` can do."""
+
+    JOIN_FAILURE = "join_failure"  # the meter declines the next join
+    DROP_FRAME = "drop_frame"  # the next frame to the host is lost (match= ADP command id)
+    GARBLE_FRAME = "garble_frame"  # the next frame is corrupted (mode="truncate" cuts it)
+    SILENT_METER = "silent_meter"  # nothing comes from the meter for seconds=
+    LEAVE_INDICATION = "leave_indication"  # the meter kicks the device out of the PAN
+    DISCONNECT = "disconnect"  # the serial link goes quiet for good
+
+
+_FAULT_PARAMS: Final[dict[G3Fault, frozenset[str]]] = {
+    fault: frozenset() for fault in G3Fault
+} | {
+    G3Fault.DROP_FRAME: frozenset({"match"}),
+    G3Fault.GARBLE_FRAME: frozenset({"match", "mode"}),
+    G3Fault.SILENT_METER: frozenset({"seconds"}),
+}
+
+
+class _Secret:
+    """Bytes that are compared or used, never shown."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = bytes(value)
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+class _MeterBootstrap:
+    """The meter's LBP server (LBS at the PAN coordinator) with its own EAP-PSK credentials.
+
+    Message choice follows lbp_coord.c: EAP-PSK messages 1 and 3 in CHALLENGE, EAP-Success
+    in ACCEPTED, EAP-Failure in DECLINE; message 3's EXT carries short address, GMK and
+    GMK activation (key index 0).
+    """
+
+    def __init__(self, rng: _Rng, psk: bytes, id_p: bytes, id_s: bytes) -> None:
+        self._rng = rng
+        self._psk = _Secret(psk)
+        self._id_p = _Secret(id_p)
+        self._id_s = id_s
+        self._gmk = _Secret(rng.randbytes(_PSK_LEN))
+        self._sessions: dict[bytes, EapPskServer] = {}
+        self._assigned: dict[bytes, int] = {}
+        self._next_short = FIRST_DEVICE_SHORT_ADDRESS
+        self.joined: set[bytes] = set()
+
+    def __repr__(self) -> str:
+        return f"_MeterBootstrap(id_s=<{len(self._id_s)} bytes>, joined={len(self.joined)})"
+
+    def _psk_for(self, id_p: bytes) -> bytes | None:
+        if hmac.compare_digest(id_p, self._id_p.value):
+            return self._psk.value
+        return None
+
+    def _short_for(self, lbd: bytes) -> int:
+        if lbd not in self._assigned:
+            self._assigned[lbd] = self._next_short
+            self._next_short += 1
+        return self._assigned[lbd]
+
+    @staticmethod
+    def _reply(kind: lbp.LbpMessageType, request: lbp.LbpMessage, eap: bytes) -> lbp.LbpMessage:
+        return lbp.LbpMessage(kind, request.lbd_address, lbp.eap_to_lbp(eap), request.media_type)
+
+    def receive(self, msg: lbp.LbpMessage, decline: Callable[[], bool]) -> lbp.LbpMessage | None:
+        """One LBP message from a device -> the meter's answer, or None."""
+        lbd = msg.lbd_address
+        if msg.message_type == lbp.LbpMessageType.KICK_FROM_LBD:
+            self.joined.discard(lbd)
+            return None
+        if msg.message_type != lbp.LbpMessageType.JOINING:
+            return None
+        if not msg.bootstrapping_data:  # first JOINING: start EAP-PSK
+            if decline():
+                failure = EapPacket(EapCode.FAILURE, self._rng.getrandbits(8), None).encode()
+                return self._reply(lbp.LbpMessageType.DECLINE, msg, failure)
+            ext = lbp.encode_config_ext(
+                [lbp.short_address_param(self._short_for(lbd)), lbp.gmk_param(0, self._gmk.value),
+                 lbp.gmk_activation_param(0)]
+            )
+            server = EapPskServer(self._id_s, self._psk_for, random_bytes=self._rng.randbytes,
+                                  ext=ext)
+            self._sessions[lbd] = server
+            return self._reply(lbp.LbpMessageType.CHALLENGE, msg, server.start())
+        session = self._sessions.get(lbd)
+        if session is None or not lbp.is_eap(msg.bootstrapping_data):
+            return None
+        try:
+            answer = session.receive(lbp.eap_from_lbp(msg.bootstrapping_data))
+        except ProtocolError:
+            return None
+        if answer is None:
+            return None
+        code = answer[0]
+        if code == EapCode.REQUEST:
+            return self._reply(lbp.LbpMessageType.CHALLENGE, msg, answer)
+        del self._sessions[lbd]
+        if code == EapCode.SUCCESS and session.outcome is EapOutcome.SUCCESS:
+            self.joined.add(lbd)
+            return self._reply(lbp.LbpMessageType.ACCEPTED, msg, answer)
+        return self._reply(lbp.LbpMessageType.DECLINE, msg, answer)
+
+    def kick(self, lbd: bytes) -> lbp.LbpMessage | None:
+        """KICK_TO_LBD for a joined device (lbp_encode_decode.c LBP_Encode_KickToLBD)."""
+        if lbd not in self.joined:
+            return None
+        self.joined.discard(lbd)
+        return lbp.LbpMessage(lbp.LbpMessageType.KICK_TO_LBD, lbd)
+
+
+@dataclass(slots=True)
+class _Join:
+    """A NETWORK_JOIN in progress: the modem's EAP-PSK peer and where it is joining."""
+
+    peer: EapPskPeer
+    pan_id: int
+    lba: int
+
+
+@dataclass(slots=True)
+class _Discovery:
+    heard: bool = False
+
+
+_Timer = tuple[float, int, Callable[[float], None]]
+
+
+class G3ModemEmulator:
+    """A Microchip-USI G3 modem (device role) with a simulated meter behind it (sans-IO).
+
+    ``pan_id`` is the meter's PAN, ``meter_address`` its link-local IPv6 address and
+    ``extended_address`` the modem's EUI-64; ``short_address`` is set once joined.
+    """
+
+    model: str
+
+    def __init__(
+        self,
+        *,
+        psk: bytes,
+        id_p: bytes,
+        node: Node | None = None,
+        now: float,
+        seed: int = 1,
+        pan_id: int = METER_PAN_ID,
+        id_s: bytes = ARIB_TEST_ID_S,
+    ) -> None:
+        if len(psk) != _PSK_LEN or not 1 <= len(id_p) <= _MAX_ID_P:
+            raise ValueError(f"the meter's PSK is {_PSK_LEN} bytes and ID_P 1..{_MAX_ID_P}")
+        self.model = MODEL
+        self._rng = _Rng(seed)
+        self.pan_id = pan_id
+        self.meter_address = g3_link_local(pan_id, COORDINATOR_SHORT_ADDRESS)
+        self.extended_address = self._rng.randbytes(_EUI64_LEN)
+        self.link_quality = self._rng.randint(*_LQI_RANGE)
+        self.node = node if node is not None else meter_node(SimulatedMeter(), now=now)
+        self.faults = FaultPlan(self._rng)
+        self._meter = _MeterBootstrap(self._rng, psk, id_p, id_s)
+        self._parser = UsiParser()
+        self._now = now
+        self._timers: list[_Timer] = []
+        self._seq = 0
+        self._out = bytearray()
+        self._disconnected = False
+        self._node_stuck_at: float | None = None
+        self._initialized = False
+        self._band: adp.Band | int | None = None
+        self._coordinator = False
+        self._psk: _Secret | None = None
+        self._id_p: _Secret | None = None
+        self._join: _Join | None = None
+        self._generation = 0  # bumps on reset/initialize: stale leave confirms are dropped
+        self._discovery: _Discovery | None = None
+        self.short_address: int | None = None
+        #: Host frames dropped by the USI parser (garbage, bad CRC) or for another protocol.
+        self.frames_dropped = 0
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def joined(self) -> bool:
+        """Whether the modem is joined to the meter's PAN."""
+        return self.short_address is not None
+
+    @property
+    def disconnected(self) -> bool:
+        """The serial link went quiet (fault ``disconnect``): the adapter should close."""
+        return self._disconnected
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the host (the serial line), in any chunking."""
+        self._advance(now)
+        if self._disconnected or not data:
+            return
+        for item in self._parser.feed(bytes(data)):
+            if isinstance(item, DecodeError) or item.protocol != UsiProtocol.ADP_G3:
+                self.frames_dropped += 1
+            else:
+                self._on_request(item.data, now)
+
+    def data_to_send(self) -> bytes:
+        """Bytes for the host; the queue is emptied."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next (timers and the meter's schedule)."""
+        if self._disconnected:
+            return None
+        candidates = [self._timers[0][0]] if self._timers else []
+        node_at = self._node_deadline()
+        if node_at is not None:
+            candidates.append(node_at)
+        return min(candidates, default=None)
+
+    def handle_timeout(self, now: float) -> None:
+        """Run everything due at ``now``."""
+        self._advance(now)
+
+    def inject(self, fault: str, **params: Any) -> None:
+        """Apply a fault (see :class:`G3Fault`) from the last ``now`` seen.
+
+        ``drop_frame``/``garble_frame`` take ``match`` (an ADP command id, e.g.
+        ``adp.AdpCommand.DATA_INDICATION``) and ``garble_frame`` ``mode`` ("corrupt" or
+        "truncate"); ``silent_meter`` takes ``seconds`` (default 60).
+        """
+        kind = G3Fault(fault)
+        allowed = _FAULT_PARAMS[kind]
+        if not set(params) <= allowed:
+            raise TypeError(f"{kind.value} takes {sorted(allowed) or 'no parameters'}")
+        if kind in (G3Fault.DROP_FRAME, G3Fault.GARBLE_FRAME):
+            line_fault = Fault.DROP_LINE if kind is G3Fault.DROP_FRAME else Fault.GARBLE_LINE
+            match = params.get("match")
+            matcher = _any_frame if match is None else _command_matcher(int(match))
+            self.faults.add_output_fault(line_fault, matcher, str(params.get("mode", "corrupt")))
+        elif kind is G3Fault.SILENT_METER:
+            seconds = float(params.get("seconds", 60.0))
+            if seconds < 0:
+                raise ValueError("silent_meter seconds must not be negative")
+            self.faults.silent_until = max(self.faults.silent_until, self._now + seconds)
+        elif kind is G3Fault.JOIN_FAILURE:
+            self.faults.join_failures += 1
+        elif kind is G3Fault.LEAVE_INDICATION:
+            kick = self._meter.kick(self.extended_address)
+            if kick is not None:
+                self._at(self._now + PLC_LATENCY_S, lambda t: self._from_meter_lbp(kick, t))
+        else:
+            self._disconnected = True
+            self._timers.clear()
+            self._out.clear()
+
+    def __repr__(self) -> str:
+        short = "-" if self.short_address is None else f"0x{self.short_address:04X}"
+        return (
+            f"G3ModemEmulator(model={self.model!r}, pan_id=0x{self.pan_id:04X}, "
+            f"initialized={self._initialized}, short_address={short})"
+        )
+
+    # ------------------------------------------------------------------ host side
+    def _emit(self, message: adp.AdpMessage) -> None:
+        """Queue one ADP message for the host as a USI frame, through the output faults."""
+        if self._disconnected:
+            return
+        frame = UsiFrame(UsiProtocol.ADP_G3, message.encode()).encode()
+        inner = self.faults.apply(frame[1:-1], len(frame) - 2)  # garble inside the delimiters
+        if inner is not None:
+            self._out += frame[:1] + inner + frame[-1:]
+
+    def _on_request(self, data: bytes, now: float) -> None:
+        if not data:  # adp_serial.c: "Protection for invalid length"
+            return
+        command = data[0] & 0x7F  # adp_serial.c masks the command with 0x7F
+        handler = _HANDLERS.get(command)
+        request = _command(command)
+        if handler is None:
+            self._emit(adp.Status(adp.SerialStatus.UNKNOWN_COMMAND, request))
+            return
+        try:
+            message = adp.decode_adp(bytes((command,)) + data[1:])
+        except DecodeError:
+            self._emit(adp.Status(adp.SerialStatus.INVALID_PARAMETER, request))
+            return
+        status = handler(self, message, now)
+        if status is not adp.SerialStatus.SUCCESS or command == adp.AdpCommand.INITIALIZE:
+            self._emit(adp.Status(status, request))
+
+    def _answer(self, message: adp.AdpMessage) -> adp.SerialStatus:
+        """Emit the request's confirm; the request itself was accepted (no STATUS)."""
+        self._emit(message)
+        return adp.SerialStatus.SUCCESS
+
+    def _refused(self, *, device_only: bool = False) -> bool:
+        return not self._initialized or (device_only and self._coordinator)
+
+    def _on_initialize(self, msg: adp.Initialize, now: float) -> adp.SerialStatus:
+        self._band, self._coordinator = msg.band, bool(msg.is_coordinator)
+        self._drop_network()
+        self._initialized = True
+        return adp.SerialStatus.SUCCESS
+
+    def _on_lbp_set(self, msg: adp.LbpSetRequest, now: float) -> adp.SerialStatus:
+        attribute, value = msg.attribute_id, msg.value
+        status = adp.LbpStatus.OK
+        if attribute == adp.LbpAttribute.PSK:
+            status = self._store_psk(value)
+        elif attribute == adp.LbpAttribute.IDP:
+            status = self._store_id_p(value)
+        elif attribute not in _LBP_IDS:
+            status = adp.LbpStatus.UNSUPPORTED_PARAMETER
+        return self._answer(adp.LbpSetConfirm(status, attribute, msg.attribute_index))
+
+    def _store_psk(self, value: bytes) -> adp.LbpStatus:
+        if len(value) != _PSK_LEN:
+            return adp.LbpStatus.INVALID_LENGTH
+        self._psk = _Secret(value)
+        return adp.LbpStatus.OK
+
+    def _store_id_p(self, value: bytes) -> adp.LbpStatus:
+        if not 1 <= len(value) <= _MAX_ID_P:
+            return adp.LbpStatus.INVALID_LENGTH
+        self._id_p = _Secret(value)
+        return adp.LbpStatus.OK
+
+    def _on_set(self, msg: adp.SetRequest, now: float) -> adp.SerialStatus:
+        if self._refused():
+            return adp.SerialStatus.NOT_ALLOWED
+        attribute, value, status = msg.attribute_id, msg.value, adp.AdpStatus.SUCCESS
+        # 0x080000C2/C3 are PSK/ID_P in ASF firmware, EXTENDED_ADDRESS/PAN_ID in Harmony:
+        # the value's size tells which one the host means.
+        if attribute == adp.LegacyAdpAttribute.EAP_PRESHARED_KEY and len(value) != _EUI64_LEN:
+            ok = self._store_psk(value) is adp.LbpStatus.OK
+            status = adp.AdpStatus.SUCCESS if ok else adp.AdpStatus.INVALID_PARAMETER
+        elif attribute == adp.AdpAttribute.MANUF_EXTENDED_ADDRESS:
+            self.extended_address = value
+        elif attribute == adp.LegacyAdpAttribute.EAP_NETWORK_ACCESS_IDENTIFIER and len(value) != 2:
+            ok = self._store_id_p(value) is adp.LbpStatus.OK
+            status = adp.AdpStatus.SUCCESS if ok else adp.AdpStatus.INVALID_PARAMETER
+        return self._answer(adp.SetConfirm(status, attribute, msg.attribute_index))
+
+    def _on_get(self, msg: adp.GetRequest, now: float) -> adp.SerialStatus:
+        if self._refused():
+            return adp.SerialStatus.NOT_ALLOWED
+        short = _UNASSIGNED if self.short_address is None else self.short_address
+        pan = _UNASSIGNED if self.short_address is None else self.pan_id
+        values: dict[int, bytes] = {
+            adp.AdpAttribute.MANUF_EXTENDED_ADDRESS: self.extended_address,
+            adp.AdpAttribute.MANUF_SHORT_ADDRESS: short.to_bytes(2, "big"),
+            adp.AdpAttribute.MANUF_PAN_ID: pan.to_bytes(2, "big"),
+            adp.AdpAttribute.COORD_SHORT_ADDRESS: COORDINATOR_SHORT_ADDRESS.to_bytes(2, "big"),
+        }
+        value = values.get(msg.attribute_id)
+        ok = adp.AdpStatus.SUCCESS if value is not None else adp.AdpStatus.UNSUPPORTED_ATTRIBUTE
+        return self._answer(adp.GetConfirm(ok, msg.attribute_id, msg.attribute_index, value or b""))
+
+    def _on_discovery(self, msg: adp.DiscoveryRequest, now: float) -> adp.SerialStatus:
+        if self._refused():
+            return adp.SerialStatus.NOT_ALLOWED
+        scan = self._discovery = _Discovery()
+        end = now + msg.duration_s
+
+        def beacon(t: float) -> None:
+            if scan is self._discovery and self._band == adp.Band.ARIB and not self._silent(t):
+                scan.heard = True
+                self._emit(adp.DiscoveryIndication(self.pan_id, self.link_quality,
+                                               COORDINATOR_SHORT_ADDRESS, _ROUTE_COST_TO_COORD,
+                                               _MEDIA_TYPE_PLC))
+
+        def done(t: float) -> None:
+            if scan is self._discovery:
+                self._discovery = None
+                heard = adp.AdpStatus.SUCCESS if scan.heard else adp.AdpStatus.NO_BEACON
+                self._emit(adp.DiscoveryConfirm(heard))
+
+        if now + DISCOVERY_BEACON_DELAY_S <= end:
+            self._at(now + DISCOVERY_BEACON_DELAY_S, beacon)
+        self._at(end, done)
+        return adp.SerialStatus.SUCCESS
+
+    def _on_join(self, msg: adp.NetworkJoinRequest, now: float) -> adp.SerialStatus:
+        if self._refused(device_only=True):
+            return adp.SerialStatus.NOT_ALLOWED
+        if self._join is not None or self.joined or self._psk is None or self._id_p is None:
+            return self._answer(adp.NetworkJoinConfirm(_NOT_JOINED, _UNASSIGNED, msg.pan_id))
+        peer = EapPskPeer(self._id_p.value, self._psk.value, random_bytes=self._rng.randbytes)
+        join = self._join = _Join(peer, msg.pan_id, msg.lba_address)
+        self._send_lbp(lbp.LbpMessage(lbp.LbpMessageType.JOINING, self.extended_address), now)
+
+        def expire(t: float) -> None:
+            if self._join is join:
+                self._finish_join(adp.AdpStatus.TIMEOUT)
+
+        self._at(now + JOIN_TIMEOUT_S, expire)
+        return adp.SerialStatus.SUCCESS
+
+    def _on_leave(self, msg: adp.LeaveRequest, now: float) -> adp.SerialStatus:
+        if self._refused(device_only=True):
+            return adp.SerialStatus.NOT_ALLOWED
+        if not self.joined:
+            return self._answer(adp.LeaveConfirm(_NOT_JOINED))
+        self._send_lbp(lbp.LbpMessage(lbp.LbpMessageType.KICK_FROM_LBD, self.extended_address), now)
+        self.short_address = None
+        generation = self._generation
+
+        def confirm(t: float) -> None:
+            if generation == self._generation:
+                self._emit(adp.LeaveConfirm(adp.AdpStatus.SUCCESS))
+
+        self._at(now + PLC_LATENCY_S, confirm)
+        return adp.SerialStatus.SUCCESS
+
+    def _on_reset(self, msg: adp.ResetRequest, now: float) -> adp.SerialStatus:
+        if self._refused():
+            return adp.SerialStatus.NOT_ALLOWED
+        self._drop_network()
+        return self._answer(adp.ResetConfirm(adp.AdpStatus.SUCCESS))
+
+    def _on_data(self, msg: adp.DataRequest, now: float) -> adp.SerialStatus:
+        if self._refused():
+            return adp.SerialStatus.NOT_ALLOWED
+        handle = msg.nsdu_handle
+        if not self.joined:
+            return self._answer(adp.DataConfirm(_NOT_JOINED, handle))
+        try:
+            header, src_port, dst_port, payload = parse_ipv6_udp(msg.ipv6_packet)
+        except DecodeError:
+            return self._answer(adp.DataConfirm(adp.AdpStatus.INVALID_IPV6_FRAME, handle))
+        if header.dst not in (self.meter_address, ALL_NODES):
+            return self._answer(adp.DataConfirm(_NO_ROUTE, handle))
+        if self._silent(now):
+            self._at(now + PLC_LATENCY_S, lambda t: self._emit(adp.DataConfirm(_NO_ACK, handle)))
+            return adp.SerialStatus.SUCCESS
+        source: Address = (header.src, src_port)
+
+        def arrive(t: float) -> None:
+            self._emit(adp.DataConfirm(adp.AdpStatus.SUCCESS, handle))
+            if dst_port == ECHONET_PORT:
+                self.node.receive_data(payload, source, t)
+                self._collect_node(t, PLC_LATENCY_S)
+
+        self._at(now + PLC_LATENCY_S, arrive)
+        return adp.SerialStatus.SUCCESS
+
+    def _drop_network(self) -> None:
+        self._generation += 1
+        self._join = None
+        self._discovery = None
+        self.short_address = None  # the meter is not told (as after a real modem reset)
+
+    # ------------------------------------------------------------------ the PLC link
+    def _silent(self, now: float) -> bool:
+        return now < self.faults.silent_until
+
+    def _send_lbp(self, message: lbp.LbpMessage, now: float) -> None:
+        """An LBP frame to the meter; its answer comes back one latency later."""
+        join = self._join
+        if join is not None and (join.pan_id, join.lba) != (self.pan_id, COORDINATOR_SHORT_ADDRESS):
+            return  # no such PAN or agent on the line: the join timer will expire
+        wire = message.encode()
+
+        def at_meter(t: float) -> None:
+            if self._silent(t):
+                return
+            answer = self._meter.receive(lbp.decode_lbp(wire), self.faults.take_join_failure)
+            if answer is not None:
+                self._at(t + PLC_LATENCY_S, lambda t2: self._from_meter_lbp(answer, t2))
+
+        self._at(now + PLC_LATENCY_S, at_meter)
+
+    def _from_meter_lbp(self, message: lbp.LbpMessage, now: float) -> None:
+        if self._silent(now) or message.lbd_address != self.extended_address:
+            return
+        kind = message.message_type
+        if kind == lbp.LbpMessageType.KICK_TO_LBD:
+            if self.joined:
+                self._drop_network()
+                self._emit(adp.LeaveIndication())
+            return
+        join = self._join
+        if join is None:
+            return
+        if kind == lbp.LbpMessageType.DECLINE:
+            self._finish_join(adp.AdpStatus.NOT_PERMITED)  # lbp_dev.c: DECLINE -> G3_NOT_PERMITED
+            return
+        if kind not in (lbp.LbpMessageType.CHALLENGE, lbp.LbpMessageType.ACCEPTED):
+            return
+        try:
+            response = join.peer.receive(lbp.eap_from_lbp(message.bootstrapping_data))
+        except ProtocolError:
+            return  # lbp_dev.c: an undecodable message waits for the join timer
+        if response is not None:
+            reply = lbp.LbpMessage(
+                lbp.LbpMessageType.JOINING, self.extended_address, lbp.eap_to_lbp(response)
+            )
+            self._send_lbp(reply, now)
+        elif kind == lbp.LbpMessageType.ACCEPTED and join.peer.outcome is EapOutcome.SUCCESS:
+            self._accept(join)
+
+    def _accept(self, join: _Join) -> None:
+        try:
+            params = lbp.decode_config_ext(join.peer.ext or b"")
+        except DecodeError:
+            self._finish_join(adp.AdpStatus.FAILED)
+            return
+        short = lbp.find_parameter(params, lbp.ConfParam.SHORT_ADDRESS)
+        if short is None or len(short.value) != 2:
+            self._finish_join(adp.AdpStatus.FAILED)
+            return
+        self._finish_join(adp.AdpStatus.SUCCESS, int.from_bytes(short.value, "big"))
+
+    def _finish_join(self, status: adp.AdpStatus, short_address: int | None = None) -> None:
+        join, self._join = self._join, None
+        if join is None:
+            return
+        self.short_address = short_address
+        address = _UNASSIGNED if short_address is None else short_address
+        self._emit(adp.NetworkJoinConfirm(status, address, join.pan_id))
+
+    def _collect_node(self, now: float, latency: float = 0.0) -> None:
+        for payload, dest in self.node.datagrams_to_send():
+            self._at(now + latency, self._meter_datagram(payload, dest))
+
+    def _meter_datagram(self, payload: bytes, dest: Address) -> Callable[[float], None]:
+        def arrive(now: float) -> None:
+            if self._silent(now) or not self.joined:
+                return
+            if dest is MULTICAST:
+                dst_ip, dst_port = ALL_NODES, ECHONET_PORT
+            elif isinstance(dest, tuple) and len(dest) == 2:
+                dst_ip, dst_port = dest
+            else:
+                return
+            packet = build_ipv6_udp(src_ip=self.meter_address, dst_ip=dst_ip,
+                                    src_port=ECHONET_PORT, dst_port=dst_port, payload=payload)
+            self._emit(adp.DataIndication(self.link_quality, packet))
+
+        return arrive
+
+    # ------------------------------------------------------------------ event loop
+    def _at(self, when: float, callback: Callable[[float], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (when, self._seq, callback))
+
+    def _node_deadline(self) -> float | None:
+        deadline = self.node.next_deadline()
+        stuck = self._node_stuck_at
+        if deadline is not None and stuck is not None and deadline <= stuck:
+            return None
+        return deadline
+
+    def _advance(self, now: float) -> None:
+        self._now = max(self._now, now)
+        for _ in range(_MAX_STEPS):
+            if self._disconnected:
+                return
+            timer_at = self._timers[0][0] if self._timers else None
+            node_at = self._node_deadline()
+            timer_first = timer_at is not None and (node_at is None or timer_at <= node_at)
+            if timer_at is not None and timer_at <= now and timer_first:
+                when, _, callback = heapq.heappop(self._timers)
+                callback(when)
+            elif node_at is not None and node_at <= now:
+                self.node.handle_timeout(node_at)
+                self._collect_node(node_at)
+                after = self.node.next_deadline()
+                if after is not None and after <= node_at:
+                    self._node_stuck_at = node_at  # a node that does not move on: skip it
+            else:
+                return
+
+
+def _command(value: int) -> adp.AdpCommand | int:
+    try:
+        return adp.AdpCommand(value)
+    except ValueError:
+        return value
+
+
+def _any_frame(_inner: bytes) -> bool:
+    return True
+
+
+def _command_matcher(command: int) -> Callable[[bytes], bool]:
+    """Match a frame (without delimiters) by its ADP command id."""
+
+    def match(inner: bytes) -> bool:
+        try:
+            data = decode_frame(b"\x7e" + inner + b"\x7e").data
+        except DecodeError:
+            return False
+        return data[:1] == bytes((command,))
+
+    return match
+
+
+_Handler = Callable[[G3ModemEmulator, Any, float], adp.SerialStatus]
+#: Host requests the emulator serves (adp_serial.c _Callback_UsiAdpProtocol); others get
+#: STATUS(UNKNOWN_COMMAND).
+_HANDLERS: Final[dict[int, _Handler]] = {
+    adp.AdpCommand.INITIALIZE: G3ModemEmulator._on_initialize,
+    adp.AdpCommand.DATA_REQUEST: G3ModemEmulator._on_data,
+    adp.AdpCommand.DISCOVERY_REQUEST: G3ModemEmulator._on_discovery,
+    adp.AdpCommand.NETWORK_JOIN_REQUEST: G3ModemEmulator._on_join,
+    adp.AdpCommand.NETWORK_LEAVE_REQUEST: G3ModemEmulator._on_leave,
+    adp.AdpCommand.RESET_REQUEST: G3ModemEmulator._on_reset,
+    adp.AdpCommand.SET_REQUEST: G3ModemEmulator._on_set,
+    adp.AdpCommand.GET_REQUEST: G3ModemEmulator._on_get,
+    adp.AdpCommand.LBP_SET_REQUEST: G3ModemEmulator._on_lbp_set,
+}
+
+
+def make_g3modem(
+    *,
+    psk: bytes,
+    id_p: bytes,
+    node: Node | None = None,
+    now: float,
+    seed: int = 1,
+    **options: Any,
+) -> G3ModemEmulator:
+    """A G3 modem in front of ``node`` (default: a simulated meter).
+
+    ``psk``/``id_p`` are the meter's credentials (16-byte PSK, the device ID_P it
+    accepts); ``options`` go to :class:`G3ModemEmulator` (``pan_id``, ``id_s``).
+    """
+    return G3ModemEmulator(psk=psk, id_p=id_p, node=node, now=now, seed=seed, **options)
