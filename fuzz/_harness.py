@@ -70,6 +70,7 @@ TARGET_NAMES: Final = (
     "eap_psk",
     "lowpan_frame",
     "g3_usi",
+    "g3_broute",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from smartmeter_proto.cli import main
+from smartmeter_proto.wisun.lowpan import Reassembler, udp_frames
+from smartmeter_proto.wisun.pcap import read_pcap
 
 
 def test_demo_joins_the_emulated_dongle_and_prints_the_readings(
@@ -50,3 +53,61 @@ def test_decode_echonet_bad_input_exits_2_naming_the_offset(
 ) -> None:
     assert main(["decode", "echonet", "1081000102880105FF017201E70400"]) == 2
     assert "at byte offset" in capsys.readouterr().err
+
+
+def test_demo_over_g3_plc(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--g3"]) == 0
+    out = capsys.readouterr().out
+    assert "emulated G3-PLC modem on /dev/pts/" in out
+    assert "joined meter fe80::781d:ff:fe00:0 on PAN 781D" in out
+    assert "instantaneous power" in out
+
+
+def test_demo_writes_a_pcap_of_the_join(tmp_path: Path) -> None:
+    path = tmp_path / "demo.pcap"
+    assert main(["demo", "--model", "bp35a1", "--pcap", str(path)]) == 0
+    records = read_pcap(path.read_bytes())
+    reassembler = Reassembler()
+    ports = [d.dst_port for ts, f in records if (d := reassembler.feed(f, ts)) is not None]
+    assert ports[:9] == [716] * 9  # PCI .. PAN(C): the whole PANA join
+    assert 3610 in ports
+
+
+# [WSUHA] the meter's PANA-Auth-Request carrying EAP-PSK message 1 (tests/wisun/test_skstack.py)
+PAR_PSK1 = (
+    "00000068800000021 36F0BFE2FDA83DD000500000010000044AA92C21CDBB377DEBBEBC9B755B87D0"
+    "00200000038000001E300382F007835A9A40F167C39A7A5AB6ACB3F1070534D30303030303039393032313"
+    "73030303030303030303030303031393442464144"
+)
+
+
+def test_decode_pana_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["decode", "pana", PAR_PSK1, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["message"], doc["flags"], doc["session_id"]) == ("PAR", "0x8000", "0x136F0BFE")
+    assert [a["name"] for a in doc["avps"]] == ["NONCE", "EAP_PAYLOAD"]
+    assert doc["avps"][1]["eap"] == {
+        "code": 1,
+        "identifier": 0xE3,
+        "type": 47,
+        "eap_psk": "message 1",
+    }
+
+
+def test_decode_lowpan_reads_down_to_echonet(capsys: pytest.CaptureFixture[str]) -> None:
+    (frame,) = udp_frames(
+        src_mac=bytes.fromhex("001D129012345678"),
+        dst_mac=bytes.fromhex("001C640003DD6393"),
+        pan_id=0x6393,
+        src_port=3610,
+        dst_port=3610,
+        payload=bytes.fromhex("1081000105FF010288016201E700"),
+        seq=1,
+        tag=1,
+    )
+    assert main(["decode", "lowpan", frame.hex(), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mac"]["pan_id"] == "0x6393"
+    assert doc["ipv6"]["dst"] == "fe80::21c:6400:3dd:6393"
+    assert doc["echonet"]["esv_name"] == "GET"
+    assert main(["decode", "lowpan", "41"]) == 1

@@ -47,9 +47,14 @@ def rng(seed: int) -> random.Random:
 
 
 def make_pair(
-    *, psk_peer: bytes = PSK, ext: bytes | None = None, seed: int = 1, known: bool = True
+    *,
+    psk_peer: bytes = PSK,
+    ext: bytes | None = None,
+    ext4: bytes | None = None,
+    seed: int = 1,
+    known: bool = True,
 ) -> tuple[EapPskPeer, EapPskServer]:
-    peer = EapPskPeer(ID_P, psk_peer, random_bytes=rng(seed).randbytes)
+    peer = EapPskPeer(ID_P, psk_peer, random_bytes=rng(seed).randbytes, ext4=ext4)
     server = EapPskServer(
         ID_S,
         lambda id_p: PSK if known and id_p == ID_P else None,
@@ -266,24 +271,37 @@ def test_message3_pchannel_layout_checked_with_pycryptodome() -> None:
     assert peer.ext == b"\x02\x1d\x02\x00\x01"
 
 
+def independent_message3(peer: EapPskPeer, r_flag: PskResult) -> tuple[bytes, bytes, bytes]:
+    """Messages 1-3 built with pycryptodome from RFC 4764 §5.1-5.3 -> (message 3, TEK, MSK)."""
+    rand_s = bytes(range(16))
+    msg1 = EapPacket(EapCode.REQUEST, 1, EAP_TYPE_PSK, b"\x00" + rand_s + ID_S).encode()
+    msg2 = decode_psk_message(EapPacket.decode(peer.receive(msg1) or b"").data)
+    assert isinstance(msg2, PskMessage2)
+    ak, _kdk, tek, msk, _emsk = reference_keys(PSK, msg2.rand_p)
+    assert msg2.mac_p == CMAC.new(ak, ID_P + ID_S + rand_s + msg2.rand_p, ciphermod=AES).digest()
+    mac_s = CMAC.new(ak, ID_S + msg2.rand_p, ciphermod=AES).digest()
+    header = bytes([1, 2]) + (59).to_bytes(2, "big") + bytes([47, 0x80]) + rand_s
+    eax = AES.new(tek, AES.MODE_EAX, nonce=bytes(16), mac_len=16)
+    eax.update(header)
+    ct, tag = eax.encrypt_and_digest(bytes([r_flag << 6]))
+    return header + mac_s + bytes(4) + tag + ct, tek, msk
+
+
+def open_message4(tek: bytes, msg4: bytes) -> bytes:
+    """Message 4's PCHANNEL plaintext, opened with pycryptodome (nonce 1, header = first 22)."""
+    msg = decode_psk_message(EapPacket.decode(msg4).data)
+    assert isinstance(msg, PskMessage4)
+    assert msg.pchannel.nonce == 1
+    ref = AES.new(tek, AES.MODE_EAX, nonce=bytes(15) + b"\x01", mac_len=16)
+    ref.update(msg4[:22])
+    return ref.decrypt_and_verify(msg.pchannel.ciphertext, msg.pchannel.tag)
+
+
 def test_peer_accepts_independently_built_message3() -> None:
     """Message 3 built here from RFC 4764 §5.3 with pycryptodome, not with our encoder."""
     for r_flag, outcome in ((PskResult.DONE_SUCCESS, None), (PskResult.DONE_FAILURE, "DONE_FAIL")):
         peer = EapPskPeer(ID_P, PSK, random_bytes=rng(5).randbytes)
-        rand_s = bytes(range(16))
-        msg1 = EapPacket(EapCode.REQUEST, 1, EAP_TYPE_PSK, b"\x00" + rand_s + ID_S).encode()
-        msg2 = decode_psk_message(EapPacket.decode(peer.receive(msg1) or b"").data)
-        assert isinstance(msg2, PskMessage2)
-        ak, _kdk, tek, msk, _emsk = reference_keys(PSK, msg2.rand_p)
-        assert (
-            msg2.mac_p == CMAC.new(ak, ID_P + ID_S + rand_s + msg2.rand_p, ciphermod=AES).digest()
-        )
-        mac_s = CMAC.new(ak, ID_S + msg2.rand_p, ciphermod=AES).digest()
-        header = bytes([1, 2]) + (59).to_bytes(2, "big") + bytes([47, 0x80]) + rand_s
-        eax = AES.new(tek, AES.MODE_EAX, nonce=bytes(16), mac_len=16)
-        eax.update(header)
-        ct, tag = eax.encrypt_and_digest(bytes([r_flag << 6]))
-        msg3 = header + mac_s + bytes(4) + tag + ct
+        msg3, _tek, msk = independent_message3(peer, r_flag)
         msg4 = peer.receive(msg3)
         assert msg4 is not None
         assert len(msg4) == 43
@@ -401,6 +419,63 @@ def test_tampered_message4_never_succeeds(data: st.DataObject) -> None:
         server.receive(bytes(tampered))
     assert server.outcome is not EapOutcome.SUCCESS
     assert server.msk is None
+
+
+#: smartenergy_g3 lbp_dev.c _Join_Process_Challenge_ThirdMessage: message 4's EXT is EXT_Type 0x02
+#: (configuration parameters), then CONF_PARAM_RESULT 0x31, length 2, RESULT_PARAMETER_SUCCESS
+#: 0x00 (lbp_encode_decode.h) and parameter id 0 when every parameter was accepted.
+LBP_RESULT_EXT = bytes.fromhex("02 31 02 00 00")
+
+
+def test_message4_ext_reaches_the_server() -> None:
+    peer, server = make_pair(ext=b"\x02\x1d\x02\x00\x01", ext4=LBP_RESULT_EXT)
+    wire = run(peer, server)
+    assert peer.outcome is server.outcome is EapOutcome.SUCCESS
+    assert server.peer_ext == LBP_RESULT_EXT
+    assert len(wire[3]) == 43 + len(LBP_RESULT_EXT)  # RFC 4764 message 4 + EXT
+    msg2 = decode_psk_message(EapPacket.decode(wire[1]).data)
+    assert isinstance(msg2, PskMessage2)
+    tek = derive_keys(PSK, msg2.rand_p).tek
+    # R = DONE_SUCCESS (2 << 6) with the E flag (0x20), then the EXT field.
+    assert open_message4(tek, wire[3]) == b"\xa0" + LBP_RESULT_EXT
+
+
+def test_message4_without_ext() -> None:
+    peer, server = make_pair(ext=b"\x02\x1d\x02\x00\x01")
+    run(peer, server)
+    assert server.outcome is EapOutcome.SUCCESS
+    assert server.peer_ext is None
+    with pytest.raises(ValueError, match="EXT_Type"):
+        EapPskPeer(ID_P, PSK, ext4=b"")
+
+
+def test_message4_ext_checked_with_pycryptodome() -> None:
+    """The peer's message 4 against an independently built message 3, opened independently."""
+    for r_flag, plain in (
+        (PskResult.DONE_SUCCESS, b"\xa0" + LBP_RESULT_EXT),
+        (PskResult.DONE_FAILURE, b"\xc0"),  # a failing peer sends no EXT
+    ):
+        peer = EapPskPeer(ID_P, PSK, random_bytes=rng(5).randbytes, ext4=LBP_RESULT_EXT)
+        msg3, tek, _msk = independent_message3(peer, r_flag)
+        msg4 = peer.receive(msg3)
+        assert msg4 is not None
+        assert open_message4(tek, msg4) == plain
+
+
+@given(st.data())
+def test_tampered_message4_with_ext_is_not_exposed(data: st.DataObject) -> None:
+    peer, server = make_pair(seed=5, ext4=LBP_RESULT_EXT)
+    msg4 = peer.receive(server.receive(peer.receive(server.start()) or b"") or b"")
+    assert msg4 is not None
+    bit = data.draw(st.integers(0, len(msg4) * 8 - 1))
+    tampered = bytearray(msg4)
+    tampered[bit // 8] ^= 1 << (bit % 8)
+    with contextlib.suppress(DecodeError):
+        server.receive(bytes(tampered))
+    assert server.outcome is not EapOutcome.SUCCESS
+    assert server.peer_ext is None
+    if bit >= 8 * 43:  # a flipped EXT byte: the PCHANNEL tag no longer verifies
+        assert server.failure == "PCHANNEL does not verify"
 
 
 def test_peer_fails_on_bad_mac_s_and_bad_pchannel() -> None:

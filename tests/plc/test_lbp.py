@@ -167,7 +167,7 @@ def _rng_bytes(seed: int):  # type: ignore[no-untyped-def]
     return rng.randbytes
 
 
-def _exchange(server_psk: bytes) -> tuple[EapPskPeer, EapPskServer]:
+def _exchange(server_psk: bytes, ext4: bytes | None = None) -> tuple[EapPskPeer, EapPskServer]:
     """A full EAP-PSK run where every packet crosses LBP in its shifted form."""
     ext = lbp.encode_config_ext(
         [
@@ -178,7 +178,7 @@ def _exchange(server_psk: bytes) -> tuple[EapPskPeer, EapPskServer]:
     )
     server = EapPskServer(ARIB_ID_S, lambda idp: server_psk if idp == ID_P else None,
                           random_bytes=_rng_bytes(1), ext=ext)
-    peer = EapPskPeer(ID_P, HARMONY_PSK, random_bytes=_rng_bytes(2))
+    peer = EapPskPeer(ID_P, HARMONY_PSK, random_bytes=_rng_bytes(2), ext4=ext4)
     to_peer = LbpMessage(LbpMessageType.CHALLENGE, EUI, lbp.eap_to_lbp(server.start())).encode()
     for _ in range(4):
         request = lbp.decode_lbp(to_peer)
@@ -204,6 +204,17 @@ def test_eap_psk_over_lbp_delivers_the_short_address() -> None:
     short = lbp.find_parameter(lbp.decode_config_ext(peer.ext), ConfParam.SHORT_ADDRESS)
     assert short is not None
     assert short.value == b"\x00\x42"
+
+
+def test_eap_psk_over_lbp_returns_the_parameter_result() -> None:
+    # [DEV] message 4 EXT after a message 3 whose parameters were all accepted.
+    ext4 = lbp.encode_config_ext([lbp.result_param(lbp.ParamResult.SUCCESS)])
+    peer, server = _exchange(HARMONY_PSK, ext4)
+    assert peer.outcome is server.outcome is EapOutcome.SUCCESS
+    assert server.peer_ext == bytes.fromhex("02 3102 0000")
+    result = lbp.find_parameter(lbp.decode_config_ext(server.peer_ext), ConfParam.RESULT)
+    assert result is not None
+    assert result.value == bytes((lbp.ParamResult.SUCCESS, 0))
 
 
 def test_eap_psk_over_lbp_wrong_psk_is_declined() -> None:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smartmeter_proto.auth.eap_psk import EapOutcome, EapPskServer
 from smartmeter_proto.echonet import frame as fr
 from smartmeter_proto.errors import DecodeError
 from smartmeter_proto.plc import g3adp as g
 from smartmeter_proto.plc.usi import UsiFrame, UsiParser, UsiProtocol
+from smartmeter_proto.sim import g3meter
 from smartmeter_proto.sim.dongle_pty import serve_dongle
 from smartmeter_proto.sim.g3modem import (
     COORDINATOR_SHORT_ADDRESS,
@@ -366,6 +369,24 @@ def test_any_bytes_then_still_answers(noise: bytes) -> None:
     host.initialize()
 
 
+def test_join_returns_lbp_parameter_result_in_message_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    # [DEV] lbp_dev.c: the device's EAP-PSK message 4 carries EXT 02 (configuration parameters)
+    # with one parameter-result 31 02 00 00 (RESULT_PARAMETER_SUCCESS, lbp_encode_decode.h).
+    servers: list[EapPskServer] = []
+
+    class Recording(EapPskServer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            servers.append(self)
+
+    monkeypatch.setattr(g3meter, "EapPskServer", Recording)
+    host = joined_host()
+    assert host.short == 0x0001
+    assert len(servers) == 1
+    assert servers[0].outcome is EapOutcome.SUCCESS
+    assert servers[0].peer_ext == bytes.fromhex("02 3102 0000")
+
+
 def test_secrets_never_shown() -> None:
     host = joined_host()
     host.get_e7()
@@ -423,7 +444,7 @@ def test_served_on_a_pty() -> None:
     async def session() -> list[g.AdpMessage]:
         emulator = modem()
         parser, got = UsiParser(), []
-        async with serve_dongle(emulator, time_scale=20.0) as pty:  # type: ignore[arg-type]
+        async with serve_dongle(emulator, time_scale=20.0) as pty:
             fd = os.open(pty.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
             try:
                 requests = [

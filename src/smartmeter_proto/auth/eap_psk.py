@@ -109,12 +109,24 @@ class _PeerState(Enum):
 
 
 class EapPskPeer:
-    """EAP-PSK peer (supplicant).  Feed it the server's EAP packets; send what it returns."""
+    """EAP-PSK peer (supplicant).  Feed it the server's EAP packets; send what it returns.
+
+    ``ext4`` is the EXT field (EXT_Type byte + EXT_Payload) the peer puts in message 4's
+    PCHANNEL when it answers DONE_SUCCESS (RFC 4764 fourth message); G3 devices return the LBP
+    parameter-result there (smartenergy_g3 lbp_dev.c).
+    """
 
     def __init__(
-        self, id_p: bytes, psk: bytes, *, random_bytes: Callable[[int], bytes] = os.urandom
+        self,
+        id_p: bytes,
+        psk: bytes,
+        *,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        ext4: bytes | None = None,
     ) -> None:
         check_id("ID_P", id_p)
+        if ext4 is not None and not ext4:
+            raise ValueError("ext4 must hold at least the EXT_Type byte, or be None")
         self._id_p = bytes(id_p)
         self._ak, self._kdk = key_setup(psk)
         self._random_bytes = random_bytes
@@ -126,6 +138,7 @@ class EapPskPeer:
         self._rand_p = b""
         self._keys: tuple[bytes, bytes] | None = None  # (MSK, EMSK) once message 3 verified
         self._ext: bytes | None = None
+        self._ext4 = None if ext4 is None else bytes(ext4)
         self._last: tuple[int, bytes] | None = None  # (request identifier, response sent)
 
     @property
@@ -239,11 +252,11 @@ class EapPskPeer:
             self._fail("PCHANNEL nonce would wrap")
             return None
         if content.result == PskResult.DONE_SUCCESS:
-            reply = PskResult.DONE_SUCCESS
+            answer = PChannelContent(PskResult.DONE_SUCCESS, self._ext4)
             self._keys, self._ext = (msk, emsk), content.ext
             self._state = _PeerState.WAIT_SUCCESS
         else:
-            reply = PskResult.DONE_FAILURE
+            answer = PChannelContent(PskResult.DONE_FAILURE)
             self._fail(
                 "server indicated DONE_FAILURE"
                 if content.result == PskResult.DONE_FAILURE
@@ -257,7 +270,7 @@ class EapPskPeer:
             None,
             tek,
             msg.pchannel.nonce + 1,
-            PChannelContent(reply),
+            answer,
         )
         self._last = (pkt.identifier, response)
         return response
@@ -305,6 +318,7 @@ class EapPskServer:
         self._rand_s = b""
         self._tek = b""
         self._keys: tuple[bytes, bytes] | None = None
+        self._peer_ext: bytes | None = None
         self._request: tuple[int, bytes] | None = None  # (identifier, outstanding request)
         self._answered: tuple[bytes, bytes] | None = None  # (last response, our answer)
 
@@ -332,6 +346,11 @@ class EapPskServer:
     def emsk(self) -> bytes | None:
         """64-byte EMSK, once the exchange succeeded."""
         return self._keys[1] if self._keys and self._outcome is EapOutcome.SUCCESS else None
+
+    @property
+    def peer_ext(self) -> bytes | None:
+        """EXT field of message 4's PCHANNEL (EXT_Type byte + EXT_Payload), once verified."""
+        return self._peer_ext
 
     @property
     def pending_request(self) -> bytes | None:
@@ -437,6 +456,7 @@ class EapPskServer:
             return self._finish(raw, identifier, "PCHANNEL does not verify")
         except DecodeError:
             return self._finish(raw, identifier, "PCHANNEL content is malformed")
+        self._peer_ext = content.ext
         if content.result == PskResult.DONE_SUCCESS:
             return self._finish(raw, identifier, None)
         if content.result == PskResult.DONE_FAILURE:

@@ -31,6 +31,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     demo.add_argument("--model", choices=_MODELS, default="bp35c2", help="dongle to emulate")
     demo.add_argument("--lan", action="store_true", help="ECHONET Lite over UDP instead")
+    demo.add_argument("--g3", action="store_true", help="over G3-PLC (emulated modem) instead")
     demo.add_argument(
         "--pcap",
         type=argparse.FileType("wb"),
@@ -55,6 +56,10 @@ def _demo_handler(args: argparse.Namespace) -> int:
         from .demo import run_lan_demo
 
         return asyncio.run(run_lan_demo())
+    if args.g3:
+        from .plc import g3_demo
+
+        return asyncio.run(g3_demo(_progress))
     return asyncio.run(_demo(args))
 
 
@@ -65,7 +70,8 @@ def _progress(event: BRouteEvent) -> None:
         found = ", ".join(f"ch {p.channel} PAN {p.pan_id:04X}" for p in event.found) or "nothing"
         print(f"  scan (duration {event.duration}): {found}", flush=True)
     elif isinstance(event, Joined):
-        print(f"  joined meter {event.meter_ipv6} on channel {event.channel}", flush=True)
+        where = f"channel {event.channel}" if event.channel else f"PAN {event.pan_id:04X}"
+        print(f"  joined meter {event.meter_ipv6} on {where}", flush=True)
     elif isinstance(event, Reauthenticated):
         print("  PANA session renewed", flush=True)
 

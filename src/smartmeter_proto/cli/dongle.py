@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from enum import StrEnum
 from typing import Any, Final
 
 from ..sim.dongle import MODELS, Fault, make_dongle
@@ -36,15 +37,15 @@ def _value(text: str) -> Any:
     return text
 
 
-def parse_injection(text: str) -> Injection:
+def parse_injection(text: str, faults: type[StrEnum] = Fault) -> Injection:
     """``FAULT[:KEY=VALUE,...][@SECONDS]``, e.g. ``silent_meter:seconds=60@120``."""
     spec, _, when = text.partition("@")
     name, _, raw_params = spec.partition(":")
     try:
-        fault = Fault(name)
+        fault = faults(name)
         delay = float(when) if when else 0.0
     except ValueError:
-        known = ", ".join(f.value for f in Fault)
+        known = ", ".join(f.value for f in faults)
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected FAULT[:K=V,...][@SECONDS], FAULT one of {known}"
         ) from None

@@ -19,6 +19,7 @@ from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
 from .dongle import add_dongle_parser
 from .endpoints import parse_endpoint, run_for
 from .iot import add_simulate_parsers
+from .plc import add_g3modem_parser
 
 __all__ = ["probe", "register"]
 
@@ -29,6 +30,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     simulate = commands.add_parser("simulate", help="run a simulated device")
     devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
     add_dongle_parser(devices)
+    add_g3modem_parser(devices)
     add_simulate_parsers(devices)
     meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
     meter.add_argument("--bind", default="127.0.0.1", help="ADDR[:PORT] (default 127.0.0.1:3610)")

@@ -22,11 +22,29 @@ import sys
 import time
 import tty
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from .dongle import DongleEmulator
 
-__all__ = ["DonglePty", "Injection", "main", "run_dongle_on_pty"]
+class SerialEmulator(Protocol):
+    """What the pty adapter drives: a sans-IO device on a serial line (dongle, PLC modem)."""
+
+    model: str
+
+    @property
+    def disconnected(self) -> bool: ...
+
+    def receive_data(self, data: bytes, now: float) -> None: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timeout(self, now: float) -> None: ...
+
+    def inject(self, fault: str, **params: Any) -> None: ...
+
+
+__all__ = ["DonglePty", "Injection", "SerialEmulator", "main", "run_dongle_on_pty"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +58,7 @@ class DonglePty:
 
     def __init__(
         self,
-        emulator: DongleEmulator,
+        emulator: SerialEmulator,
         *,
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -78,7 +96,7 @@ class DonglePty:
         return self.path
 
     def inject(self, fault: str, **params: Any) -> None:
-        """Inject a fault now (see :meth:`DongleEmulator.inject`) and serve its effects."""
+        """Inject a fault now (see the emulator's ``inject``) and serve its effects."""
         self.emulator.handle_timeout(self.now())
         self.emulator.inject(fault, **params)
         self._after_emulator()
@@ -165,7 +183,7 @@ class DonglePty:
 
 @contextlib.asynccontextmanager
 async def run_dongle_on_pty(
-    emulator: DongleEmulator,
+    emulator: SerialEmulator,
     *,
     time_scale: float = 1.0,
     clock: Callable[[], float] = time.time,
@@ -177,7 +195,7 @@ async def run_dongle_on_pty(
 
 @contextlib.asynccontextmanager
 async def serve_dongle(
-    emulator: DongleEmulator,
+    emulator: SerialEmulator,
     *,
     time_scale: float = 1.0,
     clock: Callable[[], float] = time.time,
@@ -192,7 +210,7 @@ async def serve_dongle(
 
 
 async def _serve_until_stopped(
-    emulator: DongleEmulator,
+    emulator: SerialEmulator,
     time_scale: float,
     injections: Sequence[Injection],
     stdout: TextIO,
@@ -210,7 +228,7 @@ async def _serve_until_stopped(
 
 
 def main(
-    emulator: DongleEmulator,
+    emulator: SerialEmulator,
     *,
     time_scale: float = 1.0,
     injections: Sequence[Injection] = (),

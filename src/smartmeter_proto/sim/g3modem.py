@@ -20,51 +20,48 @@ source gives are named constants marked *synthetic*.
 from __future__ import annotations
 
 import heapq
-import hmac
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from ..auth.eap import EapCode, EapPacket
-from ..auth.eap_psk import EapOutcome, EapPskPeer, EapPskServer
-from ..echonet.events import MULTICAST, Address
+from ..auth.eap_psk import EapOutcome, EapPskPeer
+from ..echonet.events import Address
 from ..echonet.node import Node
 from ..errors import DecodeError, ProtocolError
 from ..plc import g3adp as adp
 from ..plc import lbp
 from ..plc.usi import UsiFrame, UsiParser, UsiProtocol, decode_frame
-from ..wisun.lowpan import ALL_NODES, build_ipv6_udp, parse_ipv6_udp
+from ..wisun.lowpan import ALL_NODES, parse_ipv6_udp
 from .dongle import Fault, FaultPlan
+from .g3meter import (
+    ARIB_TEST_ID_S,
+    COORDINATOR_SHORT_ADDRESS,
+    ECHONET_PORT,
+    MAX_ID_P,
+    METER_PAN_ID,
+    PSK_LEN,
+    G3Meter,
+    Secret,
+    g3_link_local,
+)
 from .meter import SimulatedMeter, meter_node
 
 __all__ = [
-    "ARIB_TEST_ID_S", "COORDINATOR_SHORT_ADDRESS", "ECHONET_PORT", "METER_PAN_ID", "MODEL",
-    "G3Fault", "G3ModemEmulator", "g3_link_local", "make_g3modem",
+    "ARIB_TEST_ID_S",
+    "COORDINATOR_SHORT_ADDRESS",
+    "ECHONET_PORT",
+    "METER_PAN_ID",
+    "MODEL",
+    "G3Fault",
+    "G3ModemEmulator",
+    "g3_link_local",
+    "make_g3modem",
 ]
 
 MODEL: Final = "g3-usi"
-#: PAN ID of the meter's network: the one in Microchip's G3 demo applications' link-local
-#: template "FE80:0:0:0:781D:FF:FE00:0001" (app_tcpip_management.h). A synthetic choice.
-METER_PAN_ID: Final = 0x781D
-#: The PAN coordinator's short address (Harmony app_cycles.c: "shortAddress = 0x0000; //
-#: Coordinator"); the meter is coordinator, LBS and the device's LBA at once.
-COORDINATOR_SHORT_ADDRESS: Final = 0x0000
-#: First short address the meter assigns to a joining device (synthetic).
-FIRST_DEVICE_SHORT_ADDRESS: Final = 0x0001
-ECHONET_PORT: Final = 3610  # ECHONET Lite Part II §3.1
-#: ID_S of the ARIB test coordinator: 53 4D AD B2 C4 D5 E6 FA repeated to 34 bytes
-#: (smartenergy_g3 lbp_coord.c sIdSArib, LBP_NETWORK_ACCESS_ID_SIZE_S_ARIB = 34).
-ARIB_TEST_ID_S: Final = (bytes.fromhex("534DADB2C4D5E6FA") * 5)[:34]
-#: Longest ID_P (lbp_defs.h LBP_NETWORK_ACCESS_ID_SIZE_P_ARIB = 36) and the PSK size.
-_MAX_ID_P: Final = 36
-_PSK_LEN: Final = 16
 _EUI64_LEN: Final = 8
-#: Harmony's G3 apps write the PAN ID into bytes 8-9 and the short address into bytes 14-15
-#: of "FE80::781D:FF:FE00:1" (app_udp_responder.c _APP_UDP_SetIPv6Addresses).
-_LINK_LOCAL_PREFIX: Final = bytes.fromhex("fe80000000000000")  # RFC 4291 §2.5.6
-_IID_MIDDLE: Final = bytes.fromhex("00FFFE00")
 _UNASSIGNED: Final = 0xFFFF  # lbp_dev.c: short address 0xFFFF = not joined
 _MEDIA_TYPE_PLC: Final = 0  # DISCOVERY_IND media type of a PLC-only PAN (synthetic)
 
@@ -80,16 +77,13 @@ _NO_ROUTE: Final = adp.AdpStatus.ROUTE_ERROR  # destination is not the meter
 _NO_ACK: Final = adp.AdpStatus.TIMEOUT  # the meter is silent: no MAC acknowledgement
 _MAX_STEPS: Final = 100_000
 _LBP_IDS: Final = frozenset(int(a) for a in adp.LbpAttribute)
+#: EXT of the device's EAP-PSK message 4: EXT_Type 0x02 (configuration parameters) and one
+#: parameter-result, RESULT_PARAMETER_SUCCESS (0x00) with parameter id 0, for a message 3
+#: whose parameters were accepted (lbp_dev.c _ProcessParameters and
+#: _Join_Process_Challenge_ThirdMessage; value from lbp_encode_decode.h).
+_JOIN_RESULT_EXT: Final = lbp.encode_config_ext([lbp.result_param(lbp.ParamResult.SUCCESS)])
 
 _Rng = random.Random  # seeded simulation randomness: addresses, LQI, EAP nonces
-
-
-def g3_link_local(pan_id: int, short_address: int) -> bytes:
-    """G3 link-local address ``fe80::PAN:00ff:fe00:SHORT`` (16 bytes)."""
-    if not (0 <= pan_id <= 0xFFFF and 0 <= short_address <= 0xFFFF):
-        raise ValueError("PAN ID and short address are 16 bits")
-    pan, short = pan_id.to_bytes(2, "big"), short_address.to_bytes(2, "big")
-    return _LINK_LOCAL_PREFIX + pan + _IID_MIDDLE + short
 
 
 class G3Fault(StrEnum):
@@ -103,108 +97,11 @@ class G3Fault(StrEnum):
     DISCONNECT = "disconnect"  # the serial link goes quiet for good
 
 
-_FAULT_PARAMS: Final[dict[G3Fault, frozenset[str]]] = {
-    fault: frozenset() for fault in G3Fault
-} | {
+_FAULT_PARAMS: Final[dict[G3Fault, frozenset[str]]] = {fault: frozenset() for fault in G3Fault} | {
     G3Fault.DROP_FRAME: frozenset({"match"}),
     G3Fault.GARBLE_FRAME: frozenset({"match", "mode"}),
     G3Fault.SILENT_METER: frozenset({"seconds"}),
 }
-
-
-class _Secret:
-    """Bytes that are compared or used, never shown."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: bytes) -> None:
-        self.value = bytes(value)
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-
-class _MeterBootstrap:
-    """The meter's LBP server (LBS at the PAN coordinator) with its own EAP-PSK credentials.
-
-    Message choice follows lbp_coord.c: EAP-PSK messages 1 and 3 in CHALLENGE, EAP-Success
-    in ACCEPTED, EAP-Failure in DECLINE; message 3's EXT carries short address, GMK and
-    GMK activation (key index 0).
-    """
-
-    def __init__(self, rng: _Rng, psk: bytes, id_p: bytes, id_s: bytes) -> None:
-        self._rng = rng
-        self._psk = _Secret(psk)
-        self._id_p = _Secret(id_p)
-        self._id_s = id_s
-        self._gmk = _Secret(rng.randbytes(_PSK_LEN))
-        self._sessions: dict[bytes, EapPskServer] = {}
-        self._assigned: dict[bytes, int] = {}
-        self._next_short = FIRST_DEVICE_SHORT_ADDRESS
-        self.joined: set[bytes] = set()
-
-    def __repr__(self) -> str:
-        return f"_MeterBootstrap(id_s=<{len(self._id_s)} bytes>, joined={len(self.joined)})"
-
-    def _psk_for(self, id_p: bytes) -> bytes | None:
-        if hmac.compare_digest(id_p, self._id_p.value):
-            return self._psk.value
-        return None
-
-    def _short_for(self, lbd: bytes) -> int:
-        if lbd not in self._assigned:
-            self._assigned[lbd] = self._next_short
-            self._next_short += 1
-        return self._assigned[lbd]
-
-    @staticmethod
-    def _reply(kind: lbp.LbpMessageType, request: lbp.LbpMessage, eap: bytes) -> lbp.LbpMessage:
-        return lbp.LbpMessage(kind, request.lbd_address, lbp.eap_to_lbp(eap), request.media_type)
-
-    def receive(self, msg: lbp.LbpMessage, decline: Callable[[], bool]) -> lbp.LbpMessage | None:
-        """One LBP message from a device -> the meter's answer, or None."""
-        lbd = msg.lbd_address
-        if msg.message_type == lbp.LbpMessageType.KICK_FROM_LBD:
-            self.joined.discard(lbd)
-            return None
-        if msg.message_type != lbp.LbpMessageType.JOINING:
-            return None
-        if not msg.bootstrapping_data:  # first JOINING: start EAP-PSK
-            if decline():
-                failure = EapPacket(EapCode.FAILURE, self._rng.getrandbits(8), None).encode()
-                return self._reply(lbp.LbpMessageType.DECLINE, msg, failure)
-            ext = lbp.encode_config_ext(
-                [lbp.short_address_param(self._short_for(lbd)), lbp.gmk_param(0, self._gmk.value),
-                 lbp.gmk_activation_param(0)]
-            )
-            server = EapPskServer(self._id_s, self._psk_for, random_bytes=self._rng.randbytes,
-                                  ext=ext)
-            self._sessions[lbd] = server
-            return self._reply(lbp.LbpMessageType.CHALLENGE, msg, server.start())
-        session = self._sessions.get(lbd)
-        if session is None or not lbp.is_eap(msg.bootstrapping_data):
-            return None
-        try:
-            answer = session.receive(lbp.eap_from_lbp(msg.bootstrapping_data))
-        except ProtocolError:
-            return None
-        if answer is None:
-            return None
-        code = answer[0]
-        if code == EapCode.REQUEST:
-            return self._reply(lbp.LbpMessageType.CHALLENGE, msg, answer)
-        del self._sessions[lbd]
-        if code == EapCode.SUCCESS and session.outcome is EapOutcome.SUCCESS:
-            self.joined.add(lbd)
-            return self._reply(lbp.LbpMessageType.ACCEPTED, msg, answer)
-        return self._reply(lbp.LbpMessageType.DECLINE, msg, answer)
-
-    def kick(self, lbd: bytes) -> lbp.LbpMessage | None:
-        """KICK_TO_LBD for a joined device (lbp_encode_decode.c LBP_Encode_KickToLBD)."""
-        if lbd not in self.joined:
-            return None
-        self.joined.discard(lbd)
-        return lbp.LbpMessage(lbp.LbpMessageType.KICK_TO_LBD, lbd)
 
 
 @dataclass(slots=True)
@@ -244,29 +141,26 @@ class G3ModemEmulator:
         pan_id: int = METER_PAN_ID,
         id_s: bytes = ARIB_TEST_ID_S,
     ) -> None:
-        if len(psk) != _PSK_LEN or not 1 <= len(id_p) <= _MAX_ID_P:
-            raise ValueError(f"the meter's PSK is {_PSK_LEN} bytes and ID_P 1..{_MAX_ID_P}")
+        if len(psk) != PSK_LEN or not 1 <= len(id_p) <= MAX_ID_P:
+            raise ValueError(f"the meter's PSK is {PSK_LEN} bytes and ID_P 1..{MAX_ID_P}")
         self.model = MODEL
         self._rng = _Rng(seed)
-        self.pan_id = pan_id
-        self.meter_address = g3_link_local(pan_id, COORDINATOR_SHORT_ADDRESS)
         self.extended_address = self._rng.randbytes(_EUI64_LEN)
         self.link_quality = self._rng.randint(*_LQI_RANGE)
-        self.node = node if node is not None else meter_node(SimulatedMeter(), now=now)
+        node = node if node is not None else meter_node(SimulatedMeter(), now=now)
         self.faults = FaultPlan(self._rng)
-        self._meter = _MeterBootstrap(self._rng, psk, id_p, id_s)
+        self._meter = G3Meter(self._rng, node, psk=psk, id_p=id_p, id_s=id_s, pan_id=pan_id)
         self._parser = UsiParser()
         self._now = now
         self._timers: list[_Timer] = []
         self._seq = 0
         self._out = bytearray()
         self._disconnected = False
-        self._node_stuck_at: float | None = None
         self._initialized = False
         self._band: adp.Band | int | None = None
         self._coordinator = False
-        self._psk: _Secret | None = None
-        self._id_p: _Secret | None = None
+        self._psk: Secret | None = None
+        self._id_p: Secret | None = None
         self._join: _Join | None = None
         self._generation = 0  # bumps on reset/initialize: stale leave confirms are dropped
         self._discovery: _Discovery | None = None
@@ -275,6 +169,21 @@ class G3ModemEmulator:
         self.frames_dropped = 0
 
     # ------------------------------------------------------------------ public API
+    @property
+    def pan_id(self) -> int:
+        """The meter's PAN ID."""
+        return self._meter.pan_id
+
+    @property
+    def meter_address(self) -> bytes:
+        """The meter's link-local IPv6 address."""
+        return self._meter.address
+
+    @property
+    def node(self) -> Node:
+        """The ECHONET Lite node behind the meter's UDP port 3610."""
+        return self._meter.node
+
     @property
     def joined(self) -> bool:
         """Whether the modem is joined to the meter's PAN."""
@@ -307,7 +216,7 @@ class G3ModemEmulator:
         if self._disconnected:
             return None
         candidates = [self._timers[0][0]] if self._timers else []
-        node_at = self._node_deadline()
+        node_at = self._meter.next_deadline()
         if node_at is not None:
             candidates.append(node_at)
         return min(candidates, default=None)
@@ -409,15 +318,15 @@ class G3ModemEmulator:
         return self._answer(adp.LbpSetConfirm(status, attribute, msg.attribute_index))
 
     def _store_psk(self, value: bytes) -> adp.LbpStatus:
-        if len(value) != _PSK_LEN:
+        if len(value) != PSK_LEN:
             return adp.LbpStatus.INVALID_LENGTH
-        self._psk = _Secret(value)
+        self._psk = Secret(value)
         return adp.LbpStatus.OK
 
     def _store_id_p(self, value: bytes) -> adp.LbpStatus:
-        if not 1 <= len(value) <= _MAX_ID_P:
+        if not 1 <= len(value) <= MAX_ID_P:
             return adp.LbpStatus.INVALID_LENGTH
-        self._id_p = _Secret(value)
+        self._id_p = Secret(value)
         return adp.LbpStatus.OK
 
     def _on_set(self, msg: adp.SetRequest, now: float) -> adp.SerialStatus:
@@ -460,9 +369,15 @@ class G3ModemEmulator:
         def beacon(t: float) -> None:
             if scan is self._discovery and self._band == adp.Band.ARIB and not self._silent(t):
                 scan.heard = True
-                self._emit(adp.DiscoveryIndication(self.pan_id, self.link_quality,
-                                               COORDINATOR_SHORT_ADDRESS, _ROUTE_COST_TO_COORD,
-                                               _MEDIA_TYPE_PLC))
+                self._emit(
+                    adp.DiscoveryIndication(
+                        self.pan_id,
+                        self.link_quality,
+                        COORDINATOR_SHORT_ADDRESS,
+                        _ROUTE_COST_TO_COORD,
+                        _MEDIA_TYPE_PLC,
+                    )
+                )
 
         def done(t: float) -> None:
             if scan is self._discovery:
@@ -480,7 +395,12 @@ class G3ModemEmulator:
             return adp.SerialStatus.NOT_ALLOWED
         if self._join is not None or self.joined or self._psk is None or self._id_p is None:
             return self._answer(adp.NetworkJoinConfirm(_NOT_JOINED, _UNASSIGNED, msg.pan_id))
-        peer = EapPskPeer(self._id_p.value, self._psk.value, random_bytes=self._rng.randbytes)
+        peer = EapPskPeer(
+            self._id_p.value,
+            self._psk.value,
+            random_bytes=self._rng.randbytes,
+            ext4=_JOIN_RESULT_EXT,
+        )
         join = self._join = _Join(peer, msg.pan_id, msg.lba_address)
         self._send_lbp(lbp.LbpMessage(lbp.LbpMessageType.JOINING, self.extended_address), now)
 
@@ -532,9 +452,8 @@ class G3ModemEmulator:
 
         def arrive(t: float) -> None:
             self._emit(adp.DataConfirm(adp.AdpStatus.SUCCESS, handle))
-            if dst_port == ECHONET_PORT:
-                self.node.receive_data(payload, source, t)
-                self._collect_node(t, PLC_LATENCY_S)
+            sent = self._meter.receive_datagram(payload, source, dst_port, t)
+            self._from_meter_node(sent, t, PLC_LATENCY_S)
 
         self._at(now + PLC_LATENCY_S, arrive)
         return adp.SerialStatus.SUCCESS
@@ -559,7 +478,7 @@ class G3ModemEmulator:
         def at_meter(t: float) -> None:
             if self._silent(t):
                 return
-            answer = self._meter.receive(lbp.decode_lbp(wire), self.faults.take_join_failure)
+            answer = self._meter.receive_lbp(wire, self.faults.take_join_failure)
             if answer is not None:
                 self._at(t + PLC_LATENCY_S, lambda t2: self._from_meter_lbp(answer, t2))
 
@@ -614,23 +533,19 @@ class G3ModemEmulator:
         address = _UNASSIGNED if short_address is None else short_address
         self._emit(adp.NetworkJoinConfirm(status, address, join.pan_id))
 
-    def _collect_node(self, now: float, latency: float = 0.0) -> None:
-        for payload, dest in self.node.datagrams_to_send():
+    def _from_meter_node(
+        self, datagrams: list[tuple[bytes, Address]], now: float, latency: float = 0.0
+    ) -> None:
+        for payload, dest in datagrams:
             self._at(now + latency, self._meter_datagram(payload, dest))
 
     def _meter_datagram(self, payload: bytes, dest: Address) -> Callable[[float], None]:
         def arrive(now: float) -> None:
             if self._silent(now) or not self.joined:
                 return
-            if dest is MULTICAST:
-                dst_ip, dst_port = ALL_NODES, ECHONET_PORT
-            elif isinstance(dest, tuple) and len(dest) == 2:
-                dst_ip, dst_port = dest
-            else:
-                return
-            packet = build_ipv6_udp(src_ip=self.meter_address, dst_ip=dst_ip,
-                                    src_port=ECHONET_PORT, dst_port=dst_port, payload=payload)
-            self._emit(adp.DataIndication(self.link_quality, packet))
+            packet = self._meter.packet(payload, dest)
+            if packet is not None:
+                self._emit(adp.DataIndication(self.link_quality, packet))
 
         return arrive
 
@@ -639,30 +554,19 @@ class G3ModemEmulator:
         self._seq += 1
         heapq.heappush(self._timers, (when, self._seq, callback))
 
-    def _node_deadline(self) -> float | None:
-        deadline = self.node.next_deadline()
-        stuck = self._node_stuck_at
-        if deadline is not None and stuck is not None and deadline <= stuck:
-            return None
-        return deadline
-
     def _advance(self, now: float) -> None:
         self._now = max(self._now, now)
         for _ in range(_MAX_STEPS):
             if self._disconnected:
                 return
             timer_at = self._timers[0][0] if self._timers else None
-            node_at = self._node_deadline()
+            node_at = self._meter.next_deadline()
             timer_first = timer_at is not None and (node_at is None or timer_at <= node_at)
             if timer_at is not None and timer_at <= now and timer_first:
                 when, _, callback = heapq.heappop(self._timers)
                 callback(when)
             elif node_at is not None and node_at <= now:
-                self.node.handle_timeout(node_at)
-                self._collect_node(node_at)
-                after = self.node.next_deadline()
-                if after is not None and after <= node_at:
-                    self._node_stuck_at = node_at  # a node that does not move on: skip it
+                self._from_meter_node(self._meter.handle_timeout(node_at), node_at)
             else:
                 return
 

@@ -221,6 +221,7 @@ async def open_broute(
     retries: int = 2,
     on_event: Callable[[BRouteEvent], None] | None = None,
     broute: BRoute | None = None,
+    baudrate: int = DEFAULT_BAUDRATE,
 ) -> AsyncIterator[BRouteMeter]:
     """Join the meter through the dongle at ``port`` and yield a client for it.
 
@@ -230,7 +231,7 @@ async def open_broute(
     a link that cannot join raises :class:`TransportError`.
     """
     machine = broute or BRoute(model=model, rbid=rbid, password=password)
-    link = SerialLink(port, machine, on_event=on_event)
+    link = SerialLink(port, machine, on_event=on_event, baudrate=baudrate)
     joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
     driver: SessionDriver | None = None
 

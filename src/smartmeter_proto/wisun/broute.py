@@ -250,6 +250,9 @@ def _make_driver(model: str, rbid: str, password: str) -> Driver:
 class BRoute:
     """The B-route link of one dongle; ``model`` is bp35a1, bp35c2, rl7023 or j11.
 
+    ``driver`` replaces the model's own (the G3-PLC modem driver takes its
+    credentials itself; ``rbid``/``password`` are then unused).
+
     Events caused by :meth:`start`, :meth:`send_echonet` and :meth:`close` come
     with the next :meth:`receive_data` or :meth:`handle_timeout`.
     """
@@ -268,6 +271,7 @@ class BRoute:
         command_retries: int = 2,
         silence_timeout: float | None = 180.0,
         max_recoveries: int = 3,
+        driver: Driver | None = None,
     ) -> None:
         if not scan_durations or not all(
             _MIN_DURATION <= d <= _MAX_DURATION for d in scan_durations
@@ -280,7 +284,7 @@ class BRoute:
         if silence_timeout is not None and silence_timeout <= 0:
             raise ValueError("silence_timeout must be positive or None")
         self.model = model
-        self._driver = _make_driver(model, rbid, password)
+        self._driver = driver or _make_driver(model, rbid, password)
         self.state = BRouteState.IDLE
         self.stats = BRouteStats()
         self._durations = scan_durations
