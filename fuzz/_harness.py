@@ -71,6 +71,10 @@ TARGET_NAMES: Final = (
     "lowpan_frame",
     "g3_usi",
     "g3_broute",
+    "dlms_axdr",
+    "dlms_apdu",
+    "dlms_security",
+    "dlms_framing",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

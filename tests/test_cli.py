@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from smartmeter_proto.aroute import hdlc
 from smartmeter_proto.cli import main
 from smartmeter_proto.wisun.lowpan import Reassembler, udp_frames
 from smartmeter_proto.wisun.pcap import read_pcap
@@ -111,3 +112,46 @@ def test_decode_lowpan_reads_down_to_echonet(capsys: pytest.CaptureFixture[str])
     assert doc["ipv6"]["dst"] == "fe80::21c:6400:3dd:6393"
     assert doc["echonet"]["esv_name"] == "GET"
     assert main(["decode", "lowpan", "41"]) == 1
+
+
+# DLMS UA Green Book worked example (as in u9n/dlms-cosem tests/test_security.py): keys,
+# system title 4D4D4D0000BC614E, IC 01234567, glo-get-request with authenticated encryption.
+GB_EK = "000102030405060708090A0B0C0D0E0F"
+GB_AK = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+GB_GLO_GET = "C81E3001234567411312FF935A47566827C467BC7D825C3BE4A77C3FCC056B6B"
+
+
+def test_decode_dlms_bare_wrapped_and_hdlc(capsys: pytest.CaptureFixture[str]) -> None:
+    get = "C001C1000800000100 00FF0200".replace(" ", "")
+    wrapped = "0001" + "0010" + "0001" + f"{len(get) // 2:04X}" + get
+    for text, framing in ((get, "none"), (wrapped, "wrapper")):
+        assert main(["decode", "dlms", text, "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["framing"] == framing
+        assert doc["apdu"]["kind"] == "GetRequestNormal"
+        assert doc["apdu"]["attribute"]["instance_id"] == "0-0:1.0.0.255"
+    # The same request in an HDLC I-frame with its LLC header (IEC 62056-46).
+    frame = hdlc.HdlcFrame(
+        destination=hdlc.HdlcAddress(1, 0x11, 2),
+        source=hdlc.HdlcAddress(0x10),
+        control=hdlc.Control(hdlc.FrameType.I),
+        information=hdlc.add_llc(bytes.fromhex(get), response=False),
+    )
+    assert main(["decode", "dlms", hdlc.encode(frame).hex(), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["framing"] == "hdlc"
+    assert doc["apdu"]["kind"] == "GetRequestNormal"
+
+
+def test_decode_dlms_deciphers_and_refuses_a_bad_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    keys = ["--ek", GB_EK, "--ak", GB_AK, "--system-title", "4D4D4D0000BC614E"]
+    assert main(["decode", "dlms", GB_GLO_GET, "--json", *keys]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ciphered"]["invocation_counter"] == 0x01234567
+    assert doc["apdu"]["attribute"]["class_id"] == 8
+    flipped = GB_GLO_GET[:-1] + "A"
+    assert main(["decode", "dlms", flipped, *keys]) == 1
+    err = capsys.readouterr().err
+    assert "tag does not verify" in err
+    assert GB_EK.lower() not in err.lower()
+    assert main(["decode", "dlms", "C0"]) == 1

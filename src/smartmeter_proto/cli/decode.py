@@ -13,6 +13,7 @@ from ..echonet.properties import decode_frame_properties
 from ..echonet.specs import load_class
 from ..echonet.typed import value_class
 from ..errors import DecodeError
+from .decode_dlms import add_dlms_decoder
 from .decode_radio import add_radio_decoders
 from .iot import add_decode_parser
 
@@ -36,6 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     echonet.set_defaults(handler=_decode_echonet)
     add_decode_parser(protocols)
     add_radio_decoders(protocols)
+    add_dlms_decoder(protocols)
 
 
 def _class_name(class_id: int) -> str:

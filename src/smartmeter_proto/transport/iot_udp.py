@@ -47,10 +47,14 @@ class UDPEndpointLink:
         *,
         clock: Callable[[], float],
         send_filter: Callable[[bytes, Hashable], bool] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
         self.endpoint = endpoint
         self._stream = stream
         self._clock = clock
+        self._scale = time_scale
         self._filter = send_filter
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,8 +100,14 @@ class UDPEndpointLink:
         deadline = self.endpoint.next_deadline()
         self._timer = None
         if deadline is not None:
-            delay = max(_MIN_TIMER_S, deadline - self._clock())
+            delay = max(_MIN_TIMER_S, (deadline - self._clock()) / self._scale)
             self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def kick(self) -> None:
+        """Send what the endpoint queued outside a receive or a timer (a caller's request)."""
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _fire(self) -> None:
         self._timer = None
@@ -121,8 +131,13 @@ async def serve_endpoint(
     *,
     clock: Callable[[], float] = time.time,
     send_filter: Callable[[bytes, Hashable], bool] | None = None,
+    time_scale: float = 1.0,
 ) -> AsyncIterator[UDPEndpointLink]:
-    """Bind ``local`` and run ``endpoint`` on it until the block exits."""
+    """Bind ``local`` and run ``endpoint`` on it until the block exits.
+
+    ``clock`` is the endpoint's time; with ``time_scale`` > 1 it runs that much faster
+    than the wall clock (timers are armed for the scaled delay).
+    """
     try:
         stream = await asyncio_dgram.bind(local)
     except OSError as exc:
@@ -130,7 +145,9 @@ async def serve_endpoint(
     if not isinstance(stream, DatagramServer):
         stream.close()
         raise TransportError("expected an unconnected UDP socket")
-    link = UDPEndpointLink(endpoint, stream, clock=clock, send_filter=send_filter)
+    link = UDPEndpointLink(
+        endpoint, stream, clock=clock, send_filter=send_filter, time_scale=time_scale
+    )
     reader = asyncio.get_running_loop().create_task(link.run())
     try:
         yield link

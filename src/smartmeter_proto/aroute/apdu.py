@@ -1,0 +1,203 @@
+"""xDLMS service APDUs (IEC 62056-5-3 / DLMS UA Green Book 9.5): one decoder, tag decides.
+
+The APDU classes live in ``apdu_get``, ``apdu_set``, ``apdu_action`` and
+``apdu_notify``; this module re-exports them and dispatches on the first byte.
+ACSE APDUs (AARQ/AARE/RLRQ/RLRE) are in :mod:`.acse`, ciphered APDUs in :mod:`.security`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .._buffer import Cursor
+from ..errors import DecodeError
+from .apdu_action import (
+    ACTION_REQUEST_TAG,
+    ACTION_RESPONSE_TAG,
+    ActionOutcome,
+    ActionRequest,
+    ActionRequestNextPblock,
+    ActionRequestNormal,
+    ActionRequestWithFirstPblock,
+    ActionRequestWithList,
+    ActionRequestWithListAndFirstPblock,
+    ActionRequestWithPblock,
+    ActionResponse,
+    ActionResponseNextPblock,
+    ActionResponseNormal,
+    ActionResponseWithList,
+    ActionResponseWithPblock,
+    pull_action_request,
+    pull_action_response,
+)
+from .apdu_common import (
+    LAYER,
+    ActionResult,
+    AttributeWithSelection,
+    CosemAttributeDescriptor,
+    CosemMethodDescriptor,
+    DataAccessResult,
+    DataBlock,
+    GetResult,
+    InvokeIdAndPriority,
+    LongInvokeIdAndPriority,
+    SelectiveAccess,
+    wrap_error,
+)
+from .apdu_get import (
+    GET_REQUEST_TAG,
+    GET_RESPONSE_TAG,
+    GetRequest,
+    GetRequestNext,
+    GetRequestNormal,
+    GetRequestWithList,
+    GetResponse,
+    GetResponseNormal,
+    GetResponseWithDatablock,
+    GetResponseWithList,
+    pull_get_request,
+    pull_get_response,
+)
+from .apdu_notify import (
+    DATA_NOTIFICATION_TAG,
+    EVENT_NOTIFICATION_TAG,
+    EXCEPTION_RESPONSE_TAG,
+    GENERAL_BLOCK_TRANSFER_TAG,
+    DataNotification,
+    EventNotificationRequest,
+    ExceptionResponse,
+    ExceptionServiceError,
+    ExceptionStateError,
+    GeneralBlockTransfer,
+    pull_data_notification,
+    pull_event_notification,
+    pull_exception_response,
+    pull_general_block_transfer,
+)
+from .apdu_set import (
+    SET_REQUEST_TAG,
+    SET_RESPONSE_TAG,
+    SetRequest,
+    SetRequestNormal,
+    SetRequestWithDatablock,
+    SetRequestWithFirstDatablock,
+    SetRequestWithList,
+    SetRequestWithListAndFirstDatablock,
+    SetResponse,
+    SetResponseDatablock,
+    SetResponseLastDatablock,
+    SetResponseLastDatablockWithList,
+    SetResponseNormal,
+    SetResponseWithList,
+    pull_set_request,
+    pull_set_response,
+)
+
+__all__ = [
+    "ActionOutcome",
+    "ActionRequestNextPblock",
+    "ActionRequestNormal",
+    "ActionRequestWithFirstPblock",
+    "ActionRequestWithList",
+    "ActionRequestWithListAndFirstPblock",
+    "ActionRequestWithPblock",
+    "ActionResponseNextPblock",
+    "ActionResponseNormal",
+    "ActionResponseWithList",
+    "ActionResponseWithPblock",
+    "ActionResult",
+    "Apdu",
+    "AttributeWithSelection",
+    "CosemAttributeDescriptor",
+    "CosemMethodDescriptor",
+    "DataAccessResult",
+    "DataBlock",
+    "DataNotification",
+    "EventNotificationRequest",
+    "ExceptionResponse",
+    "ExceptionServiceError",
+    "ExceptionStateError",
+    "GeneralBlockTransfer",
+    "GetRequestNext",
+    "GetRequestNormal",
+    "GetRequestWithList",
+    "GetResponseNormal",
+    "GetResponseWithDatablock",
+    "GetResponseWithList",
+    "GetResult",
+    "InvokeIdAndPriority",
+    "LongInvokeIdAndPriority",
+    "SelectiveAccess",
+    "SetRequestNormal",
+    "SetRequestWithDatablock",
+    "SetRequestWithFirstDatablock",
+    "SetRequestWithList",
+    "SetRequestWithListAndFirstDatablock",
+    "SetResponseDatablock",
+    "SetResponseLastDatablock",
+    "SetResponseLastDatablockWithList",
+    "SetResponseNormal",
+    "SetResponseWithList",
+    "UnknownApdu",
+    "decode_apdu",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownApdu:
+    """An APDU whose tag this module does not decode (ciphered, SN, ACSE...): kept raw."""
+
+    tag: int
+    body: bytes
+
+    def encode(self) -> bytes:
+        return bytes((self.tag,)) + self.body
+
+
+Apdu = (
+    GetRequest
+    | GetResponse
+    | SetRequest
+    | SetResponse
+    | ActionRequest
+    | ActionResponse
+    | DataNotification
+    | EventNotificationRequest
+    | ExceptionResponse
+    | GeneralBlockTransfer
+    | UnknownApdu
+)
+
+_DECODERS: dict[int, Callable[[Cursor], Apdu]] = {
+    GET_REQUEST_TAG: pull_get_request,
+    GET_RESPONSE_TAG: pull_get_response,
+    SET_REQUEST_TAG: pull_set_request,
+    SET_RESPONSE_TAG: pull_set_response,
+    ACTION_REQUEST_TAG: pull_action_request,
+    ACTION_RESPONSE_TAG: pull_action_response,
+    DATA_NOTIFICATION_TAG: pull_data_notification,
+    EVENT_NOTIFICATION_TAG: pull_event_notification,
+    EXCEPTION_RESPONSE_TAG: pull_exception_response,
+    GENERAL_BLOCK_TRANSFER_TAG: pull_general_block_transfer,
+}
+
+
+def decode_apdu(data: bytes, *, strict: bool = False) -> Apdu:
+    """Decode one whole xDLMS APDU; unknown tags give :class:`UnknownApdu` unless ``strict``.
+
+    Raises only :class:`~smartmeter_proto.errors.DecodeError` (layer ``"xdlms"``).
+    """
+    cur = Cursor(data, LAYER)
+    try:
+        tag = cur.pull_uint8("APDU tag")
+        decoder = _DECODERS.get(tag)
+        if decoder is None:
+            if strict:
+                raise cur.error(f"unknown xDLMS APDU tag 0x{tag:02X}", 0)
+            return UnknownApdu(tag, cur.pull_rest())
+        apdu = decoder(cur)
+        cur.expect_end(type(apdu).__name__)
+    except DecodeError as exc:
+        raise wrap_error(exc) from None
+    return apdu

@@ -1,0 +1,56 @@
+"""COSEM application association (IEC 62056-5-3, Green Book 9.3/9.4), sans-IO.
+
+:class:`AssociationServer` (meter side, in :mod:`.association_server`) and
+:class:`AssociationClient` (head-end side, in :mod:`.association_client`): APDU bytes in,
+APDU bytes and typed events out; framing (wrapper/HDLC) and I/O live elsewhere.
+"""
+
+from __future__ import annotations
+
+from .association_client import (
+    ActionResult,
+    Associated,
+    AssociationClient,
+    AssociationRefused,
+    ClientEvent,
+    ClientState,
+    ClientStats,
+    ExceptionReceived,
+    GetListResult,
+    GetResult,
+    Pushed,
+    Released,
+    RequestTimedOut,
+    SetResult,
+)
+from .association_server import (
+    ASSOCIATION_LN_OBIS,
+    DEFAULT_SERVER_CONFORMANCE,
+    AssociationServer,
+    Authentication,
+    ServerState,
+    ServerStats,
+)
+
+__all__ = [
+    "ASSOCIATION_LN_OBIS",
+    "DEFAULT_SERVER_CONFORMANCE",
+    "ActionResult",
+    "Associated",
+    "AssociationClient",
+    "AssociationRefused",
+    "AssociationServer",
+    "Authentication",
+    "ClientEvent",
+    "ClientState",
+    "ClientStats",
+    "ExceptionReceived",
+    "GetListResult",
+    "GetResult",
+    "Pushed",
+    "Released",
+    "RequestTimedOut",
+    "ServerState",
+    "ServerStats",
+    "SetResult",
+]

@@ -1,0 +1,648 @@
+"""Client side of a COSEM application association, sans-IO (IEC 62056-5-3, Green Book 9.3/9.4).
+
+Requests are queued by :meth:`AssociationClient.get`/``set``/``action`` and sent one at a
+time (a confirmed service waits for its response; GET block transfer is reassembled
+transparently). Time is a float of seconds passed in by the caller; :meth:`next_deadline`
+and :meth:`handle_timeout` drive the request timeout with bounded retries. A ciphered
+request is re-ciphered with a new invocation counter when it is retried, since the server
+rejects a replayed counter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+
+from .._buffer import Cursor
+from ..errors import AuthError, DecodeError, SessionError
+from .acse import (
+    AARE,
+    AARQ,
+    RLRE,
+    RLRQ,
+    AcseServiceUserDiagnostic,
+    ApplicationContextName,
+    AssociationResult,
+    ConfirmedServiceError,
+    Conformance,
+    InitiateRequest,
+    InitiateResponse,
+    MechanismName,
+    decode_acse,
+)
+from .acse_initiate import INITIATE_RESPONSE_TAG, pull_initiate_response
+from .apdu import (
+    ActionRequestNormal,
+    ActionResponseNormal,
+    AttributeWithSelection,
+    CosemAttributeDescriptor,
+    CosemMethodDescriptor,
+    DataAccessResult,
+    DataNotification,
+    ExceptionResponse,
+    GetRequestNext,
+    GetRequestNormal,
+    GetRequestWithList,
+    GetResponseNormal,
+    GetResponseWithDatablock,
+    GetResponseWithList,
+    InvokeIdAndPriority,
+    SelectiveAccess,
+    SetRequestNormal,
+    SetResponseNormal,
+    decode_apdu,
+)
+from .apdu import ActionResult as ActionResultCode
+from .apdu import GetResult as GetDataResult
+from .apdu_common import pull_count, pull_get_result
+from .association_server import (
+    ASSOCIATION_LN_CLASS,
+    ASSOCIATION_LN_OBIS,
+    REPLY_TO_HLS_METHOD,
+    Authentication,
+)
+from .axdr import Data, DataType, decode_data
+from .axdr_datetime import CosemDateTime
+from .obis import Obis
+from .security import (
+    CipheringTag,
+    InvocationCounters,
+    gmac_auth_value,
+    protect,
+    unprotect,
+    verify_gmac_auth_value,
+)
+
+__all__ = [
+    "ActionResult",
+    "Associated",
+    "AssociationClient",
+    "AssociationRefused",
+    "ClientEvent",
+    "ClientState",
+    "ExceptionReceived",
+    "GetListResult",
+    "GetResult",
+    "Pushed",
+    "Released",
+    "RequestTimedOut",
+    "SetResult",
+]
+
+#: Conformance a client proposes by default (Green Book 9.5 bit names).
+DEFAULT_CLIENT_CONFORMANCE = (
+    Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
+    | Conformance.MULTIPLE_REFERENCES | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
+    | Conformance.DATA_NOTIFICATION
+)
+#: glo-xxx-request tag for each plain request tag (IEC 62056-5-3 xDLMS ASN.1).
+_GLO_REQUEST = {0xC0: CipheringTag.GLO_GET_REQUEST, 0xC1: CipheringTag.GLO_SET_REQUEST,
+                0xC3: CipheringTag.GLO_ACTION_REQUEST}
+_CIPHERED_IN = frozenset({CipheringTag.GLO_GET_RESPONSE, CipheringTag.GLO_SET_RESPONSE,
+                          CipheringTag.GLO_ACTION_RESPONSE, CipheringTag.GENERAL_GLO_CIPHERING})
+_ACSE_TAGS = range(0x60, 0x64)
+_INVOKE_IDS = 16  # 4-bit invoke id (Green Book 9.5 Invoke-Id-And-Priority)
+
+
+# --- events ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Associated:
+    conformance: Conformance
+    server_max_pdu_size: int
+    server_system_title: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationRefused:
+    reason: str
+    diagnostic: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    invoke_id: int
+    result: Data | DataAccessResult | int
+
+
+@dataclass(frozen=True, slots=True)
+class GetListResult:
+    invoke_id: int
+    results: tuple[Data | DataAccessResult | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetResult:
+    invoke_id: int
+    result: DataAccessResult | int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    invoke_id: int
+    result: ActionResultCode | int
+    return_value: Data | DataAccessResult | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """A data-notification: body, the sender's system title and IC (None if unciphered)."""
+
+    body: Data
+    system_title: bytes | None
+    invocation_counter: int | None
+    date_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut:
+    """No answer after the retries; ``invoke_id`` None for AARQ/RLRQ."""
+
+    invoke_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionReceived:
+    """The server answered the request in flight with an ExceptionResponse."""
+
+    invoke_id: int | None
+    state_error: int
+    service_error: int
+
+
+ClientEvent = (Associated | AssociationRefused | GetResult | GetListResult | SetResult
+               | ActionResult | Pushed | Released | RequestTimedOut | ExceptionReceived)
+
+
+class ClientState(IntEnum):
+    IDLE = 0
+    ASSOCIATING = 1
+    HLS_PENDING = 2
+    ASSOCIATED = 3
+    RELEASING = 4
+
+
+@dataclass(slots=True)
+class ClientStats:
+    malformed: int = 0
+    auth_failed: int = 0
+    unexpected: int = 0
+    retries: int = 0
+
+
+@dataclass(slots=True)
+class _Request:
+    kind: str  # "acse", "get", "get_list", "set", "action", "hls"
+    invoke_id: int | None
+    plain: bytes
+    ciphered: bool
+    retries_left: int
+    deadline: float = 0.0
+    blocks: bytearray = field(default_factory=bytearray)
+    next_block: int = 1
+
+
+class AssociationClient:
+    """A COSEM client association. ``ek``/``ak`` None: no ciphering (application context
+    LN); with keys the context is LN with ciphering and requests are ciphered unless a call
+    says ``ciphered=False``."""
+
+    def __init__(
+        self,
+        *,
+        system_title: bytes,
+        ek: bytes | None = None,
+        ak: bytes | None = None,
+        server_system_title: bytes | None = None,
+        authentication: Authentication = Authentication.LOWEST,
+        password: bytes | None = None,
+        conformance: Conformance = DEFAULT_CLIENT_CONFORMANCE,
+        max_pdu_size: int = 1024,
+        invocation_counter: int = 1,
+        security_control: int = 0x30,
+        general_ciphering: bool = False,
+        timeout: float = 5.0,
+        retries: int = 2,
+        challenge: Callable[[], bytes] | None = None,
+    ) -> None:
+        if len(system_title) != 8:
+            raise ValueError("system title must be 8 bytes")
+        if (ek is None) != (ak is None):
+            raise ValueError("give both ek and ak, or neither")
+        if authentication is Authentication.HLS_GMAC and ek is None:
+            raise ValueError("HLS-GMAC needs ek and ak")
+        self.system_title = bytes(system_title)
+        self._ek, self._ak = ek, ak
+        self.server_system_title = server_system_title
+        self.authentication = authentication
+        self._password = password
+        self.conformance = conformance
+        self.max_pdu_size = max_pdu_size
+        self.invocation_counter = invocation_counter
+        self.security_control = security_control
+        self.general_ciphering = general_ciphering
+        self.timeout, self.retries = timeout, retries
+        self._challenge = challenge or (lambda: os.urandom(16))
+        self.server_counters = InvocationCounters()
+        self.state = ClientState.IDLE
+        self.stats = ClientStats()
+        self.negotiated: Conformance | None = None
+        self._ctos = b""
+        self._now = 0.0
+        self._next_id = 0
+        self._queue: deque[_Request] = deque()
+        self._inflight: _Request | None = None
+        self._out: list[bytes] = []
+        self._events: list[ClientEvent] = []
+
+    def __repr__(self) -> str:
+        return f"AssociationClient(state={self.state.name}, keys=<masked>)"
+
+    @property
+    def ciphered(self) -> bool:
+        return self._ek is not None
+
+    # --- caller API ------------------------------------------------------------------------
+
+    def associate(self, now: float) -> None:
+        if self.state is not ClientState.IDLE:
+            raise SessionError(f"associate() in state {self.state.name}")
+        self._now = now
+        self.state = ClientState.ASSOCIATING
+        self._submit(_Request("acse", None, self._aarq(), False, self.retries))
+
+    def get(self, obis: Obis, class_id: int, attribute: int, *,
+            access: SelectiveAccess | None = None, ciphered: bool | None = None) -> int:
+        invoke = self._invoke()
+        desc = CosemAttributeDescriptor(class_id, bytes(obis), attribute)
+        return self._service("get", GetRequestNormal(desc, access, invoke).encode(), invoke,
+                             ciphered)
+
+    def get_list(self, items: list[tuple[Obis, int, int]], *,
+                 ciphered: bool | None = None) -> int:
+        invoke = self._invoke()
+        attrs = tuple(AttributeWithSelection(CosemAttributeDescriptor(c, bytes(o), a))
+                      for o, c, a in items)
+        return self._service("get_list", GetRequestWithList(attrs, invoke).encode(), invoke,
+                             ciphered)
+
+    def set(self, obis: Obis, class_id: int, attribute: int, value: Data, *,
+            ciphered: bool | None = None) -> int:
+        invoke = self._invoke()
+        desc = CosemAttributeDescriptor(class_id, bytes(obis), attribute)
+        return self._service("set", SetRequestNormal(desc, value, None, invoke).encode(),
+                             invoke, ciphered)
+
+    def action(self, obis: Obis, class_id: int, method: int, parameter: Data | None = None,
+               *, ciphered: bool | None = None) -> int:
+        invoke = self._invoke()
+        desc = CosemMethodDescriptor(class_id, bytes(obis), method)
+        return self._service("action", ActionRequestNormal(desc, parameter, invoke).encode(),
+                             invoke, ciphered)
+
+    def release(self) -> None:
+        if self.state is not ClientState.ASSOCIATED:
+            raise SessionError(f"release() in state {self.state.name}")
+        self.state = ClientState.RELEASING
+        self._submit(_Request("acse", None, RLRQ().encode(), False, self.retries))
+
+    def apdus_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[ClientEvent]:
+        out, self._events = self._events, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return None if self._inflight is None else self._inflight.deadline
+
+    def handle_timeout(self, now: float) -> None:
+        self._now = now
+        req = self._inflight
+        if req is None or now < req.deadline:
+            return
+        if req.retries_left > 0:
+            req.retries_left -= 1
+            self.stats.retries += 1
+            self._transmit(req)
+            return
+        self._inflight = None
+        self._events.append(RequestTimedOut(req.invoke_id))
+        if req.kind in ("acse", "hls"):
+            self._reset()
+        self._pump()
+
+    def receive(self, apdu: bytes, now: float) -> None:
+        """Handle one APDU from the server; never raises on bad input."""
+        self._now = now
+        try:
+            self._receive(bytes(apdu))
+        except (DecodeError, ValueError):
+            self.stats.malformed += 1
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _invoke(self) -> InvokeIdAndPriority:
+        if self.state is not ClientState.ASSOCIATED:
+            raise SessionError(f"request in state {self.state.name}: associate first")
+        self._next_id = (self._next_id + 1) % _INVOKE_IDS
+        return InvokeIdAndPriority(self._next_id)
+
+    def _service(self, kind: str, plain: bytes, invoke: InvokeIdAndPriority,
+                 ciphered: bool | None) -> int:
+        cipher = self.ciphered if ciphered is None else ciphered
+        if cipher and not self.ciphered:
+            raise ValueError("ciphered request without keys")
+        self._submit(_Request(kind, invoke.invoke_id, plain, cipher, self.retries))
+        return invoke.invoke_id
+
+    def _submit(self, req: _Request) -> None:
+        self._queue.append(req)
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._inflight is None and self._queue:
+            self._inflight = self._queue.popleft()
+            self._transmit(self._inflight)
+
+    def _transmit(self, req: _Request) -> None:
+        req.deadline = self._now + self.timeout
+        self._out.append(self._protect(req.plain, _GLO_REQUEST[req.plain[0]])
+                         if req.ciphered else req.plain)
+
+    def _protect(self, plain: bytes, service_tag: int, *, general: bool | None = None) -> bytes:
+        assert self._ek is not None
+        assert self._ak is not None
+        ic = self.invocation_counter
+        self.invocation_counter += 1
+        return protect(plain, security_control=self.security_control,
+                       system_title=self.system_title, invocation_counter=ic, ek=self._ek,
+                       ak=self._ak,
+                       service_tag=None if (self.general_ciphering if general is None
+                                            else general) else service_tag)
+
+    def _aarq(self) -> bytes:
+        initiate = InitiateRequest(self.conformance, self.max_pdu_size)
+        info: InitiateRequest | bytes = initiate
+        if self.ciphered:
+            # the AARQ always carries glo-initiate-request (Green Book 9.2.7 / 62056-5-3)
+            info = self._protect(initiate.encode(), CipheringTag.GLO_INITIATE_REQUEST,
+                                 general=False)
+        mech: MechanismName | None = None
+        secret: bytes | None = None
+        if self.authentication is Authentication.LLS:
+            mech, secret = MechanismName.LOW, self._password or b""
+        elif self.authentication is Authentication.HLS_GMAC:
+            self._ctos = self._challenge()
+            mech, secret = MechanismName.HIGH_GMAC, self._ctos
+        ciphered_ctx = self.ciphered
+        return AARQ(
+            application_context=ApplicationContextName.LOGICAL_NAME_CIPHERED if ciphered_ctx
+            else ApplicationContextName.LOGICAL_NAME,
+            user_information=info,
+            calling_ap_title=self.system_title if ciphered_ctx or mech else None,
+            mechanism_name=mech,
+            calling_authentication_value=secret,
+            sender_acse_requirements=True if mech is not None else None,
+        ).encode()
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.state = ClientState.IDLE
+        self._queue.clear()
+        self._inflight = None
+        self.negotiated = None
+
+    def _receive(self, apdu: bytes) -> None:
+        if not apdu:
+            raise DecodeError("association", 0, "empty APDU")
+        if apdu[0] in _ACSE_TAGS:
+            self._acse(decode_acse(apdu))
+            return
+        title: bytes | None = None
+        counter: int | None = None
+        if apdu[0] in _CIPHERED_IN:
+            if self._ek is None or self._ak is None:
+                self.stats.unexpected += 1
+                return
+            try:
+                u = unprotect(apdu, ek=self._ek, ak=self._ak, counters=self.server_counters,
+                              system_title=self.server_system_title)
+            except AuthError:
+                self.stats.auth_failed += 1
+                return
+            apdu, title, counter = u.apdu, u.system_title, u.invocation_counter
+        elif apdu[:1] == b"\x0f" and self.ciphered:
+            self.stats.auth_failed += 1  # an unciphered push to a ciphering client
+            return
+        response = decode_apdu(apdu, strict=True)
+        if isinstance(response, DataNotification):
+            self._events.append(Pushed(response.body, title, counter,
+                                       _push_time(response.date_time)))
+            return
+        self._response(response)
+
+    def _response(self, response: object) -> None:
+        req = self._inflight
+        if req is None:
+            self.stats.unexpected += 1
+            return
+        if isinstance(response, ExceptionResponse):
+            self._finish(ExceptionReceived(req.invoke_id, int(response.state_error),
+                                           int(response.service_error)))
+            if req.kind == "hls":
+                self._refuse("server refused the HLS reply", None)
+            return
+        invoke = getattr(response, "invoke", None)
+        if not isinstance(invoke, InvokeIdAndPriority) or invoke.invoke_id != req.invoke_id:
+            self.stats.unexpected += 1
+            return
+        if req.kind == "hls" and isinstance(response, ActionResponseNormal):
+            self._hls_answer(response)
+        elif req.kind == "get" and isinstance(response, GetResponseNormal):
+            self._finish(GetResult(invoke.invoke_id, response.result))
+        elif req.kind == "get_list" and isinstance(response, GetResponseWithList):
+            self._finish(GetListResult(invoke.invoke_id, response.results))
+        elif req.kind in ("get", "get_list") and isinstance(response, GetResponseWithDatablock):
+            self._block(req, response)
+        elif req.kind == "set" and isinstance(response, SetResponseNormal):
+            self._finish(SetResult(invoke.invoke_id, response.result))
+        elif req.kind == "action" and isinstance(response, ActionResponseNormal):
+            out = response.outcome
+            self._finish(ActionResult(invoke.invoke_id, out.result, out.return_parameters))
+        else:
+            self.stats.unexpected += 1
+
+    def _finish(self, event: ClientEvent | None) -> None:
+        if event is not None:
+            self._events.append(event)
+        self._inflight = None
+        self._pump()
+
+    def _block(self, req: _Request, response: GetResponseWithDatablock) -> None:
+        assert req.invoke_id is not None
+        if not isinstance(response.result, bytes):
+            self._finish(_failed(req, response.result))
+            return
+        if response.block_number != req.next_block:
+            self.stats.unexpected += 1
+            return
+        req.blocks += response.result
+        if not response.last_block:
+            req.next_block += 1
+            req.plain = GetRequestNext(response.block_number,
+                                       InvokeIdAndPriority(req.invoke_id)).encode()
+            req.retries_left = self.retries
+            self._transmit(req)
+            return
+        raw = bytes(req.blocks)
+        try:
+            event = _assemble(req, raw)
+        except DecodeError:
+            self.stats.malformed += 1
+            event = _failed(req, DataAccessResult.OTHER_REASON)
+        self._finish(event)
+
+    def _hls_answer(self, response: ActionResponseNormal) -> None:
+        out = response.outcome
+        value = out.return_parameters
+        title = self.server_system_title
+        if (out.result != ActionResultCode.SUCCESS or not isinstance(value, Data)
+                or not isinstance(value.value, bytes) or title is None
+                or self._ek is None or self._ak is None):
+            self._finish(None)
+            self._refuse("server rejected f(StoC)", int(out.result))
+            return
+        try:
+            # freshness comes from our random CtoS (the IC inside is not recorded)
+            verify_gmac_auth_value(value.value, self._ctos, system_title=title,
+                                   ek=self._ek, ak=self._ak)
+        except AuthError:
+            self.stats.auth_failed += 1
+            self._finish(None)
+            self._refuse("server's f(CtoS) does not verify", None)
+            return
+        self.state = ClientState.ASSOCIATED
+        self._finish(Associated(self.negotiated or Conformance(0), self._server_max, title))
+
+    def _refuse(self, reason: str, diagnostic: int | None) -> None:
+        self._reset()
+        self._events.append(AssociationRefused(reason, diagnostic))
+
+    # --- ACSE ------------------------------------------------------------------------------
+
+    def _acse(self, apdu: object) -> None:
+        req = self._inflight
+        if isinstance(apdu, RLRE) and self.state is ClientState.RELEASING:
+            self._reset()
+            self._events.append(Released())
+            return
+        if not isinstance(apdu, AARE) or self.state is not ClientState.ASSOCIATING \
+                or req is None or req.kind != "acse":
+            self.stats.unexpected += 1
+            return
+        self._inflight = None
+        if apdu.responding_ap_title is not None and len(apdu.responding_ap_title) == 8:
+            self.server_system_title = apdu.responding_ap_title
+        if apdu.result != AssociationResult.ACCEPTED:
+            self._refuse(_diagnostic_text(apdu), int(apdu.diagnostic))
+            return
+        initiate = self._initiate_response(apdu.user_information)
+        if initiate is None:
+            self._refuse("no usable InitiateResponse", int(apdu.diagnostic))
+            return
+        self.negotiated = Conformance(initiate.conformance)
+        self._server_max = initiate.server_max_receive_pdu_size
+        if self.authentication is not Authentication.HLS_GMAC:
+            self.state = ClientState.ASSOCIATED
+            self._events.append(Associated(self.negotiated, self._server_max,
+                                           self.server_system_title))
+            self._pump()
+            return
+        stoc = apdu.responding_authentication_value
+        if (apdu.diagnostic != AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED or not stoc
+                or self.server_system_title is None):
+            self._refuse("HLS: no server challenge in the AARE", int(apdu.diagnostic))
+            return
+        assert self._ek is not None
+        assert self._ak is not None
+        self.state = ClientState.HLS_PENDING
+        ic = self.invocation_counter
+        self.invocation_counter += 1
+        f_stoc = gmac_auth_value(stoc, system_title=self.system_title, invocation_counter=ic,
+                                 ek=self._ek, ak=self._ak)
+        self._next_id = (self._next_id + 1) % _INVOKE_IDS
+        invoke = InvokeIdAndPriority(self._next_id)
+        method = CosemMethodDescriptor(ASSOCIATION_LN_CLASS, bytes(ASSOCIATION_LN_OBIS),
+                                       REPLY_TO_HLS_METHOD)
+        plain = ActionRequestNormal(method, Data(DataType.OCTET_STRING, f_stoc), invoke)
+        self._queue.appendleft(_Request("hls", invoke.invoke_id, plain.encode(), True,
+                                        self.retries))
+        self._pump()
+
+    def _initiate_response(self, info: object) -> InitiateResponse | None:
+        if isinstance(info, InitiateResponse):
+            return info
+        if isinstance(info, ConfirmedServiceError) or not isinstance(info, bytes) or not info \
+                or info[0] != CipheringTag.GLO_INITIATE_RESPONSE or self._ek is None \
+                or self._ak is None:
+            return None
+        try:
+            plain = unprotect(info, ek=self._ek, ak=self._ak, counters=self.server_counters,
+                              system_title=self.server_system_title).apdu
+        except AuthError:
+            self.stats.auth_failed += 1
+            return None
+        cur = Cursor(plain, "association")
+        if cur.pull_uint8("xDLMS tag") != INITIATE_RESPONSE_TAG:
+            return None
+        response = pull_initiate_response(cur)
+        cur.expect_end("InitiateResponse")
+        return response
+
+    _server_max: int = 0
+
+
+def _failed(req: _Request, result: DataAccessResult | int) -> ClientEvent:
+    assert req.invoke_id is not None
+    if req.kind == "get_list":
+        return GetListResult(req.invoke_id, (result,))
+    return GetResult(req.invoke_id, result)
+
+
+def _assemble(req: _Request, raw: bytes) -> ClientEvent:
+    """The event for a reassembled long GET: Data, or the SEQUENCE OF Get-Data-Result."""
+    assert req.invoke_id is not None
+    if req.kind == "get":
+        return GetResult(req.invoke_id, decode_data(raw))
+    cur = Cursor(raw, "xdlms")
+    n = pull_count(cur, "result list", 2)
+    results: tuple[GetDataResult, ...] = tuple(pull_get_result(cur) for _ in range(n))
+    cur.expect_end("Get-Data-Result list")
+    return GetListResult(req.invoke_id, results)
+
+
+def _push_time(raw: bytes | None) -> datetime | None:
+    if raw is None or len(raw) != 12:
+        return None
+    try:
+        return CosemDateTime.decode(raw).to_datetime()
+    except (DecodeError, ValueError, OverflowError):
+        return None
+
+
+def _diagnostic_text(aare: AARE) -> str:
+    diag = aare.diagnostic
+    name = diag.name.lower() if isinstance(diag, IntEnum) else str(int(diag))
+    return f"association rejected: {name}"

@@ -1,0 +1,670 @@
+"""Server side of a COSEM application association, sans-IO (IEC 62056-5-3, Green Book 9.3/9.4).
+
+APDU bytes in (:meth:`AssociationServer.receive`), APDU bytes out
+(:meth:`AssociationServer.apdus_to_send`); framing (wrapper, HDLC) is done elsewhere.
+
+Choices (see the module docstring of :mod:`.association` for the whole picture):
+
+* A ciphered request whose tag does not verify, or whose invocation counter is replayed, is
+  answered with an unciphered ExceptionResponse (service-not-allowed, deciphering-error or
+  invocation-counter-error) and counted: the client learns at once why it got no data, and
+  the answer carries nothing derived from the keys. Malformed bytes are dropped and counted.
+* A service request before association (or during a pending HLS exchange other than the
+  reply_to_HLS_authentication action) gets ExceptionResponse service-not-allowed /
+  operation-not-possible.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum, IntEnum
+
+from .._buffer import Cursor, Writer
+from ..errors import AuthError, DecodeError, ProtocolError
+from .acse import (
+    AARE,
+    AARQ,
+    RLRE,
+    RLRQ,
+    AcseServiceUserDiagnostic,
+    ApplicationContextName,
+    AssociationResult,
+    ConfirmedServiceError,
+    Conformance,
+    InitiateRequest,
+    InitiateResponse,
+    MechanismName,
+    ReleaseResponseReason,
+    decode_acse,
+)
+from .acse_initiate import DLMS_VERSION, INITIATE_REQUEST_TAG, pull_initiate_request
+from .apdu import (
+    ActionOutcome,
+    ActionRequestNormal,
+    ActionRequestWithList,
+    ActionResponseNormal,
+    ActionResponseWithList,
+    ActionResult,
+    AttributeWithSelection,
+    CosemAttributeDescriptor,
+    CosemMethodDescriptor,
+    DataAccessResult,
+    ExceptionResponse,
+    ExceptionServiceError,
+    ExceptionStateError,
+    GetRequestNext,
+    GetRequestNormal,
+    GetRequestWithList,
+    GetResponseNormal,
+    GetResponseWithDatablock,
+    GetResponseWithList,
+    GetResult,
+    InvokeIdAndPriority,
+    SetRequestNormal,
+    SetRequestWithList,
+    SetResponseNormal,
+    SetResponseWithList,
+    decode_apdu,
+)
+from .apdu_common import push_count, push_get_result
+from .axdr import Data, DataType, encode_data
+from .context import ContextualObject, RequestContext
+from .cosem import CosemAccessError, CosemObject
+from .obis import Obis
+from .security import (
+    CipheringTag,
+    InvocationCounters,
+    SecurityControl,
+    decode_ciphered,
+    gmac_auth_value,
+    protect,
+    unprotect,
+    verify_gmac_auth_value,
+)
+
+__all__ = [
+    "ASSOCIATION_LN_OBIS",
+    "DEFAULT_SERVER_CONFORMANCE",
+    "AssociationServer",
+    "Authentication",
+    "ServerState",
+    "ServerStats",
+]
+
+#: Blue Book: the current Association LN object is 0.0.40.0.0.255; its method 1 is
+#: reply_to_HLS_authentication (class 15).
+ASSOCIATION_LN_OBIS = Obis(0, 0, 40, 0, 0, 255)
+ASSOCIATION_LN_CLASS = 15
+REPLY_TO_HLS_METHOD = 1
+
+#: Green Book 9.2 (HLS): the challenges CtoS and StoC are 8 to 64 octets.
+CHALLENGE_MIN, CHALLENGE_MAX = 8, 64
+#: Green Book 9.5 InitiateRequest: client-max-receive-pdu-size below 12 is refused.
+MIN_PDU_SIZE = 12
+#: ConfirmedServiceError values (Green Book 9.5): service initiateError [1],
+#: ServiceError initiate [6]; Initiate values 1 dlms-version-too-low, 2 incompatible-conformance,
+#: 3 pdu-size-too-short.
+_INITIATE_ERROR, _SERVICE_ERROR_INITIATE = 1, 6
+_VERSION_TOO_LOW, _INCOMPATIBLE_CONFORMANCE, _PDU_TOO_SHORT = 1, 2, 3
+
+#: glo-/general-glo-ciphering request tags the server deciphers, and the response tag for each.
+_RESPONSE_TAG: dict[int, int | None] = {
+    CipheringTag.GLO_GET_REQUEST: CipheringTag.GLO_GET_RESPONSE,
+    CipheringTag.GLO_SET_REQUEST: CipheringTag.GLO_SET_RESPONSE,
+    CipheringTag.GLO_ACTION_REQUEST: CipheringTag.GLO_ACTION_RESPONSE,
+    CipheringTag.GENERAL_GLO_CIPHERING: None,  # answered in general-glo-ciphering
+}
+# glo-initiate-request (0x21) in the AARQ is answered by glo-initiate-response (0x28)
+_GLO_INITIATE_REQUEST = CipheringTag.GLO_INITIATE_REQUEST
+_GLO_INITIATE_RESPONSE = CipheringTag.GLO_INITIATE_RESPONSE
+
+#: Get-Response-With-Datablock overhead: tag, choice, invoke, last, block number (4),
+#: result choice, octet-string length (up to 3).
+_BLOCK_HEADER = 12
+#: Worst-case ciphering overhead: tag, length (3), title length + title (9), SC, IC (4), tag (12).
+_CIPHER_OVERHEAD = 1 + 3 + 9 + 1 + 4 + 12
+
+_AR = ActionResult
+
+#: What this server implements: GET/SET/ACTION (normal and with-list), selective access and
+#: GET block transfer (Green Book 9.5 conformance block bit names).
+DEFAULT_SERVER_CONFORMANCE = (
+    Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
+    | Conformance.MULTIPLE_REFERENCES | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
+)
+
+
+class Authentication(Enum):
+    """The association's authentication mechanism (Green Book 9.2)."""
+
+    LOWEST = MechanismName.LOWEST
+    LLS = MechanismName.LOW
+    HLS_GMAC = MechanismName.HIGH_GMAC
+
+
+class ServerState(IntEnum):
+    IDLE = 0
+    HLS_PENDING = 1
+    ASSOCIATED = 2
+
+
+@dataclass(slots=True)
+class ServerStats:
+    """What the server dropped or refused, by cause."""
+
+    malformed: int = 0
+    refused_not_associated: int = 0
+    auth_failed: int = 0
+    replayed: int = 0
+    associations_rejected: int = 0
+
+
+@dataclass(slots=True)
+class _LongGet:
+    invoke: InvokeIdAndPriority
+    data: bytes
+    block_size: int
+    sent: int = 0  # number of the last block sent
+
+
+@dataclass(frozen=True, slots=True)
+class _Security:
+    """How one request arrived: ciphering tag (None: plain) and what was verified."""
+
+    tag: int | None = None
+    security_control: SecurityControl | None = None
+    authenticated: bool = False
+    system_title: bytes | None = None
+
+
+_PLAIN = _Security()
+
+
+_NO_CONFORMANCE = Conformance(0)
+
+
+@dataclass(slots=True)
+class _Session:
+    context: ApplicationContextName | int = ApplicationContextName.LOGICAL_NAME
+    conformance: Conformance = _NO_CONFORMANCE
+    client_max_pdu: int = 0xFFFF
+    client_system_title: bytes | None = None
+    challenge_ctos: bytes = b""
+    challenge_stoc: bytes = b""
+    long_get: _LongGet | None = None
+    hls_done: bool = False
+
+
+def _access_result(exc: BaseException) -> int:
+    if isinstance(exc, CosemAccessError):
+        return int(exc.result)
+    if isinstance(exc, DecodeError):
+        return DataAccessResult.TYPE_UNMATCHED
+    return DataAccessResult.OTHER_REASON
+
+
+class AssociationServer:
+    """One COSEM server (logical device) answering one client association at a time.
+
+    ``objects`` maps logical names to COSEM objects; those implementing
+    :class:`~.context.ContextualObject` get ``set_in``/``invoke_in`` with a
+    :class:`~.context.RequestContext`. ``password`` is the LLS secret (``LLS``);
+    ``client_counters`` remembers the clients' invocation counters across associations.
+    ``invocation_counter`` is the server's own next IC (persist it with
+    :attr:`invocation_counter`). ``challenge`` makes StoC deterministic in tests.
+    """
+
+    def __init__(
+        self,
+        objects: Mapping[Obis, CosemObject],
+        *,
+        system_title: bytes,
+        ek: bytes,
+        ak: bytes,
+        authentication: Authentication = Authentication.LOWEST,
+        password: bytes | None = None,
+        conformance: Conformance = DEFAULT_SERVER_CONFORMANCE,
+        max_pdu_size: int = 1024,
+        client_counters: InvocationCounters | None = None,
+        invocation_counter: int = 1,
+        security_control: int = 0x30,
+        challenge: Callable[[], bytes] | None = None,
+    ) -> None:
+        if len(system_title) != 8:
+            raise ValueError("system title must be 8 bytes")
+        if authentication is Authentication.LLS and not password:
+            raise ValueError("LLS needs a password")
+        self.objects = objects
+        self.system_title = bytes(system_title)
+        self._ek, self._ak = bytes(ek), bytes(ak)
+        self.authentication = authentication
+        self._password = password
+        self.conformance = Conformance(conformance)
+        self.max_pdu_size = max_pdu_size
+        self.client_counters = client_counters or InvocationCounters()
+        self.invocation_counter = invocation_counter
+        self.security_control = security_control
+        self._challenge = challenge or (lambda: os.urandom(16))
+        self.state = ServerState.IDLE
+        self.stats = ServerStats()
+        self._session = _Session()
+        self._out: list[bytes] = []
+
+    def __repr__(self) -> str:
+        return (f"AssociationServer(system_title={self.system_title.hex()}, "
+                f"state={self.state.name}, keys=<masked>)")
+
+    # --- public surface --------------------------------------------------------------------
+
+    def apdus_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def protect_apdu(self, apdu: bytes) -> bytes:
+        """Cipher a server-originated APDU (a push) in general-glo-ciphering with this
+        server's keys and invocation counter, so pushes and responses never reuse an IV."""
+        return self._protect(apdu, None, None)
+
+    def receive(self, apdu: bytes, now: datetime) -> None:
+        """Handle one APDU from the client; never raises on bad input."""
+        try:
+            self._receive(bytes(apdu), now)
+        except (DecodeError, ValueError) as exc:  # malformed at any layer
+            del exc
+            self.stats.malformed += 1
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def _receive(self, apdu: bytes, now: datetime) -> None:
+        if not apdu:
+            raise DecodeError("association", 0, "empty APDU")
+        tag = apdu[0]
+        if 0x60 <= tag <= 0x63:
+            self._acse(decode_acse(apdu), now)
+            return
+        sec = _PLAIN
+        if tag in _RESPONSE_TAG:
+            unwrapped = self._unprotect(apdu)
+            if unwrapped is None:
+                return
+            apdu, sec = unwrapped
+        self._service(apdu, sec, now)
+
+    def _unprotect(self, apdu: bytes) -> tuple[bytes, _Security] | None:
+        header = decode_ciphered(apdu)
+        title = header.system_title or self._session.client_system_title
+        replay = False
+        try:
+            if title is not None:
+                try:
+                    self.client_counters.check(title, header.invocation_counter)
+                except AuthError:
+                    replay = True
+                    raise
+            u = unprotect(apdu, ek=self._ek, ak=self._ak, counters=self.client_counters,
+                          system_title=title)
+        except AuthError:
+            if replay:
+                self.stats.replayed += 1
+            else:
+                self.stats.auth_failed += 1
+            error = (ExceptionServiceError.INVOCATION_COUNTER_ERROR if replay
+                     else ExceptionServiceError.DECIPHERING_ERROR)
+            self._out.append(ExceptionResponse(ExceptionStateError.SERVICE_NOT_ALLOWED,
+                                               error).encode())
+            return None
+        return u.apdu, _Security(u.ciphering_tag, u.security_control,
+                                 u.security_control.authenticated, u.system_title)
+
+    def _service(self, apdu: bytes, sec: _Security, now: datetime) -> None:
+        request = decode_apdu(apdu, strict=True)
+        hls_reply = (isinstance(request, ActionRequestNormal)
+                     and request.method == _HLS_METHOD)
+        if self.state is ServerState.IDLE or (self.state is ServerState.HLS_PENDING
+                                              and not hls_reply):
+            self.stats.refused_not_associated += 1
+            self._reply(ExceptionResponse(ExceptionStateError.SERVICE_NOT_ALLOWED,
+                                          ExceptionServiceError.OPERATION_NOT_POSSIBLE).encode(),
+                        _PLAIN)
+            return
+        ctx = RequestContext(sec.authenticated, sec.authenticated, now,
+                             sec.system_title or self._session.client_system_title)
+        response = self._dispatch(request, ctx, sec)
+        if response is not None:
+            self._reply(response, sec)
+
+    def _dispatch(self, request: object, ctx: RequestContext, sec: _Security) -> bytes | None:
+        negotiated = self._session.conformance
+        need = _NEEDED.get(type(request))
+        if need is None or not negotiated & need:
+            state = (ExceptionStateError.SERVICE_UNKNOWN if need is None
+                     else ExceptionStateError.SERVICE_NOT_ALLOWED)
+            return ExceptionResponse(state, ExceptionServiceError.SERVICE_NOT_SUPPORTED).encode()
+        if isinstance(request, GetRequestNormal):
+            return self._get_normal(request, sec)
+        if isinstance(request, GetRequestNext):
+            return self._get_next(request)
+        if isinstance(request, GetRequestWithList):
+            return self._get_list(request, sec)
+        if isinstance(request, SetRequestNormal):
+            result = self._set_one(request.attribute, request.access is not None,
+                                   request.value, ctx)
+            return SetResponseNormal(result, request.invoke).encode()
+        if isinstance(request, SetRequestWithList):
+            if len(request.attributes) != len(request.values):
+                return SetResponseWithList(
+                    (DataAccessResult.OTHER_REASON,) * len(request.attributes),
+                    request.invoke).encode()
+            results = tuple(self._set_one(a.attribute, a.access is not None, v, ctx)
+                            for a, v in zip(request.attributes, request.values, strict=True))
+            return SetResponseWithList(results, request.invoke).encode()
+        if isinstance(request, ActionRequestNormal):
+            outcome = self._action_one(request.method, request.parameters, ctx, sec)
+            return ActionResponseNormal(outcome, request.invoke).encode()
+        if isinstance(request, ActionRequestWithList):
+            if len(request.methods) != len(request.parameters):
+                bad = ActionOutcome(_AR.OTHER_REASON)
+                return ActionResponseWithList((bad,) * len(request.methods),
+                                              request.invoke).encode()
+            return ActionResponseWithList(tuple(
+                self._action_one(m, p, ctx, sec)
+                for m, p in zip(request.methods, request.parameters, strict=True)),
+                request.invoke).encode()
+        return None  # pragma: no cover - _NEEDED lists exactly the handled types
+
+    def _reply(self, apdu: bytes, sec: _Security) -> None:
+        if sec.tag is None:
+            self._out.append(apdu)
+        else:
+            self._out.append(self._protect(apdu, sec.security_control,
+                                           _RESPONSE_TAG.get(sec.tag)))
+
+    def _protect(self, apdu: bytes, sc: SecurityControl | None, service_tag: int | None
+                 ) -> bytes:
+        """Cipher with the server's title and next IC; general-glo unless ``service_tag``."""
+        if sc is None:
+            sc = SecurityControl.from_byte(self.security_control)
+        ic = self.invocation_counter
+        self.invocation_counter += 1
+        return protect(apdu, security_control=sc, system_title=self.system_title,
+                       invocation_counter=ic, ek=self._ek, ak=self._ak, service_tag=service_tag)
+
+    # --- GET -------------------------------------------------------------------------------
+
+    def _lookup(self, attr: CosemAttributeDescriptor | CosemMethodDescriptor
+                ) -> CosemObject | int:
+        obj = self.objects.get(Obis.from_bytes(attr.instance_id))
+        if obj is None:
+            return DataAccessResult.OBJECT_UNDEFINED
+        if obj.class_id != attr.class_id:
+            return DataAccessResult.OBJECT_CLASS_INCONSISTENT
+        return obj
+
+    def _get_value(self, item: AttributeWithSelection) -> GetResult:
+        obj = self._lookup(item.attribute)
+        if isinstance(obj, int):
+            return DataAccessResult(obj)
+        try:
+            if item.access is None:
+                return obj.get(item.attribute.attribute_id)
+            if not self._session.conformance & Conformance.SELECTIVE_ACCESS:
+                return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+            return obj.get(item.attribute.attribute_id, item.access.access_parameters,
+                           item.access.access_selector)
+        except (ProtocolError, ValueError, TypeError) as exc:
+            return DataAccessResult(_access_result(exc))
+
+    def _send_limit(self, sec: _Security) -> int:
+        limit = min(self._session.client_max_pdu, self.max_pdu_size)
+        return limit - (_CIPHER_OVERHEAD if sec.tag is not None else 0)
+
+    def _get_normal(self, request: GetRequestNormal, sec: _Security) -> bytes:
+        self._session.long_get = None
+        result = self._get_value(AttributeWithSelection(request.attribute, request.access))
+        response = GetResponseNormal(result, request.invoke).encode()
+        if len(response) <= self._send_limit(sec) or not isinstance(result, Data):
+            return response
+        return self._start_long_get(request.invoke, encode_data(result), sec)
+
+    def _get_list(self, request: GetRequestWithList, sec: _Security) -> bytes:
+        self._session.long_get = None
+        results = tuple(self._get_value(item) for item in request.attributes)
+        response = GetResponseWithList(results, request.invoke).encode()
+        if len(response) <= self._send_limit(sec):
+            return response
+        # Green Book: the blocks of a long with-list answer carry the SEQUENCE OF Get-Data-Result
+        w = Writer()
+        push_count(w, len(results))
+        for r in results:
+            push_get_result(w, r)
+        return self._start_long_get(request.invoke, w.getvalue(), sec)
+
+    def _start_long_get(self, invoke: InvokeIdAndPriority, raw: bytes, sec: _Security) -> bytes:
+        block_size = self._send_limit(sec) - _BLOCK_HEADER
+        if (not self._session.conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
+                or block_size < 1):
+            return GetResponseNormal(DataAccessResult.OTHER_REASON, invoke).encode()
+        self._session.long_get = _LongGet(invoke, raw, block_size)
+        return self._next_block()
+
+    def _next_block(self) -> bytes:
+        lg = self._session.long_get
+        assert lg is not None
+        start = lg.sent * lg.block_size
+        chunk = lg.data[start:start + lg.block_size]
+        lg.sent += 1
+        last = start + lg.block_size >= len(lg.data)
+        if last:
+            self._session.long_get = None
+        return GetResponseWithDatablock(last, lg.sent, chunk, lg.invoke).encode()
+
+    def _get_next(self, request: GetRequestNext) -> bytes:
+        lg = self._session.long_get
+        if lg is None:
+            return GetResponseWithDatablock(True, request.block_number,
+                                            DataAccessResult.NO_LONG_GET_IN_PROGRESS,
+                                            request.invoke).encode()
+        if request.block_number != lg.sent:
+            self._session.long_get = None
+            return GetResponseWithDatablock(True, request.block_number,
+                                            DataAccessResult.DATA_BLOCK_NUMBER_INVALID,
+                                            request.invoke).encode()
+        return self._next_block()
+
+    # --- SET and ACTION --------------------------------------------------------------------
+
+    def _set_one(self, attr: CosemAttributeDescriptor, selective: bool, value: Data,
+                 ctx: RequestContext) -> DataAccessResult | int:
+        obj = self._lookup(attr)
+        if isinstance(obj, int):
+            return obj
+        if selective:
+            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        try:
+            if isinstance(obj, ContextualObject):
+                obj.set_in(ctx, attr.attribute_id, value)
+            else:
+                obj.set(attr.attribute_id, value)
+        except (ProtocolError, ValueError, TypeError) as exc:
+            return _access_result(exc)
+        return DataAccessResult.SUCCESS
+
+    def _action_one(self, method: CosemMethodDescriptor, parameters: Data | None,
+                    ctx: RequestContext, sec: _Security) -> ActionOutcome:
+        if method == _HLS_METHOD:
+            return self._reply_to_hls(parameters, sec)
+        obj = self._lookup(method)
+        if isinstance(obj, int):
+            return ActionOutcome(obj)
+        try:
+            if isinstance(obj, ContextualObject):
+                ret = obj.invoke_in(ctx, method.method_id, parameters)
+            else:
+                ret = obj.invoke(method.method_id, parameters)
+        except (ProtocolError, ValueError, TypeError) as exc:
+            return ActionOutcome(_access_result(exc))
+        return ActionOutcome(_AR.SUCCESS, ret)
+
+    def _reply_to_hls(self, parameters: Data | None, sec: _Security) -> ActionOutcome:
+        """Pass 3/4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
+        s = self._session
+        title = s.client_system_title
+        if (self.state is not ServerState.HLS_PENDING or title is None or parameters is None
+                or parameters.type != DataType.OCTET_STRING
+                or not isinstance(parameters.value, bytes)):
+            return ActionOutcome(_AR.READ_WRITE_DENIED)
+        try:
+            # freshness comes from our random StoC; the IC inside f(StoC) is not recorded,
+            # since the ciphered ACTION carrying it already used a later counter
+            verify_gmac_auth_value(parameters.value, s.challenge_stoc, system_title=title,
+                                   ek=self._ek, ak=self._ak)
+        except AuthError:
+            self.stats.auth_failed += 1
+            self.state = ServerState.IDLE
+            return ActionOutcome(_AR.READ_WRITE_DENIED)
+        self.state = ServerState.ASSOCIATED
+        s.hls_done = True
+        ic = self.invocation_counter
+        self.invocation_counter += 1
+        value = gmac_auth_value(s.challenge_ctos, system_title=self.system_title,
+                                invocation_counter=ic, ek=self._ek, ak=self._ak)
+        return ActionOutcome(_AR.SUCCESS, Data(DataType.OCTET_STRING, value))
+
+    # --- ACSE ------------------------------------------------------------------------------
+
+    def _acse(self, apdu: object, now: datetime) -> None:
+        if isinstance(apdu, AARQ):
+            self._out.append(self._associate(apdu))
+        elif isinstance(apdu, RLRQ):
+            self.state = ServerState.IDLE
+            self._session = _Session()
+            self._out.append(RLRE(ReleaseResponseReason.NORMAL).encode())
+        else:  # AARE/RLRE sent to a server
+            raise DecodeError("association", 0, "the server does not accept AARE/RLRE")
+
+    def _reject(self, aarq: AARQ, diagnostic: int, info: ConfirmedServiceError | None = None,
+                context: int | None = None) -> bytes:
+        self.stats.associations_rejected += 1
+        self.state = ServerState.IDLE
+        self._session = _Session()
+        return AARE(result=AssociationResult.REJECTED_PERMANENT, diagnostic=diagnostic,
+                    application_context=aarq.application_context if context is None
+                    else context,
+                    user_information=info).encode()
+
+    def _initiate(self, aarq: AARQ) -> tuple[InitiateRequest, bool] | None:
+        """The InitiateRequest (deciphered if it came as glo-initiate-request)."""
+        info = aarq.user_information
+        if isinstance(info, InitiateRequest):
+            return info, False
+        if (not isinstance(info, bytes) or not info or info[0] != _GLO_INITIATE_REQUEST
+                or aarq.calling_ap_title is None):
+            return None
+        try:
+            plain = unprotect(info, ek=self._ek, ak=self._ak, counters=self.client_counters,
+                              system_title=aarq.calling_ap_title).apdu
+        except AuthError:
+            self.stats.auth_failed += 1
+            return None
+        cur = Cursor(plain, "association")
+        if cur.pull_uint8("xDLMS tag") != INITIATE_REQUEST_TAG:
+            return None
+        request = pull_initiate_request(cur)
+        cur.expect_end("InitiateRequest")
+        return request, True
+
+    def _check_mechanism(self, aarq: AARQ) -> int | None:
+        mech = aarq.mechanism_name
+        want = self.authentication
+        if want is Authentication.LOWEST:
+            return None if mech in (None, MechanismName.LOWEST) else _D.AUTHENTICATION_FAILURE
+        if mech is None:
+            return _D.AUTHENTICATION_MECHANISM_NAME_REQUIRED
+        if mech != want.value:
+            return _D.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED
+        secret = aarq.calling_authentication_value
+        if secret is None:
+            return _D.AUTHENTICATION_FAILURE
+        if want is Authentication.LLS:
+            ok = self._password is not None and hmac.compare_digest(secret, self._password)
+            return None if ok else _D.AUTHENTICATION_FAILURE
+        if not CHALLENGE_MIN <= len(secret) <= CHALLENGE_MAX:
+            return _D.AUTHENTICATION_FAILURE
+        if aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8:
+            return _D.CALLING_AP_TITLE_NOT_RECOGNIZED
+        return None
+
+    def _associate(self, aarq: AARQ) -> bytes:
+        ctx = aarq.application_context
+        if ctx not in (ApplicationContextName.LOGICAL_NAME,
+                       ApplicationContextName.LOGICAL_NAME_CIPHERED):
+            return self._reject(aarq, _D.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
+                                context=ApplicationContextName.LOGICAL_NAME)
+        ciphered_ctx = ctx == ApplicationContextName.LOGICAL_NAME_CIPHERED
+        if ciphered_ctx and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
+            return self._reject(aarq, _D.CALLING_AP_TITLE_NOT_RECOGNIZED)
+        bad = self._check_mechanism(aarq)
+        if bad is not None:
+            if bad == _D.AUTHENTICATION_FAILURE:
+                self.stats.auth_failed += 1
+            return self._reject(aarq, bad)
+        initiate = self._initiate(aarq)
+        if initiate is None:
+            return self._reject(aarq, _D.NO_REASON_GIVEN)
+        request, ciphered_init = initiate
+        error = None
+        negotiated = Conformance(request.conformance & self.conformance)
+        if request.dlms_version < DLMS_VERSION:
+            error = _VERSION_TOO_LOW
+        elif not negotiated:
+            error = _INCOMPATIBLE_CONFORMANCE
+        elif request.client_max_receive_pdu_size and \
+                request.client_max_receive_pdu_size < MIN_PDU_SIZE:
+            error = _PDU_TOO_SHORT
+        if error is not None:
+            return self._reject(aarq, _D.NO_REASON_GIVEN, ConfirmedServiceError(
+                _INITIATE_ERROR, _SERVICE_ERROR_INITIATE, error))
+        hls = self.authentication is Authentication.HLS_GMAC
+        self._session = _Session(
+            context=ctx, conformance=negotiated,
+            client_max_pdu=request.client_max_receive_pdu_size or 0xFFFF,
+            client_system_title=aarq.calling_ap_title,
+            challenge_ctos=(aarq.calling_authentication_value or b"") if hls else b"",
+            challenge_stoc=self._challenge() if hls else b"",
+        )
+        self.state = ServerState.HLS_PENDING if hls else ServerState.ASSOCIATED
+        initiate_response = InitiateResponse(negotiated, self.max_pdu_size)
+        response: InitiateResponse | bytes = initiate_response
+        if ciphered_init:
+            response = self._protect(initiate_response.encode(), None, _GLO_INITIATE_RESPONSE)
+        return AARE(
+            result=AssociationResult.ACCEPTED,
+            diagnostic=_D.AUTHENTICATION_REQUIRED if hls else _D.NULL,
+            application_context=ctx,
+            user_information=response,
+            responding_ap_title=self.system_title if (ciphered_ctx or hls) else None,
+            mechanism_name=aarq.mechanism_name if self.authentication is not
+            Authentication.LOWEST else None,
+            responder_acse_requirements=True if hls else None,
+            responding_authentication_value=self._session.challenge_stoc if hls else None,
+        ).encode()
+
+
+_D = AcseServiceUserDiagnostic
+_HLS_METHOD = CosemMethodDescriptor(ASSOCIATION_LN_CLASS, bytes(ASSOCIATION_LN_OBIS),
+                                    REPLY_TO_HLS_METHOD)
+
+#: Conformance bit each request type needs (Green Book 9.5 conformance block).
+_NEEDED: dict[type, Conformance] = {
+    GetRequestNormal: Conformance.GET,
+    GetRequestNext: Conformance.GET,
+    GetRequestWithList: Conformance.MULTIPLE_REFERENCES,
+    SetRequestNormal: Conformance.SET,
+    SetRequestWithList: Conformance.MULTIPLE_REFERENCES,
+    ActionRequestNormal: Conformance.ACTION,
+    ActionRequestWithList: Conformance.MULTIPLE_REFERENCES,
+}
