@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -69,8 +70,16 @@ async def _reauth_session(model: str) -> None:
 
 
 @pytest.mark.parametrize("model", ["bp35c2", "bp35a1", "j11"])
-def test_full_session_with_reauthentication_and_garbled_input(model: str) -> None:
-    run(_reauth_session(model))
+def test_full_session_with_reauthentication_and_garbled_input(
+    model: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="smartmeter_proto"):
+        run(_reauth_session(model))
+    # Debug logs of the whole session (the dongle echoes SKSETPWD/SKSETRBID) hold no secret.
+    logged = caplog.text
+    for secret in (PASSWORD, RBID):
+        assert secret not in logged
+        assert secret.encode().hex() not in logged.lower()
 
 
 @pytest.mark.parametrize("model", ["bp35c2", "j11"])

@@ -14,7 +14,6 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import IntEnum
 
 from .._buffer import Cursor
@@ -57,21 +56,28 @@ from .apdu import (
     decode_apdu,
 )
 from .apdu import ActionResult as ActionResultCode
-from .apdu import GetResult as GetDataResult
-from .apdu_common import pull_count, pull_get_result
-from .association_server import (
-    ASSOCIATION_LN_CLASS,
-    ASSOCIATION_LN_OBIS,
-    REPLY_TO_HLS_METHOD,
-    Authentication,
+from .association_auth import Authentication, hls_reply_request
+from .association_blocks import assembled_event, failed_event
+from .association_events import (
+    ActionResult,
+    Associated,
+    AssociationRefused,
+    ClientEvent,
+    ExceptionReceived,
+    GetListResult,
+    GetResult,
+    Pushed,
+    Released,
+    RequestTimedOut,
+    SetResult,
+    push_time,
+    rejection_text,
 )
-from .axdr import Data, DataType, decode_data
-from .axdr_datetime import CosemDateTime
+from .axdr import Data
 from .obis import Obis
 from .security import (
     CipheringTag,
     InvocationCounters,
-    gmac_auth_value,
     protect,
     unprotect,
     verify_gmac_auth_value,
@@ -106,81 +112,6 @@ _CIPHERED_IN = frozenset({CipheringTag.GLO_GET_RESPONSE, CipheringTag.GLO_SET_RE
                           CipheringTag.GLO_ACTION_RESPONSE, CipheringTag.GENERAL_GLO_CIPHERING})
 _ACSE_TAGS = range(0x60, 0x64)
 _INVOKE_IDS = 16  # 4-bit invoke id (Green Book 9.5 Invoke-Id-And-Priority)
-
-
-# --- events ------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Associated:
-    conformance: Conformance
-    server_max_pdu_size: int
-    server_system_title: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class AssociationRefused:
-    reason: str
-    diagnostic: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GetResult:
-    invoke_id: int
-    result: Data | DataAccessResult | int
-
-
-@dataclass(frozen=True, slots=True)
-class GetListResult:
-    invoke_id: int
-    results: tuple[Data | DataAccessResult | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SetResult:
-    invoke_id: int
-    result: DataAccessResult | int
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    invoke_id: int
-    result: ActionResultCode | int
-    return_value: Data | DataAccessResult | int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Pushed:
-    """A data-notification: body, the sender's system title and IC (None if unciphered)."""
-
-    body: Data
-    system_title: bytes | None
-    invocation_counter: int | None
-    date_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Released:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class RequestTimedOut:
-    """No answer after the retries; ``invoke_id`` None for AARQ/RLRQ."""
-
-    invoke_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExceptionReceived:
-    """The server answered the request in flight with an ExceptionResponse."""
-
-    invoke_id: int | None
-    state_error: int
-    service_error: int
-
-
-ClientEvent = (Associated | AssociationRefused | GetResult | GetListResult | SetResult
-               | ActionResult | Pushed | Released | RequestTimedOut | ExceptionReceived)
 
 
 class ClientState(IntEnum):
@@ -449,7 +380,7 @@ class AssociationClient:
         response = decode_apdu(apdu, strict=True)
         if isinstance(response, DataNotification):
             self._events.append(Pushed(response.body, title, counter,
-                                       _push_time(response.date_time)))
+                                       push_time(response.date_time)))
             return
         self._response(response)
 
@@ -493,7 +424,7 @@ class AssociationClient:
     def _block(self, req: _Request, response: GetResponseWithDatablock) -> None:
         assert req.invoke_id is not None
         if not isinstance(response.result, bytes):
-            self._finish(_failed(req, response.result))
+            self._finish(failed_event(req.kind, req.invoke_id, response.result))
             return
         if response.block_number != req.next_block:
             self.stats.unexpected += 1
@@ -508,10 +439,10 @@ class AssociationClient:
             return
         raw = bytes(req.blocks)
         try:
-            event = _assemble(req, raw)
+            event = assembled_event(req.kind, req.invoke_id, raw)
         except DecodeError:
             self.stats.malformed += 1
-            event = _failed(req, DataAccessResult.OTHER_REASON)
+            event = failed_event(req.kind, req.invoke_id, DataAccessResult.OTHER_REASON)
         self._finish(event)
 
     def _hls_answer(self, response: ActionResponseNormal) -> None:
@@ -556,7 +487,7 @@ class AssociationClient:
         if apdu.responding_ap_title is not None and len(apdu.responding_ap_title) == 8:
             self.server_system_title = apdu.responding_ap_title
         if apdu.result != AssociationResult.ACCEPTED:
-            self._refuse(_diagnostic_text(apdu), int(apdu.diagnostic))
+            self._refuse(rejection_text(apdu), int(apdu.diagnostic))
             return
         initiate = self._initiate_response(apdu.user_information)
         if initiate is None:
@@ -580,15 +511,11 @@ class AssociationClient:
         self.state = ClientState.HLS_PENDING
         ic = self.invocation_counter
         self.invocation_counter += 1
-        f_stoc = gmac_auth_value(stoc, system_title=self.system_title, invocation_counter=ic,
-                                 ek=self._ek, ak=self._ak)
         self._next_id = (self._next_id + 1) % _INVOKE_IDS
         invoke = InvokeIdAndPriority(self._next_id)
-        method = CosemMethodDescriptor(ASSOCIATION_LN_CLASS, bytes(ASSOCIATION_LN_OBIS),
-                                       REPLY_TO_HLS_METHOD)
-        plain = ActionRequestNormal(method, Data(DataType.OCTET_STRING, f_stoc), invoke)
-        self._queue.appendleft(_Request("hls", invoke.invoke_id, plain.encode(), True,
-                                        self.retries))
+        plain = hls_reply_request(stoc, invoke, system_title=self.system_title,
+                                  invocation_counter=ic, ek=self._ek, ak=self._ak)
+        self._queue.appendleft(_Request("hls", invoke.invoke_id, plain, True, self.retries))
         self._pump()
 
     def _initiate_response(self, info: object) -> InitiateResponse | None:
@@ -612,37 +539,3 @@ class AssociationClient:
         return response
 
     _server_max: int = 0
-
-
-def _failed(req: _Request, result: DataAccessResult | int) -> ClientEvent:
-    assert req.invoke_id is not None
-    if req.kind == "get_list":
-        return GetListResult(req.invoke_id, (result,))
-    return GetResult(req.invoke_id, result)
-
-
-def _assemble(req: _Request, raw: bytes) -> ClientEvent:
-    """The event for a reassembled long GET: Data, or the SEQUENCE OF Get-Data-Result."""
-    assert req.invoke_id is not None
-    if req.kind == "get":
-        return GetResult(req.invoke_id, decode_data(raw))
-    cur = Cursor(raw, "xdlms")
-    n = pull_count(cur, "result list", 2)
-    results: tuple[GetDataResult, ...] = tuple(pull_get_result(cur) for _ in range(n))
-    cur.expect_end("Get-Data-Result list")
-    return GetListResult(req.invoke_id, results)
-
-
-def _push_time(raw: bytes | None) -> datetime | None:
-    if raw is None or len(raw) != 12:
-        return None
-    try:
-        return CosemDateTime.decode(raw).to_datetime()
-    except (DecodeError, ValueError, OverflowError):
-        return None
-
-
-def _diagnostic_text(aare: AARE) -> str:
-    diag = aare.diagnostic
-    name = diag.name.lower() if isinstance(diag, IntEnum) else str(int(diag))
-    return f"association rejected: {name}"

@@ -16,15 +16,14 @@ Choices (see the module docstring of :mod:`.association` for the whole picture):
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum, IntEnum
+from enum import IntEnum
 
-from .._buffer import Cursor, Writer
-from ..errors import AuthError, DecodeError, ProtocolError
+from .._buffer import Cursor
+from ..errors import AuthError, DecodeError
 from .acse import (
     AARE,
     AARQ,
@@ -37,7 +36,6 @@ from .acse import (
     Conformance,
     InitiateRequest,
     InitiateResponse,
-    MechanismName,
     ReleaseResponseReason,
     decode_acse,
 )
@@ -50,7 +48,6 @@ from .apdu import (
     ActionResponseWithList,
     ActionResult,
     AttributeWithSelection,
-    CosemAttributeDescriptor,
     CosemMethodDescriptor,
     DataAccessResult,
     ExceptionResponse,
@@ -62,7 +59,6 @@ from .apdu import (
     GetResponseNormal,
     GetResponseWithDatablock,
     GetResponseWithList,
-    GetResult,
     InvokeIdAndPriority,
     SetRequestNormal,
     SetRequestWithList,
@@ -70,10 +66,16 @@ from .apdu import (
     SetResponseWithList,
     decode_apdu,
 )
-from .apdu_common import push_count, push_get_result
+from .association_access import NEEDED, get_value, invoke_method, set_value
+from .association_auth import ASSOCIATION_LN_CLASS as ASSOCIATION_LN_CLASS
+from .association_auth import ASSOCIATION_LN_OBIS, HLS_METHOD, Authentication, check_mechanism
+from .association_auth import CHALLENGE_MAX as CHALLENGE_MAX
+from .association_auth import CHALLENGE_MIN as CHALLENGE_MIN
+from .association_auth import REPLY_TO_HLS_METHOD as REPLY_TO_HLS_METHOD
+from .association_blocks import BLOCK_HEADER, CIPHER_OVERHEAD, LongGet, result_list_bytes
 from .axdr import Data, DataType, encode_data
-from .context import ContextualObject, RequestContext
-from .cosem import CosemAccessError, CosemObject
+from .context import RequestContext
+from .cosem import CosemObject
 from .obis import Obis
 from .security import (
     CipheringTag,
@@ -95,14 +97,6 @@ __all__ = [
     "ServerStats",
 ]
 
-#: Blue Book: the current Association LN object is 0.0.40.0.0.255; its method 1 is
-#: reply_to_HLS_authentication (class 15).
-ASSOCIATION_LN_OBIS = Obis(0, 0, 40, 0, 0, 255)
-ASSOCIATION_LN_CLASS = 15
-REPLY_TO_HLS_METHOD = 1
-
-#: Green Book 9.2 (HLS): the challenges CtoS and StoC are 8 to 64 octets.
-CHALLENGE_MIN, CHALLENGE_MAX = 8, 64
 #: Green Book 9.5 InitiateRequest: client-max-receive-pdu-size below 12 is refused.
 MIN_PDU_SIZE = 12
 #: ConfirmedServiceError values (Green Book 9.5): service initiateError [1],
@@ -122,12 +116,6 @@ _RESPONSE_TAG: dict[int, int | None] = {
 _GLO_INITIATE_REQUEST = CipheringTag.GLO_INITIATE_REQUEST
 _GLO_INITIATE_RESPONSE = CipheringTag.GLO_INITIATE_RESPONSE
 
-#: Get-Response-With-Datablock overhead: tag, choice, invoke, last, block number (4),
-#: result choice, octet-string length (up to 3).
-_BLOCK_HEADER = 12
-#: Worst-case ciphering overhead: tag, length (3), title length + title (9), SC, IC (4), tag (12).
-_CIPHER_OVERHEAD = 1 + 3 + 9 + 1 + 4 + 12
-
 _AR = ActionResult
 
 #: What this server implements: GET/SET/ACTION (normal and with-list), selective access and
@@ -136,14 +124,6 @@ DEFAULT_SERVER_CONFORMANCE = (
     Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
     | Conformance.MULTIPLE_REFERENCES | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
 )
-
-
-class Authentication(Enum):
-    """The association's authentication mechanism (Green Book 9.2)."""
-
-    LOWEST = MechanismName.LOWEST
-    LLS = MechanismName.LOW
-    HLS_GMAC = MechanismName.HIGH_GMAC
 
 
 class ServerState(IntEnum):
@@ -161,14 +141,6 @@ class ServerStats:
     auth_failed: int = 0
     replayed: int = 0
     associations_rejected: int = 0
-
-
-@dataclass(slots=True)
-class _LongGet:
-    invoke: InvokeIdAndPriority
-    data: bytes
-    block_size: int
-    sent: int = 0  # number of the last block sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,16 +167,8 @@ class _Session:
     client_system_title: bytes | None = None
     challenge_ctos: bytes = b""
     challenge_stoc: bytes = b""
-    long_get: _LongGet | None = None
+    long_get: LongGet | None = None
     hls_done: bool = False
-
-
-def _access_result(exc: BaseException) -> int:
-    if isinstance(exc, CosemAccessError):
-        return int(exc.result)
-    if isinstance(exc, DecodeError):
-        return DataAccessResult.TYPE_UNMATCHED
-    return DataAccessResult.OTHER_REASON
 
 
 class AssociationServer:
@@ -323,7 +287,7 @@ class AssociationServer:
     def _service(self, apdu: bytes, sec: _Security, now: datetime) -> None:
         request = decode_apdu(apdu, strict=True)
         hls_reply = (isinstance(request, ActionRequestNormal)
-                     and request.method == _HLS_METHOD)
+                     and request.method == HLS_METHOD)
         if self.state is ServerState.IDLE or (self.state is ServerState.HLS_PENDING
                                               and not hls_reply):
             self.stats.refused_not_associated += 1
@@ -339,7 +303,7 @@ class AssociationServer:
 
     def _dispatch(self, request: object, ctx: RequestContext, sec: _Security) -> bytes | None:
         negotiated = self._session.conformance
-        need = _NEEDED.get(type(request))
+        need = NEEDED.get(type(request))
         if need is None or not negotiated & need:
             state = (ExceptionStateError.SERVICE_UNKNOWN if need is None
                      else ExceptionStateError.SERVICE_NOT_ALLOWED)
@@ -351,15 +315,15 @@ class AssociationServer:
         if isinstance(request, GetRequestWithList):
             return self._get_list(request, sec)
         if isinstance(request, SetRequestNormal):
-            result = self._set_one(request.attribute, request.access is not None,
-                                   request.value, ctx)
+            result = set_value(self.objects, request.attribute, request.access is not None,
+                               request.value, ctx)
             return SetResponseNormal(result, request.invoke).encode()
         if isinstance(request, SetRequestWithList):
             if len(request.attributes) != len(request.values):
                 return SetResponseWithList(
                     (DataAccessResult.OTHER_REASON,) * len(request.attributes),
                     request.invoke).encode()
-            results = tuple(self._set_one(a.attribute, a.access is not None, v, ctx)
+            results = tuple(set_value(self.objects, a.attribute, a.access is not None, v, ctx)
                             for a, v in zip(request.attributes, request.values, strict=True))
             return SetResponseWithList(results, request.invoke).encode()
         if isinstance(request, ActionRequestNormal):
@@ -374,7 +338,7 @@ class AssociationServer:
                 self._action_one(m, p, ctx, sec)
                 for m, p in zip(request.methods, request.parameters, strict=True)),
                 request.invoke).encode()
-        return None  # pragma: no cover - _NEEDED lists exactly the handled types
+        return None  # pragma: no cover - NEEDED lists exactly the handled types
 
     def _reply(self, apdu: bytes, sec: _Security) -> None:
         if sec.tag is None:
@@ -395,36 +359,14 @@ class AssociationServer:
 
     # --- GET -------------------------------------------------------------------------------
 
-    def _lookup(self, attr: CosemAttributeDescriptor | CosemMethodDescriptor
-                ) -> CosemObject | int:
-        obj = self.objects.get(Obis.from_bytes(attr.instance_id))
-        if obj is None:
-            return DataAccessResult.OBJECT_UNDEFINED
-        if obj.class_id != attr.class_id:
-            return DataAccessResult.OBJECT_CLASS_INCONSISTENT
-        return obj
-
-    def _get_value(self, item: AttributeWithSelection) -> GetResult:
-        obj = self._lookup(item.attribute)
-        if isinstance(obj, int):
-            return DataAccessResult(obj)
-        try:
-            if item.access is None:
-                return obj.get(item.attribute.attribute_id)
-            if not self._session.conformance & Conformance.SELECTIVE_ACCESS:
-                return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-            return obj.get(item.attribute.attribute_id, item.access.access_parameters,
-                           item.access.access_selector)
-        except (ProtocolError, ValueError, TypeError) as exc:
-            return DataAccessResult(_access_result(exc))
-
     def _send_limit(self, sec: _Security) -> int:
         limit = min(self._session.client_max_pdu, self.max_pdu_size)
-        return limit - (_CIPHER_OVERHEAD if sec.tag is not None else 0)
+        return limit - (CIPHER_OVERHEAD if sec.tag is not None else 0)
 
     def _get_normal(self, request: GetRequestNormal, sec: _Security) -> bytes:
         self._session.long_get = None
-        result = self._get_value(AttributeWithSelection(request.attribute, request.access))
+        result = get_value(self.objects, AttributeWithSelection(request.attribute, request.access),
+                           self._session.conformance)
         response = GetResponseNormal(result, request.invoke).encode()
         if len(response) <= self._send_limit(sec) or not isinstance(result, Data):
             return response
@@ -432,35 +374,28 @@ class AssociationServer:
 
     def _get_list(self, request: GetRequestWithList, sec: _Security) -> bytes:
         self._session.long_get = None
-        results = tuple(self._get_value(item) for item in request.attributes)
+        results = tuple(get_value(self.objects, item, self._session.conformance)
+                        for item in request.attributes)
         response = GetResponseWithList(results, request.invoke).encode()
         if len(response) <= self._send_limit(sec):
             return response
-        # Green Book: the blocks of a long with-list answer carry the SEQUENCE OF Get-Data-Result
-        w = Writer()
-        push_count(w, len(results))
-        for r in results:
-            push_get_result(w, r)
-        return self._start_long_get(request.invoke, w.getvalue(), sec)
+        return self._start_long_get(request.invoke, result_list_bytes(results), sec)
 
     def _start_long_get(self, invoke: InvokeIdAndPriority, raw: bytes, sec: _Security) -> bytes:
-        block_size = self._send_limit(sec) - _BLOCK_HEADER
+        block_size = self._send_limit(sec) - BLOCK_HEADER
         if (not self._session.conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
                 or block_size < 1):
             return GetResponseNormal(DataAccessResult.OTHER_REASON, invoke).encode()
-        self._session.long_get = _LongGet(invoke, raw, block_size)
+        self._session.long_get = LongGet(invoke, raw, block_size)
         return self._next_block()
 
     def _next_block(self) -> bytes:
         lg = self._session.long_get
         assert lg is not None
-        start = lg.sent * lg.block_size
-        chunk = lg.data[start:start + lg.block_size]
-        lg.sent += 1
-        last = start + lg.block_size >= len(lg.data)
+        response, last = lg.next_block()
         if last:
             self._session.long_get = None
-        return GetResponseWithDatablock(last, lg.sent, chunk, lg.invoke).encode()
+        return response
 
     def _get_next(self, request: GetRequestNext) -> bytes:
         lg = self._session.long_get
@@ -477,37 +412,11 @@ class AssociationServer:
 
     # --- SET and ACTION --------------------------------------------------------------------
 
-    def _set_one(self, attr: CosemAttributeDescriptor, selective: bool, value: Data,
-                 ctx: RequestContext) -> DataAccessResult | int:
-        obj = self._lookup(attr)
-        if isinstance(obj, int):
-            return obj
-        if selective:
-            return DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-        try:
-            if isinstance(obj, ContextualObject):
-                obj.set_in(ctx, attr.attribute_id, value)
-            else:
-                obj.set(attr.attribute_id, value)
-        except (ProtocolError, ValueError, TypeError) as exc:
-            return _access_result(exc)
-        return DataAccessResult.SUCCESS
-
     def _action_one(self, method: CosemMethodDescriptor, parameters: Data | None,
                     ctx: RequestContext, sec: _Security) -> ActionOutcome:
-        if method == _HLS_METHOD:
+        if method == HLS_METHOD:
             return self._reply_to_hls(parameters, sec)
-        obj = self._lookup(method)
-        if isinstance(obj, int):
-            return ActionOutcome(obj)
-        try:
-            if isinstance(obj, ContextualObject):
-                ret = obj.invoke_in(ctx, method.method_id, parameters)
-            else:
-                ret = obj.invoke(method.method_id, parameters)
-        except (ProtocolError, ValueError, TypeError) as exc:
-            return ActionOutcome(_access_result(exc))
-        return ActionOutcome(_AR.SUCCESS, ret)
+        return invoke_method(self.objects, method, parameters, ctx)
 
     def _reply_to_hls(self, parameters: Data | None, sec: _Security) -> ActionOutcome:
         """Pass 3/4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
@@ -577,27 +486,6 @@ class AssociationServer:
         cur.expect_end("InitiateRequest")
         return request, True
 
-    def _check_mechanism(self, aarq: AARQ) -> int | None:
-        mech = aarq.mechanism_name
-        want = self.authentication
-        if want is Authentication.LOWEST:
-            return None if mech in (None, MechanismName.LOWEST) else _D.AUTHENTICATION_FAILURE
-        if mech is None:
-            return _D.AUTHENTICATION_MECHANISM_NAME_REQUIRED
-        if mech != want.value:
-            return _D.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED
-        secret = aarq.calling_authentication_value
-        if secret is None:
-            return _D.AUTHENTICATION_FAILURE
-        if want is Authentication.LLS:
-            ok = self._password is not None and hmac.compare_digest(secret, self._password)
-            return None if ok else _D.AUTHENTICATION_FAILURE
-        if not CHALLENGE_MIN <= len(secret) <= CHALLENGE_MAX:
-            return _D.AUTHENTICATION_FAILURE
-        if aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8:
-            return _D.CALLING_AP_TITLE_NOT_RECOGNIZED
-        return None
-
     def _associate(self, aarq: AARQ) -> bytes:
         ctx = aarq.application_context
         if ctx not in (ApplicationContextName.LOGICAL_NAME,
@@ -607,7 +495,7 @@ class AssociationServer:
         ciphered_ctx = ctx == ApplicationContextName.LOGICAL_NAME_CIPHERED
         if ciphered_ctx and (aarq.calling_ap_title is None or len(aarq.calling_ap_title) != 8):
             return self._reject(aarq, _D.CALLING_AP_TITLE_NOT_RECOGNIZED)
-        bad = self._check_mechanism(aarq)
+        bad = check_mechanism(aarq, self.authentication, self._password)
         if bad is not None:
             if bad == _D.AUTHENTICATION_FAILURE:
                 self.stats.auth_failed += 1
@@ -655,16 +543,3 @@ class AssociationServer:
 
 
 _D = AcseServiceUserDiagnostic
-_HLS_METHOD = CosemMethodDescriptor(ASSOCIATION_LN_CLASS, bytes(ASSOCIATION_LN_OBIS),
-                                    REPLY_TO_HLS_METHOD)
-
-#: Conformance bit each request type needs (Green Book 9.5 conformance block).
-_NEEDED: dict[type, Conformance] = {
-    GetRequestNormal: Conformance.GET,
-    GetRequestNext: Conformance.GET,
-    GetRequestWithList: Conformance.MULTIPLE_REFERENCES,
-    SetRequestNormal: Conformance.SET,
-    SetRequestWithList: Conformance.MULTIPLE_REFERENCES,
-    ActionRequestNormal: Conformance.ACTION,
-    ActionRequestWithList: Conformance.MULTIPLE_REFERENCES,
-}

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._buffer import Cursor, Writer
 from ..errors import DecodeError, EncodeError
 from .axdr_datetime import CosemDate, CosemDateTime, CosemTime
+
+if TYPE_CHECKING:
+    from .axdr_values import decode_values, to_python
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -414,84 +417,11 @@ def _body(buf: bytes, pos: int, end: int, dtype: DataType, depth: int) -> tuple[
     if dtype is _COMPACT_ARRAY:
         if depth <= 0:
             raise _err(pos, "nesting deeper than max_depth")
-        return _compact_array(buf, pos, end, depth - 1)
+        from .axdr_compact import pull_compact_array  # cycle: it decodes through _body
+
+        return pull_compact_array(buf, pos, end, depth - 1)
     # ARRAY/STRUCTURE never reach here: _pull and _typed decode them.
     raise _err(pos, f"{dtype.name.lower()} cannot be decoded without its tag")
-
-
-def _description(
-    buf: bytes, pos: int, end: int, depth: int
-) -> tuple[TypeDescription, int, int, int]:
-    """(description, next position, minimum encoded size, values produced per element)."""
-    if pos >= end:
-        raise _err(pos, "compact-array description: input ended")
-    dtype = _TAG_TO_TYPE.get(buf[pos])
-    if dtype is None or dtype is DataType.COMPACT_ARRAY:
-        raise _err(pos, f"compact-array description: invalid type {buf[pos]}")
-    pos += 1
-    if dtype not in _CONTAINERS:
-        fixed = _FIXED.get(dtype) or _DATE_KINDS.get(dtype)
-        size = fixed[0] if fixed is not None else (0 if dtype is DataType.NULL else 1)
-        return TypeDescription(dtype), pos, size, 1
-    if depth <= 0:
-        raise _err(pos - 1, "compact-array description nests deeper than max_depth")
-    if dtype is DataType.ARRAY:  # number-of-elements is Unsigned16
-        if pos + 2 > end:
-            raise _err(pos, "compact-array description: array count needs 2 bytes")
-        count = int.from_bytes(buf[pos : pos + 2], "big")
-        elem, pos, size, weight = _description(buf, pos + 2, end, depth - 1)
-        return TypeDescription(dtype, count, (elem,)), pos, count * size, 1 + count * weight
-    count, pos = _length(buf, pos, end, "compact-array structure description")
-    if count > end - pos:
-        raise _err(pos, f"{count} structure members declared, only {end - pos} bytes left")
-    children = []
-    total_size, total_weight = 0, 1
-    for _ in range(count):
-        child, pos, size, weight = _description(buf, pos, end, depth - 1)
-        children.append(child)
-        total_size += size
-        total_weight += weight
-    return TypeDescription(dtype, count, tuple(children)), pos, total_size, total_weight
-
-
-def _typed(
-    buf: bytes, pos: int, end: int, desc: TypeDescription, depth: int
-) -> tuple[Data, int]:
-    """Decode one untagged compact-array element described by ``desc``."""
-    dtype = desc.type
-    if dtype is _ARRAY:
-        elem = desc.elements[0]
-        items = []
-        for _ in range(desc.count):
-            item, pos = _typed(buf, pos, end, elem, depth)
-            items.append(item)
-        return _new(Data, (dtype, tuple(items))), pos
-    if dtype is _STRUCTURE:
-        items = []
-        for child in desc.elements:
-            item, pos = _typed(buf, pos, end, child, depth)
-            items.append(item)
-        return _new(Data, (dtype, tuple(items))), pos
-    value, pos = _body(buf, pos, end, dtype, depth)
-    return _new(Data, (dtype, value)), pos
-
-
-def _compact_array(buf: bytes, pos: int, end: int, depth: int) -> tuple[CompactArray, int]:
-    desc, pos, min_size, weight = _description(buf, pos, end, depth)
-    start = pos
-    length, pos = _length(buf, pos, end, "compact-array contents")
-    if length > end - pos:
-        raise _err(pos, f"compact-array contents of {length} bytes, only {end - pos} left")
-    stop = pos + length
-    if length and min_size == 0:
-        raise _err(start, "compact-array contents given for a description of zero size")
-    if length and weight > _MAX_VALUES_PER_CONTENT_BYTE * min_size:
-        raise _err(start, f"compact-array description expands to {weight} values per element")
-    items = []
-    while pos < stop:
-        item, pos = _typed(buf, pos, stop, desc, depth)
-        items.append(item)
-    return CompactArray(desc, tuple(items)), pos
 
 
 def pull_data(cur: Cursor, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Data:
@@ -508,82 +438,6 @@ def decode_data(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Data:
     if pos != len(buf):
         raise _err(pos, f"{len(buf) - pos} trailing bytes after Data")
     return d
-
-
-# -- natives --------------------------------------------------------------------------------
-
-
-def to_python(d: Data) -> object:
-    """Plain Python for users: containers become lists, compact arrays lists of values.
-
-    Scalars stay as decoded (int, float, bool, bytes, str, BitString, CosemDateTime, ...).
-    """
-    value = d.value
-    if type(value) is tuple:
-        return [to_python(x) for x in value]
-    if type(value) is CompactArray:
-        return [to_python(x) for x in value.elements]
-    return value
-
-
-def _pull_native(buf: bytes, pos: int, end: int, depth: int) -> tuple[object, int]:
-    if pos < end:
-        tag = buf[pos]
-        fixed = _FIXED.get(tag)
-        if fixed is not None:
-            size, unpack, _ = fixed
-            nxt = pos + 1 + size
-            if nxt <= end:
-                return unpack(buf, pos + 1)[0], nxt
-        elif tag == 1 or tag == 2:
-            if depth <= 0:
-                raise _err(pos, "nesting deeper than max_depth")
-            count, pos = _length(buf, pos + 1, end, "array" if tag == 1 else "structure")
-            if count > end - pos:
-                raise _err(pos, f"{count} elements declared, only {end - pos} bytes left")
-            items: list[object] = []
-            append = items.append
-            fixed_get = _FIXED.get
-            child_depth = depth - 1
-            shape = _row_shape(buf, pos, end) if count >= _MIN_SHAPE_ROWS and child_depth else None
-            for _ in range(count):
-                if shape is not None and pos + shape[0] <= end:
-                    row = shape[1](buf, pos)
-                    if shape[2](row) == shape[3]:
-                        append(list(shape[4](row)))
-                        pos += shape[0]
-                        continue
-                if pos < end:
-                    t = buf[pos]
-                    fixed = fixed_get(t)
-                    if fixed is not None:
-                        size, unpack, _ = fixed
-                        nxt = pos + 1 + size
-                        if nxt <= end:
-                            append(unpack(buf, pos + 1)[0])
-                            pos = nxt
-                            continue
-                    elif t == 9 and pos + 1 < end:  # short octet-string (date-time columns)
-                        n = buf[pos + 1]
-                        nxt = pos + 2 + n
-                        if n < 0x80 and nxt <= end:
-                            append(buf[pos + 2 : nxt])
-                            pos = nxt
-                            continue
-                item, pos = _pull_native(buf, pos, end, child_depth)
-                append(item)
-            return items, pos
-    d, pos = _pull(buf, pos, end, depth)
-    return to_python(d), pos
-
-
-def decode_values(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> object:
-    """``to_python(decode_data(data))`` without building Data objects (same errors, faster)."""
-    buf = bytes(data)
-    value, pos = _pull_native(buf, 0, len(buf), max_depth)
-    if pos != len(buf):
-        raise _err(pos, f"{len(buf) - pos} trailing bytes after Data")
-    return value
 
 
 # -- encoding -------------------------------------------------------------------------------
@@ -638,7 +492,9 @@ def _emit_body(out: bytearray, dtype: DataType, value: object) -> None:
         out += value.encode()  # type: ignore[attr-defined]
         return
     elif dtype is DataType.COMPACT_ARRAY and isinstance(value, CompactArray):
-        _emit_compact(out, value)
+        from .axdr_compact import emit_compact_array  # cycle: it encodes through _emit_body
+
+        emit_compact_array(out, value)
         return
     else:
         raise EncodeError(f"cannot encode {value!r} as {dtype!r}")
@@ -656,45 +512,6 @@ def _emit(out: bytearray, d: Data) -> None:
     _emit_body(out, dtype, d.value)
 
 
-def _emit_description(out: bytearray, desc: TypeDescription) -> None:
-    dtype = desc.type
-    if not isinstance(dtype, DataType) or dtype is DataType.COMPACT_ARRAY:
-        raise EncodeError(f"invalid compact-array description type {dtype!r}")
-    out.append(dtype)
-    if dtype is DataType.ARRAY:
-        if len(desc.elements) != 1 or not 0 <= desc.count <= 0xFFFF:
-            raise EncodeError("array description needs one element type and a count 0..65535")
-        out += desc.count.to_bytes(2, "big")
-        _emit_description(out, desc.elements[0])
-    elif dtype is DataType.STRUCTURE:
-        out += _length_bytes(len(desc.elements))
-        for child in desc.elements:
-            _emit_description(out, child)
-
-
-def _emit_typed(out: bytearray, desc: TypeDescription, d: Data) -> None:
-    if not isinstance(d, Data) or d.type is not desc.type:
-        raise EncodeError(f"compact-array element {d!r} does not match {desc.type!r}")
-    if desc.type is DataType.ARRAY or desc.type is DataType.STRUCTURE:
-        value = d.value
-        kinds = desc.elements * desc.count if desc.type is DataType.ARRAY else desc.elements
-        if not isinstance(value, tuple) or isinstance(value, Data) or len(value) != len(kinds):
-            raise EncodeError(f"compact-array element {d!r} does not match its description")
-        for child_desc, child in zip(kinds, value, strict=True):
-            _emit_typed(out, child_desc, child)
-        return
-    _emit_body(out, desc.type, d.value)
-
-
-def _emit_compact(out: bytearray, value: CompactArray) -> None:
-    _emit_description(out, value.description)
-    contents = bytearray()
-    for item in value.elements:
-        _emit_typed(contents, value.description, item)
-    out += _length_bytes(len(contents))
-    out += contents
-
-
 def encode_data(d: Data) -> bytes:
     """The A-XDR encoding of ``d`` (tag + value); EncodeError when a value does not fit."""
     out = bytearray()
@@ -705,3 +522,14 @@ def encode_data(d: Data) -> bytes:
 def push_data(w: Writer, d: Data) -> None:
     """Append the A-XDR encoding of ``d`` to ``w``."""
     w.push_bytes(encode_data(d))
+
+
+def __getattr__(name: str) -> object:
+    """The plain-values path of .axdr_values (which imports this module), on first use (PEP 562)."""
+    from . import axdr_values
+
+    if name in ("decode_values", "to_python"):
+        value = getattr(axdr_values, name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

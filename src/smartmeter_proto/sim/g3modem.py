@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from ..auth.eap_psk import EapOutcome, EapPskPeer
 from ..echonet.events import Address
 from ..echonet.node import Node
-from ..errors import DecodeError, ProtocolError
+from ..errors import DecodeError
 from ..plc import g3adp as adp
 from ..plc import lbp
 from ..plc.usi import UsiFrame, UsiParser, UsiProtocol, decode_frame
 from ..wisun.lowpan import ALL_NODES, parse_ipv6_udp
 from .dongle import Fault, FaultPlan
+from .g3lbd import EUI64_LEN, UNASSIGNED, JoinResult, Lbd, LbdJoin
 from .g3meter import (
     ARIB_TEST_ID_S,
     COORDINATOR_SHORT_ADDRESS,
@@ -61,8 +61,6 @@ __all__ = [
 ]
 
 MODEL: Final = "g3-usi"
-_EUI64_LEN: Final = 8
-_UNASSIGNED: Final = 0xFFFF  # lbp_dev.c: short address 0xFFFF = not joined
 _MEDIA_TYPE_PLC: Final = 0  # DISCOVERY_IND media type of a PLC-only PAN (synthetic)
 
 # Timing: no source gives these for a PL360/PL460 modem on a B-route meter (synthetic).
@@ -76,12 +74,6 @@ _NOT_JOINED: Final = adp.AdpStatus.INVALID_REQUEST  # data/leave/join in the wro
 _NO_ROUTE: Final = adp.AdpStatus.ROUTE_ERROR  # destination is not the meter
 _NO_ACK: Final = adp.AdpStatus.TIMEOUT  # the meter is silent: no MAC acknowledgement
 _MAX_STEPS: Final = 100_000
-_LBP_IDS: Final = frozenset(int(a) for a in adp.LbpAttribute)
-#: EXT of the device's EAP-PSK message 4: EXT_Type 0x02 (configuration parameters) and one
-#: parameter-result, RESULT_PARAMETER_SUCCESS (0x00) with parameter id 0, for a message 3
-#: whose parameters were accepted (lbp_dev.c _ProcessParameters and
-#: _Join_Process_Challenge_ThirdMessage; value from lbp_encode_decode.h).
-_JOIN_RESULT_EXT: Final = lbp.encode_config_ext([lbp.result_param(lbp.ParamResult.SUCCESS)])
 
 _Rng = random.Random  # seeded simulation randomness: addresses, LQI, EAP nonces
 
@@ -102,15 +94,6 @@ _FAULT_PARAMS: Final[dict[G3Fault, frozenset[str]]] = {fault: frozenset() for fa
     G3Fault.GARBLE_FRAME: frozenset({"match", "mode"}),
     G3Fault.SILENT_METER: frozenset({"seconds"}),
 }
-
-
-@dataclass(slots=True)
-class _Join:
-    """A NETWORK_JOIN in progress: the modem's EAP-PSK peer and where it is joining."""
-
-    peer: EapPskPeer
-    pan_id: int
-    lba: int
 
 
 @dataclass(slots=True)
@@ -145,7 +128,7 @@ class G3ModemEmulator:
             raise ValueError(f"the meter's PSK is {PSK_LEN} bytes and ID_P 1..{MAX_ID_P}")
         self.model = MODEL
         self._rng = _Rng(seed)
-        self.extended_address = self._rng.randbytes(_EUI64_LEN)
+        self.extended_address = self._rng.randbytes(EUI64_LEN)
         self.link_quality = self._rng.randint(*_LQI_RANGE)
         node = node if node is not None else meter_node(SimulatedMeter(), now=now)
         self.faults = FaultPlan(self._rng)
@@ -159,9 +142,7 @@ class G3ModemEmulator:
         self._initialized = False
         self._band: adp.Band | int | None = None
         self._coordinator = False
-        self._psk: Secret | None = None
-        self._id_p: Secret | None = None
-        self._join: _Join | None = None
+        self._lbd = Lbd()  # the host's PSK/ID_P and the join in progress
         self._generation = 0  # bumps on reset/initialize: stale leave confirms are dropped
         self._discovery: _Discovery | None = None
         self.short_address: int | None = None
@@ -297,6 +278,10 @@ class G3ModemEmulator:
         self._emit(message)
         return adp.SerialStatus.SUCCESS
 
+    @property
+    def _psk(self) -> Secret | None:  # the PSK the host set for joining
+        return self._lbd.psk
+
     def _refused(self, *, device_only: bool = False) -> bool:
         return not self._initialized or (device_only and self._coordinator)
 
@@ -307,49 +292,25 @@ class G3ModemEmulator:
         return adp.SerialStatus.SUCCESS
 
     def _on_lbp_set(self, msg: adp.LbpSetRequest, now: float) -> adp.SerialStatus:
-        attribute, value = msg.attribute_id, msg.value
-        status = adp.LbpStatus.OK
-        if attribute == adp.LbpAttribute.PSK:
-            status = self._store_psk(value)
-        elif attribute == adp.LbpAttribute.IDP:
-            status = self._store_id_p(value)
-        elif attribute not in _LBP_IDS:
-            status = adp.LbpStatus.UNSUPPORTED_PARAMETER
-        return self._answer(adp.LbpSetConfirm(status, attribute, msg.attribute_index))
-
-    def _store_psk(self, value: bytes) -> adp.LbpStatus:
-        if len(value) != PSK_LEN:
-            return adp.LbpStatus.INVALID_LENGTH
-        self._psk = Secret(value)
-        return adp.LbpStatus.OK
-
-    def _store_id_p(self, value: bytes) -> adp.LbpStatus:
-        if not 1 <= len(value) <= MAX_ID_P:
-            return adp.LbpStatus.INVALID_LENGTH
-        self._id_p = Secret(value)
-        return adp.LbpStatus.OK
+        status = self._lbd.lbp_set(msg.attribute_id, msg.value)
+        return self._answer(adp.LbpSetConfirm(status, msg.attribute_id, msg.attribute_index))
 
     def _on_set(self, msg: adp.SetRequest, now: float) -> adp.SerialStatus:
         if self._refused():
             return adp.SerialStatus.NOT_ALLOWED
-        attribute, value, status = msg.attribute_id, msg.value, adp.AdpStatus.SUCCESS
-        # 0x080000C2/C3 are PSK/ID_P in ASF firmware, EXTENDED_ADDRESS/PAN_ID in Harmony:
-        # the value's size tells which one the host means.
-        if attribute == adp.LegacyAdpAttribute.EAP_PRESHARED_KEY and len(value) != _EUI64_LEN:
-            ok = self._store_psk(value) is adp.LbpStatus.OK
-            status = adp.AdpStatus.SUCCESS if ok else adp.AdpStatus.INVALID_PARAMETER
-        elif attribute == adp.AdpAttribute.MANUF_EXTENDED_ADDRESS:
-            self.extended_address = value
-        elif attribute == adp.LegacyAdpAttribute.EAP_NETWORK_ACCESS_IDENTIFIER and len(value) != 2:
-            ok = self._store_id_p(value) is adp.LbpStatus.OK
-            status = adp.AdpStatus.SUCCESS if ok else adp.AdpStatus.INVALID_PARAMETER
+        attribute, value = msg.attribute_id, msg.value
+        status = self._lbd.legacy_set(attribute, value)  # PSK/ID_P by their ASF attribute ids
+        if status is None:
+            status = adp.AdpStatus.SUCCESS
+            if attribute == adp.AdpAttribute.MANUF_EXTENDED_ADDRESS:
+                self.extended_address = value
         return self._answer(adp.SetConfirm(status, attribute, msg.attribute_index))
 
     def _on_get(self, msg: adp.GetRequest, now: float) -> adp.SerialStatus:
         if self._refused():
             return adp.SerialStatus.NOT_ALLOWED
-        short = _UNASSIGNED if self.short_address is None else self.short_address
-        pan = _UNASSIGNED if self.short_address is None else self.pan_id
+        short = UNASSIGNED if self.short_address is None else self.short_address
+        pan = UNASSIGNED if self.short_address is None else self.pan_id
         values: dict[int, bytes] = {
             adp.AdpAttribute.MANUF_EXTENDED_ADDRESS: self.extended_address,
             adp.AdpAttribute.MANUF_SHORT_ADDRESS: short.to_bytes(2, "big"),
@@ -393,20 +354,15 @@ class G3ModemEmulator:
     def _on_join(self, msg: adp.NetworkJoinRequest, now: float) -> adp.SerialStatus:
         if self._refused(device_only=True):
             return adp.SerialStatus.NOT_ALLOWED
-        if self._join is not None or self.joined or self._psk is None or self._id_p is None:
-            return self._answer(adp.NetworkJoinConfirm(_NOT_JOINED, _UNASSIGNED, msg.pan_id))
-        peer = EapPskPeer(
-            self._id_p.value,
-            self._psk.value,
-            random_bytes=self._rng.randbytes,
-            ext4=_JOIN_RESULT_EXT,
-        )
-        join = self._join = _Join(peer, msg.pan_id, msg.lba_address)
-        self._send_lbp(lbp.LbpMessage(lbp.LbpMessageType.JOINING, self.extended_address), now)
+        nonces = self._rng.randbytes
+        join = None if self.joined else self._lbd.start_join(msg.pan_id, msg.lba_address, nonces)
+        if join is None:
+            return self._answer(adp.NetworkJoinConfirm(_NOT_JOINED, UNASSIGNED, msg.pan_id))
+        self._send_lbp(LbdJoin.joining(self.extended_address), now)
 
         def expire(t: float) -> None:
-            if self._join is join:
-                self._finish_join(adp.AdpStatus.TIMEOUT)
+            if self._lbd.join is join:
+                self._finish_join(JoinResult(adp.AdpStatus.TIMEOUT))
 
         self._at(now + JOIN_TIMEOUT_S, expire)
         return adp.SerialStatus.SUCCESS
@@ -460,7 +416,7 @@ class G3ModemEmulator:
 
     def _drop_network(self) -> None:
         self._generation += 1
-        self._join = None
+        self._lbd.join = None
         self._discovery = None
         self.short_address = None  # the meter is not told (as after a real modem reset)
 
@@ -470,8 +426,7 @@ class G3ModemEmulator:
 
     def _send_lbp(self, message: lbp.LbpMessage, now: float) -> None:
         """An LBP frame to the meter; its answer comes back one latency later."""
-        join = self._join
-        if join is not None and (join.pan_id, join.lba) != (self.pan_id, COORDINATOR_SHORT_ADDRESS):
+        if not self._lbd.reaches(self.pan_id, COORDINATOR_SHORT_ADDRESS):
             return  # no such PAN or agent on the line: the join timer will expire
         wire = message.encode()
 
@@ -487,51 +442,22 @@ class G3ModemEmulator:
     def _from_meter_lbp(self, message: lbp.LbpMessage, now: float) -> None:
         if self._silent(now) or message.lbd_address != self.extended_address:
             return
-        kind = message.message_type
-        if kind == lbp.LbpMessageType.KICK_TO_LBD:
+        if message.message_type == lbp.LbpMessageType.KICK_TO_LBD:
             if self.joined:
                 self._drop_network()
                 self._emit(adp.LeaveIndication())
             return
-        join = self._join
-        if join is None:
-            return
-        if kind == lbp.LbpMessageType.DECLINE:
-            self._finish_join(adp.AdpStatus.NOT_PERMITED)  # lbp_dev.c: DECLINE -> G3_NOT_PERMITED
-            return
-        if kind not in (lbp.LbpMessageType.CHALLENGE, lbp.LbpMessageType.ACCEPTED):
-            return
-        try:
-            response = join.peer.receive(lbp.eap_from_lbp(message.bootstrapping_data))
-        except ProtocolError:
-            return  # lbp_dev.c: an undecodable message waits for the join timer
-        if response is not None:
-            reply = lbp.LbpMessage(
-                lbp.LbpMessageType.JOINING, self.extended_address, lbp.eap_to_lbp(response)
-            )
-            self._send_lbp(reply, now)
-        elif kind == lbp.LbpMessageType.ACCEPTED and join.peer.outcome is EapOutcome.SUCCESS:
-            self._accept(join)
+        step = self._lbd.receive(message, self.extended_address)
+        if isinstance(step, JoinResult):
+            self._finish_join(step)
+        elif step is not None:
+            self._send_lbp(step, now)
 
-    def _accept(self, join: _Join) -> None:
-        try:
-            params = lbp.decode_config_ext(join.peer.ext or b"")
-        except DecodeError:
-            self._finish_join(adp.AdpStatus.FAILED)
-            return
-        short = lbp.find_parameter(params, lbp.ConfParam.SHORT_ADDRESS)
-        if short is None or len(short.value) != 2:
-            self._finish_join(adp.AdpStatus.FAILED)
-            return
-        self._finish_join(adp.AdpStatus.SUCCESS, int.from_bytes(short.value, "big"))
-
-    def _finish_join(self, status: adp.AdpStatus, short_address: int | None = None) -> None:
-        join, self._join = self._join, None
-        if join is None:
-            return
-        self.short_address = short_address
-        address = _UNASSIGNED if short_address is None else short_address
-        self._emit(adp.NetworkJoinConfirm(status, address, join.pan_id))
+    def _finish_join(self, result: JoinResult) -> None:
+        join = self._lbd.end_join()
+        if join is not None:
+            self.short_address = result.short_address
+            self._emit(result.confirm(join.pan_id))
 
     def _from_meter_node(
         self, datagrams: list[tuple[bytes, Address]], now: float, latency: float = 0.0

@@ -130,8 +130,8 @@ class SerialLink:
             # A readable descriptor with no data: the other end hung up.
             self._lost("serial port closed by the other end")
             return
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("rx %s", data.hex())
+        # Byte counts only: a SKSTACK dongle echoes SKSETPWD/SKSETRBID with the secrets.
+        log.debug("rx %d bytes", len(data))
         self._pump(self.broute.receive_data(data, self.clock()))
 
     def send_echonet(self, payload: bytes, dest: str | None = None) -> None:
