@@ -766,3 +766,40 @@ def test_dialect_files_are_checked(tmp_path: pytest.TempPathFactory) -> None:
     path.write_text("family: x\ndialects:\n  a: {extends: bp35a1, colour: red}\n")
     with pytest.raises(ValueError, match="extends unknown"):
         load_dialects(tmp_path)  # type: ignore[arg-type]
+
+
+def test_pana_trace_reads_the_real_join_and_a_refusal() -> None:
+    """The [WSUHA] meter's PANA messages explain themselves; a refusal names the step."""
+    from hypothesis import strategies as hst
+
+    from smartmeter_proto.wisun import pana
+    from smartmeter_proto.wisun.pana_trace import explain_refusal
+
+    real = [bytes.fromhex(line.split(" ", 1)[1]) for line in C2_PANA]
+    assert explain_refusal(real) == (
+        "the meter ended PANA with PANA_SUCCESS and EAP-Success after EAP-PSK message 3"
+    )
+    # The same first messages, then the refusal a meter sends when MAC_P fails (RFC 4764):
+    # PAR with the C flag, Result-Code 1 and EAP-Failure right after message 1.
+    refusal = pana.PanaMessage(
+        pana.Flag.REQUEST | pana.Flag.COMPLETE,
+        pana.MessageType.AUTH,
+        0x136F0BFE,
+        0x2FDA83DE,
+        (
+            pana.Avp.u32(pana.AvpCode.RESULT_CODE, pana.ResultCode.PANA_AUTHENTICATION_REJECTED),
+            pana.Avp(pana.AvpCode.EAP_PAYLOAD, bytes.fromhex("04E40004")),
+        ),
+    )
+    reason = explain_refusal([*real[:2], pana.encode(refusal)])
+    assert reason is not None
+    assert reason.startswith("the meter refused at EAP-PSK message 2 (PANA_AUTHENTICATION_REJECTED")
+    assert explain_refusal([]) is None
+    assert explain_refusal([b"\x00garbage"]) is None
+
+    @given(hst.lists(hst.binary(max_size=120), max_size=6))
+    @settings(max_examples=200, deadline=None)
+    def never_raises(messages: list[bytes]) -> None:
+        explain_refusal(messages)
+
+    never_raises()

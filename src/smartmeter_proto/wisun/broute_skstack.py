@@ -28,6 +28,7 @@ from .broute_driver import (
     Step,
     canonical_ipv6,
 )
+from .pana_trace import MAX_TRACED, explain_refusal
 from .skstack_dialects import PayloadMode, get_dialect
 from .skstack_messages import mask_secrets
 
@@ -110,6 +111,7 @@ class SkStackDriver:
         self._messages: deque[sk.Message] = deque()
         self._echoed: str | None = None  # command word echoed since the last command
         self._pana_heard = False  # the meter answered PANA since the last SKJOIN
+        self._pana_seen: list[bytes] = []  # what it said (bounded), to explain an EVENT 24
         self._plans = {
             state: tuple(
                 s for s in plan if s is not Step.READ_OPTIONS or self.dialect.option_commands
@@ -157,6 +159,7 @@ class SkStackDriver:
     def _skjoin(self, link: LinkContext) -> bytes:
         assert link.meter_ipv6 is not None, "SKJOIN before SKLL64"
         self._pana_heard = False
+        self._pana_seen.clear()
         return sk.skjoin(link.meter_ipv6)
 
     def _sksendto(self, link: LinkContext) -> bytes:
@@ -247,7 +250,8 @@ class SkStackDriver:
 
     def _pana_failed(self, _msg: sk.Event, _in_flight: Step | None) -> tuple[Input, ...]:
         if self._pana_heard:  # the meter answered, then refused: the credentials
-            failure, why = JoinFailure.REJECTED, "EVENT 24 after the meter answered PANA"
+            detail = explain_refusal(self._pana_seen) or "after the meter answered PANA"
+            failure, why = JoinFailure.REJECTED, f"EVENT 24: {detail}"
         else:
             failure, why = JoinFailure.UNANSWERED, "EVENT 24 with no PANA answer heard"
         return _one(In.JOIN_FAILED, failure=failure, reason=why)
@@ -266,6 +270,8 @@ class SkStackDriver:
         assert isinstance(msg, sk.ERxUdp)
         if sk.PANA_PORT in (msg.lport, msg.rport):
             self._pana_heard = True
+            if len(self._pana_seen) < MAX_TRACED:
+                self._pana_seen.append(msg.payload)
             return _one(In.NOISE, reason="PANA")
         if msg.lport != sk.ECHONET_LITE_PORT:
             return _one(In.STRAY, reason=f"datagram to UDP port {msg.lport}")
