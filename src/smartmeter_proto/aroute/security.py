@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .._buffer import Writer
 from ..errors import AuthError, DecodeError, EncodeError
+from .axdr import push_length
 
 __all__ = [
     "CipheredApdu",
@@ -234,17 +235,6 @@ def _length_at(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
 
 
-def _push_length(w: Writer, n: int) -> None:
-    if n < 0x80:
-        w.push_uint8(n)
-        return
-    size = (n.bit_length() + 7) // 8
-    if size > 4:
-        raise EncodeError(f"length {n} too large")
-    w.push_uint8(0x80 | size)
-    w.push_bytes(n.to_bytes(size, "big"))
-
-
 # --------------------------------------------------------------------------- wire form
 
 
@@ -311,11 +301,11 @@ def encode_ciphered(apdu: CipheredApdu) -> bytes:
     w.push_uint8(int(apdu.tag))
     if int(apdu.tag) in _GENERAL_TAGS:
         st = apdu.system_title or b""
-        _push_length(w, len(st))
+        push_length(w, len(st))
         w.push_bytes(st)
     elif apdu.system_title is not None:
         raise EncodeError("service-specific ciphered APDUs carry no system title")
-    _push_length(w, 5 + len(apdu.payload))
+    push_length(w, 5 + len(apdu.payload))
     w.push_uint8(apdu.security_control.to_byte())
     w.push_uint32(apdu.invocation_counter)
     w.push_bytes(apdu.payload)

@@ -101,6 +101,34 @@ def _random(random_bytes: Callable[[int], bytes], n: int) -> bytes:
 # --------------------------------------------------------------------------- peer
 
 
+class _Outcome:
+    """What both ends expose: the outcome, why it failed, and the keys once it succeeded."""
+
+    _outcome: EapOutcome
+    _failure: str | None
+    _keys: tuple[bytes, bytes] | None  # (MSK, EMSK)
+
+    @property
+    def outcome(self) -> EapOutcome:
+        """PENDING, SUCCESS or FAILURE."""
+        return self._outcome
+
+    @property
+    def failure(self) -> str | None:
+        """Why the exchange failed, e.g. "MAC_P does not verify"; None otherwise."""
+        return self._failure
+
+    @property
+    def msk(self) -> bytes | None:
+        """64-byte MSK, once the exchange succeeded."""
+        return self._keys[0] if self._keys and self._outcome is EapOutcome.SUCCESS else None
+
+    @property
+    def emsk(self) -> bytes | None:
+        """64-byte EMSK, once the exchange succeeded."""
+        return self._keys[1] if self._keys and self._outcome is EapOutcome.SUCCESS else None
+
+
 class _PeerState(Enum):
     WAIT_MSG1 = "wait message 1"
     WAIT_MSG3 = "wait message 3"
@@ -108,7 +136,7 @@ class _PeerState(Enum):
     DONE = "done"
 
 
-class EapPskPeer:
+class EapPskPeer(_Outcome):
     """EAP-PSK peer (supplicant).  Feed it the server's EAP packets; send what it returns.
 
     ``ext4`` is the EXT field (EXT_Type byte + EXT_Payload) the peer puts in message 4's
@@ -142,16 +170,6 @@ class EapPskPeer:
         self._last: tuple[int, bytes] | None = None  # (request identifier, response sent)
 
     @property
-    def outcome(self) -> EapOutcome:
-        """PENDING, SUCCESS or FAILURE."""
-        return self._outcome
-
-    @property
-    def failure(self) -> str | None:
-        """Why the exchange failed, e.g. "MAC_S does not verify"; None otherwise."""
-        return self._failure
-
-    @property
     def id_s(self) -> bytes | None:
         """The server identity (ID_S) from message 1."""
         return self._id_s
@@ -160,16 +178,6 @@ class EapPskPeer:
     def ext(self) -> bytes | None:
         """EXT field of message 3's PCHANNEL (EXT_Type byte + EXT_Payload), if any."""
         return self._ext
-
-    @property
-    def msk(self) -> bytes | None:
-        """64-byte MSK, once the exchange succeeded."""
-        return self._keys[0] if self._keys and self._outcome is EapOutcome.SUCCESS else None
-
-    @property
-    def emsk(self) -> bytes | None:
-        """64-byte EMSK, once the exchange succeeded."""
-        return self._keys[1] if self._keys and self._outcome is EapOutcome.SUCCESS else None
 
     def __repr__(self) -> str:
         return (
@@ -289,7 +297,7 @@ class _ServerState(Enum):
 _MSG3_NONCE: Final = 0  # the server's first PCHANNEL nonce (hostapd: 0); the peer replies N + 1
 
 
-class EapPskServer:
+class EapPskServer(_Outcome):
     """EAP-PSK server (authenticator with its own credential store)."""
 
     def __init__(
@@ -323,29 +331,9 @@ class EapPskServer:
         self._answered: tuple[bytes, bytes] | None = None  # (last response, our answer)
 
     @property
-    def outcome(self) -> EapOutcome:
-        """PENDING, SUCCESS or FAILURE."""
-        return self._outcome
-
-    @property
-    def failure(self) -> str | None:
-        """Why the exchange failed, e.g. "MAC_P does not verify"; None otherwise."""
-        return self._failure
-
-    @property
     def id_p(self) -> bytes | None:
         """The peer identity (ID_P) from message 2."""
         return self._id_p
-
-    @property
-    def msk(self) -> bytes | None:
-        """64-byte MSK, once the exchange succeeded."""
-        return self._keys[0] if self._keys and self._outcome is EapOutcome.SUCCESS else None
-
-    @property
-    def emsk(self) -> bytes | None:
-        """64-byte EMSK, once the exchange succeeded."""
-        return self._keys[1] if self._keys and self._outcome is EapOutcome.SUCCESS else None
 
     @property
     def peer_ext(self) -> bytes | None:

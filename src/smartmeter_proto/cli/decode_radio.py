@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from ..auth.eap import EapPacket
+from ..auth.eap import EAP_TYPE_PSK, EapPacket
 from ..auth.eap_psk_messages import decode_psk_message
 from ..errors import DecodeError
 from ..wisun import mac802154, pana
@@ -22,7 +22,6 @@ from ..wisun.lowpan import Reassembler
 
 __all__ = ["add_radio_decoders", "pana_to_json"]
 
-_EAP_PSK = 47
 _ECHONET_PORT = 3610
 _PANA_PORT = pana.PANA_UDP_PORT
 
@@ -46,7 +45,7 @@ def _eap_json(data: bytes) -> dict[str, Any]:
     doc: dict[str, Any] = {"code": int(packet.code), "identifier": packet.identifier}
     if packet.type is not None:
         doc["type"] = packet.type
-        if packet.type == _EAP_PSK:
+        if packet.type == EAP_TYPE_PSK:
             message = decode_psk_message(packet.data)
             doc["eap_psk"] = type(message).__name__.replace("PskMessage", "message ")
     return doc

@@ -42,10 +42,10 @@ _ECHONET_PORT: Final = 3610
 #: ARIB sizes of the EAP-PSK identities (smartenergy_g3 lbp_defs.h) and the PSK (RFC 4764).
 ID_P_LEN: Final = 36
 PSK_LEN: Final = 16
-#: G3 link-local interface identifier: PAN ID, 00FF:FE00, 16-bit short address (Harmony
-#: G3 demo address template FE80::781D:FF:FE00:1; no U/L bit flip).
+#: G3 link-local interface identifier: PAN ID, 00FF:FE00, 16-bit short address, no U/L bit
+#: flip (Harmony G3 apps write the PAN ID into bytes 8-9 and the short address into bytes
+#: 14-15 of "FE80::781D:FF:FE00:1", app_udp_responder.c _APP_UDP_SetIPv6Addresses).
 _IID_MIDDLE: Final = bytes.fromhex("00FFFE00")
-_LINK_LOCAL: Final = bytes.fromhex("FE80000000000000")
 #: Join statuses that mean the meter refused us (lbp_dev.c: DECLINE -> NOT_PERMITED).
 _REFUSED: Final = frozenset({adp.AdpStatus.NOT_PERMITED})
 _HOP_LIMIT: Final = 255
@@ -70,11 +70,13 @@ _CONFIRMS: Final[Mapping[Step, type[adp.AdpMessage]]] = {
 
 
 def g3_link_local(pan_id: int, short_address: int) -> bytes:
-    """fe80::PAN:00FF:FE00:SHORT as 16 bytes."""
-    return _LINK_LOCAL + _iid(pan_id, short_address)
+    """G3 link-local address ``fe80::PAN:00ff:fe00:SHORT`` (16 bytes)."""
+    return ipv6.LINK_LOCAL_PREFIX + _iid(pan_id, short_address)
 
 
 def _iid(pan_id: int, short_address: int) -> bytes:
+    if not (0 <= pan_id <= 0xFFFF and 0 <= short_address <= 0xFFFF):
+        raise ValueError("PAN ID and short address are 16 bits")
     return pan_id.to_bytes(2, "big") + _IID_MIDDLE + short_address.to_bytes(2, "big")
 
 

@@ -18,7 +18,7 @@ from typing import Final, Protocol
 
 from ..auth.eap_psk import EapPskPeer, EapPskServer
 from ..wisun.broute_auth import MeterCredentials, peer_identity, psk_from_password
-from ..wisun.pana import IntegrityAlgorithm, PrfAlgorithm
+from ..wisun.pana import PANA_UDP_PORT, IntegrityAlgorithm, PrfAlgorithm
 from ..wisun.pana_session import (
     AuthenticationFailed,
     PanaAgent,
@@ -32,8 +32,7 @@ from .radio import RadioLink
 
 __all__ = ["PANA_PORT", "PanaDriver", "PanaListener"]
 
-#: RFC 5191 §11: PANA's UDP port.
-PANA_PORT: Final = 716
+PANA_PORT: Final = PANA_UDP_PORT  # RFC 5191 §11
 
 Schedule = Callable[[float, Callable[[float], None], str], None]
 

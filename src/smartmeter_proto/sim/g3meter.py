@@ -20,6 +20,7 @@ from ..echonet.events import MULTICAST, Address
 from ..echonet.node import Node
 from ..errors import ProtocolError
 from ..plc import lbp
+from ..plc.broute_g3 import g3_link_local  # one G3 address rule, shared with the client
 from ..wisun.lowpan import ALL_NODES, build_ipv6_udp
 
 __all__ = [
@@ -51,20 +52,8 @@ ARIB_TEST_ID_S: Final = (bytes.fromhex("534DADB2C4D5E6FA") * 5)[:34]
 #: Longest ID_P (lbp_defs.h LBP_NETWORK_ACCESS_ID_SIZE_P_ARIB = 36) and the PSK size.
 MAX_ID_P: Final = 36
 PSK_LEN: Final = 16
-#: Harmony's G3 apps write the PAN ID into bytes 8-9 and the short address into bytes 14-15
-#: of "FE80::781D:FF:FE00:1" (app_udp_responder.c _APP_UDP_SetIPv6Addresses).
-_LINK_LOCAL_PREFIX: Final = bytes.fromhex("fe80000000000000")  # RFC 4291 §2.5.6
-_IID_MIDDLE: Final = bytes.fromhex("00FFFE00")
 #: Key index of the GMK the meter hands out and activates (lbp_coord.c uses key index 0).
 _GMK_INDEX: Final = 0
-
-
-def g3_link_local(pan_id: int, short_address: int) -> bytes:
-    """G3 link-local address ``fe80::PAN:00ff:fe00:SHORT`` (16 bytes)."""
-    if not (0 <= pan_id <= 0xFFFF and 0 <= short_address <= 0xFFFF):
-        raise ValueError("PAN ID and short address are 16 bits")
-    pan, short = pan_id.to_bytes(2, "big"), short_address.to_bytes(2, "big")
-    return _LINK_LOCAL_PREFIX + pan + _IID_MIDDLE + short
 
 
 class Secret:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..auth.eap import EapCode, EapPacket
+from ..auth.eap import EAP_TYPE_PSK, EapCode, EapPacket
+from ..auth.eap_psk_messages import (
+    PskMessage1,
+    PskMessage2,
+    PskMessage3,
+    PskMessage4,
+    decode_psk_message,
+)
 from ..errors import DecodeError
 from . import pana
 
@@ -20,15 +27,16 @@ __all__ = ["MAX_TRACED", "explain_refusal"]
 
 #: Messages kept per join: a whole exchange is at most five from the meter.
 MAX_TRACED: Final = 16
-_EAP_PSK: Final = 47
-#: EAP-PSK flags T field (RFC 4764): 0 = message 1, 2 = message 3 (server to peer).
-_T_SHIFT: Final = 6
+_PSK_NUMBER: Final = {PskMessage1: 1, PskMessage2: 2, PskMessage3: 3, PskMessage4: 4}
 
 
 def _psk_message(packet: EapPacket) -> int | None:
-    if packet.type != _EAP_PSK or not packet.data:
+    if packet.type != EAP_TYPE_PSK:
         return None
-    return {0: 1, 1: 2, 2: 3, 3: 4}[packet.data[0] >> _T_SHIFT]
+    try:
+        return _PSK_NUMBER[type(decode_psk_message(packet.data))]
+    except DecodeError:
+        return None
 
 
 def explain_refusal(messages: list[bytes]) -> str | None:
