@@ -75,6 +75,7 @@ TARGET_NAMES: Final = (
     "dlms_apdu",
     "dlms_security",
     "dlms_framing",
+    "hes_collector",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

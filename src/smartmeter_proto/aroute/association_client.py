@@ -212,14 +212,19 @@ class AssociationClient:
         self._submit(_Request("acse", None, self._aarq(), False, self.retries))
 
     def get(self, obis: Obis, class_id: int, attribute: int, *,
-            access: SelectiveAccess | None = None, ciphered: bool | None = None) -> int:
+            access: SelectiveAccess | None = None, ciphered: bool | None = None,
+            now: float | None = None) -> int:
+        """GET one attribute; ``now`` (recommended) starts the request's timer from that
+        time, else from the last time the client was given."""
+        self._clock(now)
         invoke = self._invoke()
         desc = CosemAttributeDescriptor(class_id, bytes(obis), attribute)
         return self._service("get", GetRequestNormal(desc, access, invoke).encode(), invoke,
                              ciphered)
 
     def get_list(self, items: list[tuple[Obis, int, int]], *,
-                 ciphered: bool | None = None) -> int:
+                 ciphered: bool | None = None, now: float | None = None) -> int:
+        self._clock(now)
         invoke = self._invoke()
         attrs = tuple(AttributeWithSelection(CosemAttributeDescriptor(c, bytes(o), a))
                       for o, c, a in items)
@@ -227,18 +232,24 @@ class AssociationClient:
                              ciphered)
 
     def set(self, obis: Obis, class_id: int, attribute: int, value: Data, *,
-            ciphered: bool | None = None) -> int:
+            ciphered: bool | None = None, now: float | None = None) -> int:
+        self._clock(now)
         invoke = self._invoke()
         desc = CosemAttributeDescriptor(class_id, bytes(obis), attribute)
         return self._service("set", SetRequestNormal(desc, value, None, invoke).encode(),
                              invoke, ciphered)
 
     def action(self, obis: Obis, class_id: int, method: int, parameter: Data | None = None,
-               *, ciphered: bool | None = None) -> int:
+               *, ciphered: bool | None = None, now: float | None = None) -> int:
+        self._clock(now)
         invoke = self._invoke()
         desc = CosemMethodDescriptor(class_id, bytes(obis), method)
         return self._service("action", ActionRequestNormal(desc, parameter, invoke).encode(),
                              invoke, ciphered)
+
+    def _clock(self, now: float | None) -> None:
+        if now is not None:
+            self._now = now
 
     def release(self) -> None:
         if self.state is not ClientState.ASSOCIATED:

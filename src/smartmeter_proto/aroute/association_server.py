@@ -228,6 +228,16 @@ class AssociationServer:
         out, self._out = self._out, []
         return out
 
+    def restarted(self) -> AssociationServer:
+        """The same server after a device restart: no association, the same keys and
+        settings, and the invocation counters carried over (kept in non-volatile memory)."""
+        return AssociationServer(
+            self.objects, system_title=self.system_title, ek=self._ek, ak=self._ak,
+            authentication=self.authentication, password=self._password,
+            conformance=self.conformance, max_pdu_size=self.max_pdu_size,
+            client_counters=self.client_counters, invocation_counter=self.invocation_counter,
+            security_control=self.security_control, challenge=self._challenge)
+
     def protect_apdu(self, apdu: bytes) -> bytes:
         """Cipher a server-originated APDU (a push) in general-glo-ciphering with this
         server's keys and invocation counter, so pushes and responses never reuse an IV."""

@@ -56,6 +56,8 @@ class MeterEndpoint:
             return
         if not self.meter.powered:
             return  # a meter without power hears nothing
+        if not self.meter.live_registers:
+            self.meter.refresh_registers()
         self.server.receive(frame.apdu, _at(now))
         for apdu in self.server.apdus_to_send():
             self._out.append((self._wrap(apdu, frame.source_wport), source))
@@ -66,6 +68,13 @@ class MeterEndpoint:
 
     def restore(self, now: float) -> None:
         self.meter.restore(_at(now))
+
+    def reboot(self, now: float) -> None:
+        """The meter restarts: its association is gone (a new server, same keys), while the
+        invocation counters live on in non-volatile memory so no GCM IV is ever reused."""
+        self.meter.reboot(_at(now))
+        self.server = self.server.restarted()
+        self.meter.use_cipher(self.server.protect_apdu)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         for push in self.meter.pushes_to_send():

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import broute, conformance, decode, echonet, iot
+from . import broute, conformance, decode, echonet, fleet, iot
 
 __all__ = ["main"]
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Protocol stack for Japanese smart meters: decode, simulate, probe.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (broute, decode, echonet, conformance, iot):
+    for module in (broute, decode, echonet, conformance, iot, fleet):
         module.register(commands)
     return parser
 

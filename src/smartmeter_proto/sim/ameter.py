@@ -182,7 +182,8 @@ class SimulatedAMeter:
                  ek: bytes, ak: bytes, seed: int = 1, curve: LoadCurve | None = None,
                  initial_kwh: float = 12_345.6, contract_limit_a: int = 30,
                  push_5min: bool = False, invocation_counter: int = 1,
-                 push_destination: bytes = b"", catalogue: Catalogue | None = None) -> None:
+                 push_destination: bytes = b"", catalogue: Catalogue | None = None,
+                 live_registers: bool = True) -> None:
         for name, key in (("ek", ek), ("ak", ak)):
             if len(key) != KEY_LENGTH:
                 raise ValueError(f"{name} must be {KEY_LENGTH} bytes")
@@ -198,6 +199,9 @@ class SimulatedAMeter:
         self.seed = seed
         self.initial_kwh = initial_kwh
         self.push_5min = push_5min
+        #: False: registers and the clock object are brought up to date only by
+        #: :meth:`refresh_registers` (a fleet meter refreshes them when a request arrives).
+        self.live_registers = live_registers
         self.invocation_counter = invocation_counter  # the next one to use
         self.catalogue = catalogue or load_catalogue()
         t0 = _posix(start, "start")
@@ -241,8 +245,9 @@ class SimulatedAMeter:
                         (VALUE_PUSH_5MIN, "load_profile_5min", DEFAULT_SPREAD_5MIN_S))
         self._push_of: dict[Obis, Obis] = {}
         for push_obis, profile_name, spread in value_pushes:
-            profile = self._names[profile_name]
-            assert isinstance(profile, ProfileGeneric)
+            profile = self._names.get(profile_name)
+            if not isinstance(profile, ProfileGeneric):
+                continue  # a catalogue without that profile (a lean fleet meter)
             columns = (CaptureObject(ClassId.PUSH_SETUP, push_obis, 1),
                        CaptureObject(ClassId.SECURITY_SETUP,
                                      self.catalogue.by_name("security_setup").obis, 5),
@@ -412,8 +417,13 @@ class SimulatedAMeter:
         self._scheduled = [s for s in self._scheduled if s.due > t]
         for item in due:
             self._send(item.body, now)
-        self._refresh(t)
+        if self.live_registers:
+            self._refresh(t)
         return events
+
+    def refresh_registers(self) -> None:
+        """Bring registers, clock and limiter to the meter's current time."""
+        self._refresh(self._last_t)
 
     def outage(self, now: datetime) -> None:
         """Power fails at ``now``: capture what is due, send the Last Gasp, stop."""
@@ -438,6 +448,16 @@ class SimulatedAMeter:
         self._cursor = dict.fromkeys(self._cursor, t)
         self._power_event(t, now, "power_restored")
         return self.tick(now)
+
+    def reboot(self, now: datetime) -> None:
+        """The meter restarts at ``now`` (watchdog, firmware): what is due is captured first;
+        the profiles, registers and invocation counter survive (non-volatile), the value pushes
+        waiting in RAM are lost (the head end reads them back). No power event: the supply
+        never failed."""
+        self.tick(now)
+        if self._powered:
+            self.dropped_pushes += len(self._scheduled)
+            self._scheduled.clear()
 
     def use_cipher(self, protect_apdu: Callable[[bytes], bytes]) -> None:
         """Cipher pushes with ``protect_apdu`` (an AssociationServer's), sharing its counter;

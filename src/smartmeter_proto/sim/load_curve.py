@@ -58,6 +58,7 @@ class LoadCurve:
     start: float = 0.0  # POSIX time the counters start from (0 Wh there)
     _cache: dict[int, tuple[float, float]] = field(default_factory=dict)
     _cumulative: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _top: int | None = None  # highest slot in _cumulative (its keys are contiguous up to it)
 
     def slot_of(self, now: float) -> int:
         return math.floor(now / SLOT_SECONDS)
@@ -99,13 +100,14 @@ class LoadCurve:
         known = self._cumulative.get(slot)
         if known is not None:
             return known
-        base = max((s for s in self._cumulative if s < slot), default=first)
+        base = first if self._top is None else self._top  # slot > _top: known ones returned
         imported, exported = self._cumulative.get(base, (0.0, 0.0))
         for s in range(base, slot):
             p_in, p_out = self.slot_power(s)
             imported += p_in * SLOT_SECONDS / 3600
             exported += p_out * SLOT_SECONDS / 3600
             self._cumulative[s + 1] = (imported, exported)
+        self._top = slot
         return imported, exported
 
     def energy_wh(self, now: float) -> tuple[float, float]:

@@ -1,0 +1,157 @@
+"""``smartmeter-proto fleet``: simulate an A-route fleet, collect it, print the service levels."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from ..hes.collector import CollectorConfig
+from ..hes.report import ServiceReport, service_report
+from ..hes.storage import Store
+from ..sim.fleet import FleetPlan
+from ..sim.fleet_run import FleetRun, run_fleet
+from ..sim.load_curve import JST
+
+__all__ = ["register"]
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400}
+
+
+def duration(text: str) -> float:
+    """'2h', '90m', '45min', '3600s', '1.5h' or plain seconds."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h|d)?\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 2h, 90m, 3600s)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def share(text: str) -> float:
+    """'0.5%' or a fraction '0.005'."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a share: {text!r} (e.g. 0.5% or 0.005)") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"share out of 0..100%: {text!r}")
+    return value
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "fleet", help="simulate N A-route meters against a head end; print the service levels")
+    parser.add_argument("--meters", type=int, default=1000, help="fleet size (default 1000)")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (24)")
+    parser.add_argument("--loss", type=share, default=0.0, help="datagram loss, e.g. 0.5%%")
+    parser.add_argument("--outage", type=duration, default=0.0,
+                        help="area outage length, e.g. 2h (0: none)")
+    parser.add_argument("--outage-at", type=duration, default=None,
+                        help="outage start after the run start (default: a third of the run)")
+    parser.add_argument("--areas", type=int, default=10,
+                        help="areas; the outage hits one of them (default 10)")
+    parser.add_argument("--five-min-share", type=share, default=0.10,
+                        help="meters whose 5-minute values are collected (10%%)")
+    parser.add_argument("--realtime-share", type=share, default=0.03,
+                        help="meters pushing real-time 5-minute values (3%%)")
+    parser.add_argument("--drifting", type=int, default=0, help="meters with a fast clock")
+    parser.add_argument("--reboots", type=int, default=0, help="meters that restart once")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start", default="2026-05-01T00:00",
+                        help="simulated start, JST (default 2026-05-01T00:00)")
+    parser.add_argument("--db", default="fleet.sqlite",
+                        help="SQLite store (replaced if it exists; default fleet.sqlite)")
+    parser.add_argument("--chart", default="fleet.png", help="PNG chart path ('' for none)")
+    parser.add_argument("--capture", default="",
+                        help="also write every received datagram to this Parquet file")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="at most this many simulated seconds per wall second")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a service level misses its target")
+    parser.set_defaults(handler=_fleet)
+
+
+def _plan(args: argparse.Namespace) -> FleetPlan:
+    start = datetime.fromisoformat(args.start)
+    start = start.replace(tzinfo=JST) if start.tzinfo is None else start
+    return FleetPlan(meters=args.meters, start=start, hours=args.hours, loss=args.loss,
+                     outage_s=args.outage, outage_at_s=args.outage_at, areas=args.areas,
+                     five_min_share=args.five_min_share, realtime_share=args.realtime_share,
+                     drifting=args.drifting, reboots=args.reboots, seed=args.seed)
+
+
+def _progress(now: float, run: FleetRun) -> None:
+    hours = (now - run.plan.t0) / 3600
+    print(f"\r  simulated {hours:6.2f} h of {run.plan.hours:g} h, "
+          f"{run.collector.stats.pushes} pushes, {run.collector.stats.reads} reads",
+          end="", file=sys.stderr, flush=True)
+
+
+def _json(report: ServiceReport, run: FleetRun) -> dict[str, object]:
+    return {
+        "meters": report.meters,
+        "levels": [{"name": lv.name, "met": lv.met, "expected": lv.expected,
+                    "rate": lv.rate, "target": lv.target, "ok": lv.ok} for lv in report.levels],
+        "lost_30min": report.lost_30min, "lost_5min": report.lost_5min,
+        "last_gasps": report.last_gasps, "outages_injected": report.outages_injected,
+        "restorations": report.restorations, "drops": report.drops,
+        "wall_seconds": round(run.wall_seconds, 2),
+        "datagrams": run.collector.stats.datagrams,
+    }
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    try:
+        plan = _plan(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = Path(args.db)
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        path.unlink(missing_ok=True)
+    store = Store(db)
+    config = CollectorConfig(capture=bool(args.capture))
+    run = asyncio.run(run_fleet(plan, store, config=config, max_speed=args.speed,
+                                progress=None if args.json else _progress))
+    if not args.json:
+        print(file=sys.stderr)
+    report = service_report(store, t0=plan.t0, end=plan.end,
+                            outages_injected=run.fleet.stats.outages_injected)
+    if args.capture:
+        from ..hes.batch_io import write_capture
+
+        write_capture(args.capture, run.collector.captured)
+    chart = ""
+    if args.chart:
+        from ..hes.chart import write_chart
+
+        chart = str(write_chart(report, args.chart, outages=run.fleet.stats.outage_windows))
+    if args.json:
+        print(json.dumps(_json(report, run), indent=2))
+    else:
+        simulated = plan.hours * 3600
+        print(f"{plan.meters} meters, {plan.hours:g} h simulated "
+              f"(+{run.settle_s / 3600:g} h settling) in {run.wall_seconds:.1f} s "
+              f"wall ({simulated / max(run.wall_seconds, 1e-9):,.0f}x); loss {plan.loss:.2%}, "
+              f"outage {plan.outage_s / 3600:g} h on 1 of {plan.areas} areas")
+        print(f"collector: {run.collector.stats.datagrams} datagrams, "
+              f"{run.collector.stats.readings_pushed} values pushed, "
+              f"{run.collector.stats.readings_backfilled} back-filled in "
+              f"{run.collector.stats.reads} range reads; store {db}")
+        for line in report.table():
+            print(line)
+        drift = run.collector.clock_drift()
+        late = [d for d in drift.values() if abs(d) > 60]
+        if late:
+            print(f"meters with a clock off by more than 60 s: {len(late)}")
+        if chart:
+            print(f"chart: {chart}")
+        if args.capture:
+            print(f"capture: {args.capture} ({len(run.collector.captured)} datagrams)")
+    store.close()
+    return 1 if args.check and not report.ok else 0
+

@@ -1,0 +1,45 @@
+"""Head-end side of the A-route: push decoding, the collector, its SQLite store, the
+service-level report. The scale-out job (:mod:`.batch`) and the chart (:mod:`.chart`)
+need the optional extra ``hes`` (Dask, pyarrow, matplotlib) and are imported from their
+modules."""
+
+from .collector import Collector, CollectorConfig, CollectorStats, MeterInfo
+from .push import (
+    PERIOD_5MIN,
+    PERIOD_30MIN,
+    MeterKeys,
+    OpenedPush,
+    PowerEvent,
+    PowerEventKind,
+    ValueReading,
+    classify_push,
+    open_push,
+    open_push_datagram,
+    readings_from_rows,
+)
+from .report import Level, ServiceReport, service_report
+from .sessions import MeterSession
+from .storage import Store
+
+__all__ = [
+    "PERIOD_5MIN",
+    "PERIOD_30MIN",
+    "Collector",
+    "CollectorConfig",
+    "CollectorStats",
+    "Level",
+    "MeterInfo",
+    "MeterKeys",
+    "MeterSession",
+    "OpenedPush",
+    "PowerEvent",
+    "PowerEventKind",
+    "ServiceReport",
+    "Store",
+    "ValueReading",
+    "classify_push",
+    "open_push",
+    "open_push_datagram",
+    "readings_from_rows",
+    "service_report",
+]

@@ -1,0 +1,186 @@
+"""Back-fill sessions of the head end: associate with one meter, read profile ranges back.
+
+One :class:`MeterSession` per meter that ever needed reading, driving a ciphered
+:class:`~smartmeter_proto.aroute.association.AssociationClient`: associate (AARQ with a
+glo-initiate-request), then one GET of Profile generic attribute 2 with a range descriptor
+on the capture time (Blue Book selective access 1, inclusive bounds) per wanted range, the
+power event log included. A GET that times out fails the session (the meter is probably
+without power; the collector retries later); an exception-response means the meter lost
+its association (a restart): the session associates again once and repeats the read.
+
+Sans-IO: APDUs in and out, time as an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Final
+
+from ..aroute.apdu import SelectiveAccess
+from ..aroute.association import (
+    Associated,
+    AssociationClient,
+    AssociationRefused,
+    ClientEvent,
+    ClientState,
+    ExceptionReceived,
+    GetResult,
+    RequestTimedOut,
+)
+from ..aroute.axdr import Data
+from ..aroute.axdr_datetime import CosemDateTime
+from ..aroute.cosem import CaptureObject, ClassId, RangeDescriptor, datetime_data
+from ..aroute.obis import Obis
+from ..aroute.profile import load_catalogue
+from .push import PERIOD_5MIN, PERIOD_30MIN, MeterKeys
+
+__all__ = ["LOG_PERIOD", "PROFILE_OF", "MeterSession", "Outcome", "Read", "SessionResult"]
+
+_CATALOGUE = load_catalogue()
+#: The profile read back for each capture period (specs/cosem/profiles.yaml).
+PROFILE_OF: Final[dict[int, Obis]] = {
+    PERIOD_30MIN: _CATALOGUE.by_name("load_profile_30min").obis,
+    PERIOD_5MIN: _CATALOGUE.by_name("load_profile_5min").obis,
+}
+#: Pseudo period naming the power event log (specs/cosem/events.yaml) in a :class:`Read`.
+LOG_PERIOD: Final = 0
+_POWER_LOG: Final = _CATALOGUE.by_name("power_event_log").obis
+_CLOCK_TIME: Final = CaptureObject(ClassId.CLOCK, _CATALOGUE.by_name("clock").obis, 2)
+_REASSOCIATIONS: Final = 1
+#: Japan Standard Time: the meters' local time (no daylight saving).
+_JST: Final = timezone(timedelta(hours=9), "JST")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Read ``period``'s profile (or the power event log) between two capture times."""
+
+    period: int
+    first: int
+    last: int
+
+
+class Outcome(Enum):
+    ROWS = "rows"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    read: Read
+    outcome: Outcome
+    rows: Data | None = None
+    reason: str = ""
+
+
+def _when(t: int) -> Data:
+    return datetime_data(CosemDateTime.from_datetime(datetime.fromtimestamp(t, _JST)))
+
+
+class MeterSession:
+    """The head end's association with one meter and the reads queued on it."""
+
+    def __init__(self, *, client_title: bytes, server_title: bytes, keys: MeterKeys,
+                 invocation_counter: int, timeout: float, retries: int) -> None:
+        self._client_title = client_title
+        self._server_title = server_title
+        self._keys = keys
+        self._timeout, self._retries = timeout, retries
+        self.client = self._new_client(invocation_counter)
+        self.reads: list[Read] = []
+        self._current: Read | None = None
+        self._reassociations = 0
+        self.results: list[SessionResult] = []
+        self.associations = 0
+        self.requests = 0
+
+    def _new_client(self, invocation_counter: int) -> AssociationClient:
+        return AssociationClient(system_title=self._client_title, ek=self._keys.ek,
+                                 ak=self._keys.ak, server_system_title=self._server_title,
+                                 invocation_counter=invocation_counter,
+                                 timeout=self._timeout, retries=self._retries)
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None or bool(self.reads) or (
+            self.client.state in (ClientState.ASSOCIATING, ClientState.HLS_PENDING))
+
+    def start(self, reads: list[Read], now: float) -> None:
+        """Queue ``reads`` and begin (associating first if needed)."""
+        self.reads.extend(reads)
+        self._reassociations = 0
+        self._advance(now)
+
+    def _advance(self, now: float) -> None:
+        if self._current is not None or not self.reads:
+            return
+        if self.client.state is ClientState.IDLE:
+            self.associations += 1
+            self.client.associate(now)
+            return
+        if self.client.state is not ClientState.ASSOCIATED:
+            return
+        read = self.reads.pop(0)
+        self._current = read
+        obis = _POWER_LOG if read.period == LOG_PERIOD else PROFILE_OF[read.period]
+        access = RangeDescriptor(_CLOCK_TIME, _when(read.first), _when(read.last)).to_data()
+        self.requests += 1
+        self.client.get(obis, ClassId.PROFILE_GENERIC, 2,
+                        access=SelectiveAccess(RangeDescriptor.SELECTOR, access), now=now)
+
+    def _fail_all(self, reason: str) -> None:
+        pending = ([self._current] if self._current is not None else []) + self.reads
+        self.results += [SessionResult(r, Outcome.FAILED, reason=reason) for r in pending]
+        self._current = None
+        self.reads = []
+
+    def _restart_client(self) -> None:
+        self.client = self._new_client(self.client.invocation_counter)
+
+    def receive(self, apdu: bytes, now: float) -> None:
+        self.client.receive(apdu, now)
+        self._events(self.client.events(), now)
+
+    def handle_timeout(self, now: float) -> None:
+        self.client.handle_timeout(now)
+        self._events(self.client.events(), now)
+
+    def next_deadline(self) -> float | None:
+        return self.client.next_deadline()
+
+    def apdus_to_send(self) -> list[bytes]:
+        return self.client.apdus_to_send()
+
+    def _events(self, events: list[ClientEvent], now: float) -> None:
+        for event in events:
+            if isinstance(event, Associated):
+                pass
+            elif isinstance(event, AssociationRefused):
+                self._fail_all(event.reason)
+                self._restart_client()
+            elif isinstance(event, RequestTimedOut):
+                self._fail_all("no answer")
+                self._restart_client()
+            elif isinstance(event, ExceptionReceived):
+                # The meter no longer knows the association (it restarted): once more.
+                self._restart_client()
+                if self._current is not None:
+                    self.reads.insert(0, self._current)
+                    self._current = None
+                self._reassociations += 1
+                if self._reassociations > _REASSOCIATIONS:
+                    self._fail_all("exception-response after re-association")
+            elif isinstance(event, GetResult) and self._current is not None:
+                read, self._current = self._current, None
+                if isinstance(event.result, Data):
+                    self.results.append(SessionResult(read, Outcome.ROWS, event.result))
+                else:
+                    self.results.append(SessionResult(read, Outcome.FAILED,
+                                                      reason=f"data-access-result {event.result}"))
+        self._advance(now)
+
+    def take_results(self) -> list[SessionResult]:
+        out, self.results = self.results, []
+        return out
