@@ -23,6 +23,7 @@ from smartmeter_proto.aroute.association import (
     AssociationClient,
     AssociationServer,
     ClientEvent,
+    ExceptionReceived,
     GetResult,
     Pushed,
     SetResult,
@@ -135,6 +136,20 @@ async def _session() -> None:
             meter_link.kick()
             await events.wait(lambda e: isinstance(e, Pushed) and event_code(e) == 2)
             await asyncio.sleep(3600 / SCALE)  # an hour of capture after the restoration
+
+            # The meter restarted without associations: the old one is refused, a new one
+            # (the client's invocation counter carried on) is accepted.
+            client.get(CAT.by_name("clock").obis, ClassId.CLOCK, 2, now=clock())
+            link.kick()
+            await events.wait(lambda e: isinstance(e, ExceptionReceived))
+            client = AssociationClient(
+                system_title=CLIENT_TITLE, ek=EK, ak=AK, server_system_title=METER_TITLE,
+                invocation_counter=client.invocation_counter,
+            )
+            hes.client = client
+            client.associate(clock())
+            link.kick()
+            await events.wait(lambda e: isinstance(e, Associated))
 
             # Back-fill by range: exactly what the meter captured, the outage left empty.
             now = datetime.fromtimestamp(clock(), JST)

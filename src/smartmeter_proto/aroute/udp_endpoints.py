@@ -67,6 +67,10 @@ class MeterEndpoint:
         self.meter.outage(_at(now))
 
     def restore(self, now: float) -> None:
+        """Power returns: the meter starts again without any association (associations live
+        in RAM; the invocation counters do not) and sends its restoration push."""
+        self.server = self.server.restarted()
+        self.meter.use_cipher(self.server.protect_apdu)
         self.meter.restore(_at(now))
 
     def reboot(self, now: float) -> None:

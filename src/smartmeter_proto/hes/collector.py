@@ -185,20 +185,13 @@ class Collector:
         self._check = {PERIOD_30MIN: first_30, PERIOD_5MIN: first_5}
         self._next_pull = start + self.config.pull_5min
         self._next_flush = start + self.config.flush_every
-        self._now = start
         self.captured: list[tuple[float, str, bytes]] = []
 
     def add_meter(self, info: MeterInfo, start: float) -> None:
+        """Provision one more meter (its store row is written by the caller, see __init__)."""
         meter = _Meter(info, start)
         self._meters[info.system_title] = meter
         self._by_address[info.address] = meter
-
-    def set_address(self, system_title: bytes, address: Hashable) -> None:
-        meter = self._meters[system_title]
-        self._by_address.pop(meter.info.address, None)
-        meter.info = MeterInfo(system_title, meter.info.keys, address, meter.info.five_min,
-                               meter.info.realtime)
-        self._by_address[address] = meter
 
     def _keys(self, system_title: bytes) -> MeterKeys | None:
         meter = self._meters.get(system_title)
@@ -210,7 +203,6 @@ class Collector:
 
     # ------------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, source: Hashable, now: float) -> None:
-        self._now = now
         self.stats.datagrams += 1
         if self.config.capture:
             self.captured.append((now, f"{source}", bytes(data)))
@@ -452,7 +444,6 @@ class Collector:
         return min(times)
 
     def handle_timeout(self, now: float) -> None:
-        self._now = now
         for title in list(self._active):
             meter = self._meters[title]
             if meter.session is not None:
