@@ -20,15 +20,27 @@ cap) is simply asked for again.
 
 from __future__ import annotations
 
-import bisect
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
-from itertools import islice
-from typing import Any, Final
 
 from ..errors import SessionError
+from .backfill_ranges import _Ranges
+from .backfill_records import FIRST_SEQ as FIRST_SEQ
+from .backfill_records import (
+    BackfillRequest,
+    Completeness,
+    DuplicateReading,
+    Event,
+    FleetCompleteness,
+    GapDetected,
+    GapFilled,
+    LossReason,
+    NewReading,
+    Reading,
+    RequestAbandoned,
+    Unrecoverable,
+)
+from .backfill_store import DEFAULT_CAPACITY, DEFAULT_MAX_PER_ANSWER, MeterStore
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -47,269 +59,6 @@ __all__ = [
     "RequestAbandoned",
     "Unrecoverable",
 ]
-
-#: Readings a meter keeps by default: 60, after the next-generation requirement that
-#: 1-minute values stay 60 minutes in the meter so gaps can be recovered 100 %
-#: (METI smart meter study 2024 functions; see /work/shared/notes/requirements.md).
-DEFAULT_CAPACITY: Final = 60
-#: Readings per back-fill answer by default; the collector's ``max_range`` should not exceed it.
-DEFAULT_MAX_PER_ANSWER: Final = 32
-#: The first sequence number a meter assigns.
-FIRST_SEQ: Final = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One metered value: ``seq`` counts from 1 per meter, ``time`` is the meter's clock (s)."""
-
-    meter_id: str
-    seq: int
-    time: float
-    value: Any
-
-    def __post_init__(self) -> None:
-        if self.seq < FIRST_SEQ:
-            raise ValueError(f"seq must be >= {FIRST_SEQ}, got {self.seq}")
-
-
-@dataclass(frozen=True, slots=True)
-class BackfillRequest:
-    """Ask ``meter_id`` to re-send readings ``first`` to ``last`` (inclusive)."""
-
-    meter_id: str
-    first: int
-    last: int
-
-    def __post_init__(self) -> None:
-        if not FIRST_SEQ <= self.first <= self.last:
-            raise ValueError(f"need {FIRST_SEQ} <= first <= last, got {self.first}..{self.last}")
-
-
-class LossReason(IntEnum):
-    """Why a range will never be collected."""
-
-    #: The meter answered without it: evicted from its store, or it has no store.
-    GONE_FROM_METER = 1
-    #: The meter never answered back-fill requests for it (``retry_limit`` rounds).
-    NO_ANSWER = 2
-
-
-@dataclass(frozen=True, slots=True)
-class NewReading:
-    """A reading with the next expected seq (or higher, after a :class:`GapDetected`)."""
-
-    reading: Reading
-
-
-@dataclass(frozen=True, slots=True)
-class GapFilled:
-    """A reading that was missing arrived: late, reordered, or back-filled."""
-
-    reading: Reading
-    backfilled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateReading:
-    """A seq already held arrived again; ignored. ``conflicting`` if its value or time differ."""
-
-    reading: Reading
-    conflicting: bool
-
-
-@dataclass(frozen=True, slots=True)
-class GapDetected:
-    """Seqs ``first``..``last`` are now known to exist and are missing."""
-
-    meter_id: str
-    first: int
-    last: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unrecoverable:
-    """Seqs ``first``..``last`` will not be asked for again."""
-
-    meter_id: str
-    first: int
-    last: int
-    reason: LossReason
-
-
-@dataclass(frozen=True, slots=True)
-class RequestAbandoned:
-    """A request went unanswered ``attempts`` times; the meter is left alone until it shows life."""
-
-    meter_id: str
-    first: int
-    last: int
-    attempts: int
-
-
-Event = NewReading | GapFilled | DuplicateReading | GapDetected | Unrecoverable | RequestAbandoned
-
-
-@dataclass(frozen=True, slots=True)
-class Completeness:
-    """Collection state of one meter: seqs ``1..expected``, of which ``received`` are held."""
-
-    meter_id: str
-    received: int
-    expected: int
-    missing_ranges: tuple[tuple[int, int], ...]
-    unrecoverable_ranges: tuple[tuple[int, int], ...]
-    ratio: float
-
-
-@dataclass(frozen=True, slots=True)
-class FleetCompleteness:
-    """Collection state summed over every meter the collector has heard of."""
-
-    meters: int
-    received: int
-    expected: int
-    unrecoverable: int
-    incomplete_meters: tuple[str, ...]
-    ratio: float
-
-
-class MeterStore:
-    """Meter side: numbers readings and keeps the newest ``capacity`` of them.
-
-    ``capacity`` 0 keeps nothing (a device without storage: :meth:`latest` only);
-    ``max_per_answer`` caps the readings one :meth:`range` answer carries.
-    """
-
-    def __init__(
-        self,
-        meter_id: str,
-        capacity: int = DEFAULT_CAPACITY,
-        *,
-        max_per_answer: int = DEFAULT_MAX_PER_ANSWER,
-    ) -> None:
-        if capacity < 0 or max_per_answer < 1:
-            raise ValueError("capacity must be >= 0 and max_per_answer >= 1")
-        self.meter_id = meter_id
-        self.capacity = capacity
-        self.max_per_answer = max_per_answer
-        self.evicted = 0
-        self._kept: deque[Reading] = deque()
-        self._latest: Reading | None = None
-
-    @property
-    def latest_seq(self) -> int:
-        """The seq of the newest reading, 0 before the first."""
-        return 0 if self._latest is None else self._latest.seq
-
-    @property
-    def oldest_kept_seq(self) -> int | None:
-        """The lowest seq still kept, or None when nothing is kept."""
-        return self._kept[0].seq if self._kept else None
-
-    def record(self, value: Any, now: float) -> Reading:
-        """Number ``value`` with the next seq, keep it (evicting the oldest when full)."""
-        reading = Reading(self.meter_id, self.latest_seq + 1, now, value)
-        self._latest = reading
-        if self.capacity:
-            if len(self._kept) == self.capacity:
-                self._kept.popleft()
-                self.evicted += 1
-            self._kept.append(reading)
-        return reading
-
-    def latest(self) -> Reading | None:
-        """The newest reading, kept or not (what a storeless device sends)."""
-        return self._latest
-
-    def range(self, first: int, last: int) -> list[Reading]:
-        """Answer a back-fill request: kept readings of ``first..last``, lowest first.
-
-        Clipped to what is kept and to ``max_per_answer``; what is cut off at the
-        top is for a later request. An empty list says none of it is kept.
-        """
-        if not FIRST_SEQ <= first <= last:
-            raise ValueError(f"need {FIRST_SEQ} <= first <= last, got {first}..{last}")
-        if not self._kept:
-            return []
-        oldest = self._kept[0].seq
-        low = max(first, oldest)
-        high = min(last, self._kept[-1].seq, low + self.max_per_answer - 1)
-        if low > high:
-            return []
-        return list(islice(self._kept, low - oldest, high - oldest + 1))
-
-    def chunks(self, first: int, last: int) -> Iterator[list[Reading]]:
-        """Every answer needed to cover ``first..last``, each within ``max_per_answer``."""
-        low = first
-        while low <= last:
-            answer = self.range(low, last)
-            if not answer:
-                return
-            yield answer
-            low = answer[-1].seq + 1
-
-
-class _Ranges:
-    """A set of ints held as sorted, disjoint, non-adjacent inclusive ranges."""
-
-    __slots__ = ("_firsts", "_lasts")
-
-    def __init__(self) -> None:
-        self._firsts: list[int] = []
-        self._lasts: list[int] = []
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter(list(zip(self._firsts, self._lasts, strict=True)))
-
-    def __bool__(self) -> bool:
-        return bool(self._firsts)
-
-    def count(self) -> int:
-        return sum(last - first + 1 for first, last in self)
-
-    def __contains__(self, value: int) -> bool:
-        i = bisect.bisect_right(self._firsts, value) - 1
-        return i >= 0 and value <= self._lasts[i]
-
-    def add(self, first: int, last: int) -> None:
-        lo = bisect.bisect_left(self._lasts, first - 1)
-        hi = bisect.bisect_right(self._firsts, last + 1)
-        if lo < hi:
-            first = min(first, self._firsts[lo])
-            last = max(last, self._lasts[hi - 1])
-        self._firsts[lo:hi] = [first]
-        self._lasts[lo:hi] = [last]
-
-    def remove(self, first: int, last: int) -> list[tuple[int, int]]:
-        """Take ``first..last`` out; return the ranges that were actually removed."""
-        lo = bisect.bisect_left(self._lasts, first)
-        hi = bisect.bisect_right(self._firsts, last)
-        if lo >= hi:
-            return []
-        removed = [
-            (max(f, first), min(la, last))
-            for f, la in zip(self._firsts[lo:hi], self._lasts[lo:hi], strict=True)
-        ]
-        keep_f: list[int] = []
-        keep_l: list[int] = []
-        if self._firsts[lo] < first:
-            keep_f.append(self._firsts[lo])
-            keep_l.append(first - 1)
-        if self._lasts[hi - 1] > last:
-            keep_f.append(last + 1)
-            keep_l.append(self._lasts[hi - 1])
-        self._firsts[lo:hi] = keep_f
-        self._lasts[lo:hi] = keep_l
-        return removed
-
-    def within(self, first: int, last: int) -> list[tuple[int, int]]:
-        """The parts of the set inside ``first..last``."""
-        lo = bisect.bisect_left(self._lasts, first)
-        hi = bisect.bisect_right(self._firsts, last)
-        return [
-            (max(f, first), min(la, last))
-            for f, la in zip(self._firsts[lo:hi], self._lasts[lo:hi], strict=True)
-        ]
 
 
 @dataclass(slots=True)

@@ -15,16 +15,13 @@ Time is a POSIX float ``now`` passed in; nothing here reads a clock or does I/O.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum, StrEnum
 
-from ..errors import AuthError, DecodeError, SessionError
-from . import cose, frame
+from ..errors import SessionError
+from . import cose
 from .frame import (
     AckResult,
-    Header,
-    Message,
     MeterKind,
     Route,
     ValveAck,
@@ -35,6 +32,23 @@ from .frame import (
     ValveState,
     ValveStatus,
 )
+from .valve_channel import DOWNLINK_TAG, UPLINK_TAG, _Channel
+from .valve_events import (
+    Acknowledged,
+    CommandDuplicate,
+    Event,
+    GaveUp,
+    Rejected,
+    RejectReason,
+    ReservationCancelled,
+    ReservationExpired,
+    ReservationFired,
+    ReservationStored,
+    StatusReported,
+    UnmatchedAck,
+    ValveChanged,
+)
+from .valve_transitions import _ACTION_INPUT, _TRANSITIONS, _Action, _Input
 
 __all__ = [
     "DEFAULT_LATE_TOLERANCE_S",
@@ -60,10 +74,6 @@ __all__ = [
     "ValveController",
 ]
 
-#: Direction tags bound in the external AAD (``cose.build_external_aad``): a frame sent one
-#: way never authenticates the other way, even if both directions shared a key.
-DOWNLINK_TAG = "valve/head-end->meter"
-UPLINK_TAG = "valve/meter->head-end"
 #: A reservation whose activation time is further in the past than this is refused (s).
 DEFAULT_LATE_TOLERANCE_S = 60.0
 #: Command ids remembered for deduplication (oldest forgotten first).
@@ -71,261 +81,6 @@ DEFAULT_REMEMBERED_IDS = 1024
 #: Head-end retry policy: first wait, doubled after each retry; total sends per command.
 DEFAULT_RETRY_INTERVAL_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 4
-
-_VALVE_KINDS = frozenset({MeterKind.GAS, MeterKind.WATER})
-
-
-class RejectReason(StrEnum):
-    """Why an incoming frame or command had no effect."""
-
-    MALFORMED = "malformed"  # COSE or frame DecodeError
-    AUTH_FAILED = "auth-failed"  # unknown kid, wrong key, flipped bit
-    REPLAY = "replay"  # seq already seen or older than the replay window
-    SEQ_MISMATCH = "seq-mismatch"  # envelope seq differs from the COSE Partial IV
-    WRONG_METER = "wrong-meter"
-    WRONG_KIND = "wrong-kind"
-    UNEXPECTED_MESSAGE = "unexpected-message"
-    UNKNOWN_ACTION = "unknown-action"
-    TOO_LATE = "too-late"  # activation time passed by more than the tolerance
-    BUSY = "busy"  # a reservation is already pending
-    NOT_FOUND = "not-found"  # cancel of an id with no pending reservation
-    ID_REUSED = "id-reused"  # known command id with different content
-    CANCELLED = "cancelled"  # command arrived after a cancel of its id
-    STALE_STATUS = "stale-status"  # status older than one already applied
-
-
-# ------------------------------------------------------------------------------ events
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A frame or command changed nothing; ``command_id`` when one was readable."""
-
-    reason: RejectReason
-    command_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ValveChanged:
-    """The valve moved from ``previous`` to ``state`` because of ``command_id``."""
-
-    previous: ValveState
-    state: ValveState
-    command_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationStored:
-    reservation: ValveReservation
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationCancelled:
-    reservation: ValveReservation
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationFired:
-    reservation: ValveReservation
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationExpired:
-    """The timer ran more than the tolerance after ``activate_at``: dropped, not applied."""
-
-    reservation: ValveReservation
-
-
-@dataclass(frozen=True, slots=True)
-class CommandDuplicate:
-    """A command id already handled came again: same ack re-sent, nothing changed."""
-
-    command_id: int
-    result: AckResult
-
-
-@dataclass(frozen=True, slots=True)
-class Acknowledged:
-    """Head-end: the meter answered ``command_id`` (a command or, if ``cancel``, a cancel)."""
-
-    command_id: int
-    result: AckResult | int
-    cancel: bool
-
-
-@dataclass(frozen=True, slots=True)
-class UnmatchedAck:
-    """Head-end: an authentic ack for nothing outstanding (late or duplicate answer)."""
-
-    command_id: int
-    result: AckResult | int
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReported:
-    state: ValveState | int
-    pending: ValveReservation | None
-
-
-@dataclass(frozen=True, slots=True)
-class GaveUp:
-    """Head-end: no answer to ``command_id`` after every attempt."""
-
-    command_id: int
-    cancel: bool
-
-
-Event = (
-    Rejected
-    | ValveChanged
-    | ReservationStored
-    | ReservationCancelled
-    | ReservationFired
-    | ReservationExpired
-    | CommandDuplicate
-    | Acknowledged
-    | UnmatchedAck
-    | StatusReported
-    | GaveUp
-)
-
-
-# ------------------------------------------------------------------- transition table
-
-
-class _Input(Enum):
-    OPEN = "open"
-    CLOSE = "close"
-    RESERVE = "reserve"
-    CANCEL = "cancel"
-
-
-class _Action(Enum):
-    ACTUATE = "actuate"  # move the valve; ack DONE
-    KEEP = "keep"  # already in the wanted position; ack DONE
-    STORE = "store"  # keep the reservation; ack SCHEDULED
-    UNRESERVE = "unreserve"  # drop the reservation; ack DONE
-
-
-_O, _C = ValveState.OPEN, ValveState.CLOSED
-#: (state, input) -> (action, next state). The only place the valve position changes.
-_TRANSITIONS: dict[tuple[ValveState, _Input], tuple[_Action, ValveState]] = {
-    (_O, _Input.OPEN): (_Action.KEEP, _O),
-    (_O, _Input.CLOSE): (_Action.ACTUATE, _C),
-    (_C, _Input.OPEN): (_Action.ACTUATE, _O),
-    (_C, _Input.CLOSE): (_Action.KEEP, _C),
-    (_O, _Input.RESERVE): (_Action.STORE, _O),
-    (_C, _Input.RESERVE): (_Action.STORE, _C),
-    (_O, _Input.CANCEL): (_Action.UNRESERVE, _O),
-    (_C, _Input.CANCEL): (_Action.UNRESERVE, _C),
-}
-_ACTION_INPUT = {ValveAction.OPEN: _Input.OPEN, ValveAction.CLOSE: _Input.CLOSE}
-
-
-# ----------------------------------------------------------------------- shared plumbing
-
-
-class _Channel:
-    """One end of the protected valve channel: opens incoming and seals outgoing frames."""
-
-    __slots__ = (
-        "_common_iv",
-        "_keys_by_kid",
-        "_next_seq",
-        "_recv_tag",
-        "_send_key",
-        "_send_kid",
-        "_send_tag",
-        "_window",
-        "kind",
-        "meter_id",
-        "route",
-    )
-
-    def __init__(
-        self,
-        meter_id: str | bytes,
-        kind: MeterKind,
-        route: Route,
-        keys_by_kid: Mapping[bytes, bytes],
-        send_kid: bytes,
-        send_key: bytes,
-        common_iv: bytes,
-        window: cose.ReplayWindow | None,
-        first_seq: int,
-        tags: tuple[str, str],
-    ) -> None:
-        if kind not in _VALVE_KINDS:
-            raise ValueError(f"valve control is for gas or water meters, got {kind!r}")
-        if send_kid in keys_by_kid or send_key in keys_by_kid.values():
-            # AES-CCM nonces repeat if both directions count seqs under one key.
-            raise ValueError("the sending key must differ from every receiving key")
-        if not 0 <= first_seq <= cose.MAX_SEQ:
-            raise ValueError(f"first_seq must be in 0..{cose.MAX_SEQ}, got {first_seq}")
-        self.meter_id = meter_id
-        self.kind = kind
-        self.route = route
-        self._keys_by_kid = dict(keys_by_kid)
-        self._send_kid = send_kid
-        self._send_key = send_key
-        self._common_iv = common_iv
-        self._window = window if window is not None else cose.ReplayWindow()
-        self._next_seq = first_seq
-        self._send_tag, self._recv_tag = tags
-
-    @property
-    def next_seq(self) -> int:
-        """The seq the next outgoing frame gets; persist it so a restart never reuses one."""
-        return self._next_seq
-
-    def seal(self, build: Callable[[Header], Message]) -> bytes:
-        """Protect the message ``build(header)`` under a fresh seq."""
-        if self._next_seq > cose.MAX_SEQ:
-            raise SessionError("sequence numbers exhausted: re-key before sending again")
-        seq = self._next_seq
-        self._next_seq += 1
-        header = Header(self.meter_id, self.kind, self.route, seq)
-        msg = build(header)
-        return cose.protect_encrypt0(
-            frame.encode(msg),
-            key=self._send_key,
-            kid=self._send_kid,
-            common_iv=self._common_iv,
-            seq=seq,
-            external_aad=cose.build_external_aad(self.meter_id, self._send_tag, seq),
-        )
-
-    def open(self, data: bytes) -> tuple[Message, int] | RejectReason:
-        """Authenticate, replay-check, decode and check the envelope; a reason on failure."""
-        try:
-            opened = cose.open_encrypt0(
-                bytes(data),
-                keys_by_kid=self._keys_by_kid,
-                common_iv=self._common_iv,
-                external_aad_for=lambda _kid, seq: cose.build_external_aad(
-                    self.meter_id, self._recv_tag, seq
-                ),
-            )
-        except DecodeError:
-            return RejectReason.MALFORMED
-        except AuthError:
-            return RejectReason.AUTH_FAILED
-        try:
-            self._window.check_and_update((self.meter_id, opened.kid), opened.seq)
-        except AuthError:
-            return RejectReason.REPLAY
-        try:
-            msg = frame.decode(opened.payload)
-        except DecodeError:
-            return RejectReason.MALFORMED
-        h = msg.header
-        if h.seq != opened.seq:
-            return RejectReason.SEQ_MISMATCH
-        if type(h.meter_id) is not type(self.meter_id) or h.meter_id != self.meter_id:
-            return RejectReason.WRONG_METER
-        if h.kind != self.kind:
-            return RejectReason.WRONG_KIND
-        return msg, opened.seq
 
 
 # --------------------------------------------------------------------------- device side

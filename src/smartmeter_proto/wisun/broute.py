@@ -1,12 +1,13 @@
 """Sans-IO B-route link over a Wi-SUN dongle: reset, credentials, scan, join, session.
 
 :class:`BRoute` takes serial bytes and time in and hands back events and the
-bytes to write; it never sleeps or reads a clock. What it does next is the
-transition table ``_TRANSITIONS``, a dict ``(state, input kind) -> (action,
-next state)`` looked up in :meth:`BRoute._dispatch` and nowhere else. The
-codec half is a driver (:mod:`.broute_skstack`, :mod:`.broute_j11`): it
-turns the steps of each state's plan into command bytes and the dongle's
-messages into :class:`Input` values.
+bytes to write (the events: :mod:`.broute_events`); it never sleeps or reads
+a clock. What it does next is the transition table ``_TRANSITIONS``
+(:mod:`.broute_transitions`), a dict ``(state, input kind) -> (action, next
+state)`` looked up in :meth:`BRoute._dispatch` and nowhere else. The codec
+half is a driver (:mod:`.broute_skstack`, :mod:`.broute_j11`): it turns the
+steps of each state's plan into command bytes and the dongle's messages into
+:class:`Input` values.
 
 Rules: one command in flight, each with a timeout; a timeout or a retryable
 failure (SKSTACK ``FAIL ER10``, J11 busy) resends it up to ``command_retries``
@@ -38,8 +39,23 @@ from .broute_driver import (
     Step,
     canonical_ipv6,
 )
+from .broute_events import (
+    AuthFailed,
+    BRouteEvent,
+    BRouteStats,
+    DroppedInput,
+    EchonetReceived,
+    Joined,
+    LinkError,
+    Reauthenticated,
+    ScanFinished,
+    SendConfirmed,
+    StateChanged,
+)
 from .broute_j11 import J11Driver
 from .broute_skstack import SkStackDriver
+from .broute_transitions import _INERT, _S, _SESSION, _TRANSITIONS
+from .broute_transitions import _NEWS as _NEWS  # read by tests/wisun/test_broute.py
 
 __all__ = [
     "MAX_PAYLOAD",
@@ -61,166 +77,6 @@ __all__ = [
 
 #: Scan duration codes both families take (SKSCAN 0..14, J11 active scan 1..14).
 _MIN_DURATION, _MAX_DURATION = 1, 14
-
-
-_S = BRouteState
-_SETUP: Final = (_S.RESETTING, _S.CONFIGURING, _S.SCANNING, _S.JOINING)
-_SESSION: Final = (_S.READY, _S.REAUTHENTICATING)
-_ACTIVE: Final = _SETUP + _SESSION
-_INERT: Final = (_S.IDLE, _S.FAILED, _S.CLOSED)
-
-
-# --------------------------------------------------------------------------- events
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    old: BRouteState
-    new: BRouteState
-
-
-@dataclass(frozen=True, slots=True)
-class ScanFinished:
-    """One scan round ended; ``found`` is empty when nothing answered at ``duration``."""
-
-    found: tuple[PanInfo, ...]
-    duration: int
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """PANA succeeded: the meter's link-local address (RFC 5952 text), MAC, channel, PAN."""
-
-    meter_ipv6: str
-    meter_mac: bytes
-    channel: int
-    pan_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class EchonetReceived:
-    """A datagram to UDP 3610; ``source`` in RFC 5952 text."""
-
-    payload: bytes
-    source: str
-    multicast: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SendConfirmed:
-    """The outcome of one :meth:`BRoute.send_echonet`, in call order."""
-
-    ok: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AuthFailed:
-    """The meter refused the credentials (the reason never contains them)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkError:
-    """The link gave up: retries, scans or recoveries ran out, or an illegal move."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reauthenticated:
-    """The PANA session was renewed; sends queued meanwhile go out now."""
-
-
-@dataclass(frozen=True, slots=True)
-class DroppedInput:
-    """Something the dongle said that does not apply in the current state."""
-
-    reason: str
-
-
-BRouteEvent = (
-    StateChanged | ScanFinished | Joined | EchonetReceived | SendConfirmed | AuthFailed
-    | LinkError | Reauthenticated | DroppedInput
-)  # fmt: skip
-
-
-@dataclass(slots=True)
-class BRouteStats:
-    """Counters for diagnostics."""
-
-    garbled: int = 0  # malformed dongle output
-    unknown: int = 0  # lines or frames the codec does not know
-    dropped: int = 0  # inputs that did not apply (DroppedInput, or anything once inert)
-    ignored: int = 0  # harmless notices: neighbour discovery, PANA traffic, TX limit
-    retries: int = 0  # commands sent again after a timeout or a retryable failure
-    join_retries: int = 0
-    reauths: int = 0
-    rejoins: int = 0  # joins re-run after the session ended
-    recoveries: int = 0  # runs from the reset after a dongle reset or a lost link
-
-
-# --------------------------------------------------------------------------- the table
-_TRANSITIONS: dict[tuple[BRouteState, In], tuple[str, BRouteState]] = {}
-
-
-def _rule(states: tuple[_S, ...], kinds: tuple[In, ...], action: str, to: _S | None = None) -> None:
-    """Add ``(state, kind) -> (action, to)`` for each pair; ``to`` None keeps the state."""
-    for state in states:
-        for kind in kinds:
-            if (state, kind) in _TRANSITIONS:
-                raise AssertionError(f"{state.name} x {kind.name} defined twice")
-            _TRANSITIONS[state, kind] = (action, state if to is None else to)
-
-
-_TIMERS: Final = (In.COMMAND_TIMEOUT, In.JOIN_TIMEOUT, In.SILENCE_TIMEOUT)
-_NEWS: Final = (
-    In.COMMAND_DONE, In.COMMAND_FAILED, In.PAN_FOUND, In.JOIN_SUCCEEDED, In.JOIN_FAILED,
-    In.SESSION_EXPIRED, In.SESSION_ENDED, In.LINK_LOST, In.DATAGRAM, In.SEND_DONE, In.STRAY,
-    In.NOISE, In.GARBLED, In.UNKNOWN,
-)  # fmt: skip
-_rule((_S.IDLE, _S.FAILED), (In.START,), "_start", _S.RESETTING)
-_rule(_SESSION, (In.SEND,), "_queue_send")
-_rule((*_ACTIVE, _S.IDLE, _S.FAILED), (In.CLOSE,), "_close", _S.CLOSED)
-_rule((_S.CLOSED,), (In.CLOSE,), "_ignore")
-_rule(_INERT, _TIMERS + _NEWS, "_discard")
-# the command in flight, and what any active state does alike
-_rule(_ACTIVE, (In.COMMAND_DONE,), "_step_done")
-_rule(_ACTIVE, (In.COMMAND_FAILED,), "_step_failed")
-_rule(_ACTIVE, (In.COMMAND_TIMEOUT,), "_step_timed_out")
-_rule(_SETUP, (In.STEP_ABANDONED,), "_fail_link", _S.FAILED)
-_rule(_SESSION, (In.STEP_ABANDONED,), "_recover", _S.RESETTING)
-_rule(_ACTIVE, (In.GIVE_UP,), "_fail_link", _S.FAILED)
-_rule(_ACTIVE, (In.LINK_LOST,), "_recover", _S.RESETTING)
-_rule(_ACTIVE, (In.STRAY,), "_drop")
-_rule(_ACTIVE, (In.NOISE,), "_ignore")
-_rule(_ACTIVE, (In.GARBLED, In.UNKNOWN), "_count_garbage")
-# reset -> credentials -> scan rounds -> join
-_rule((_S.RESETTING,), (In.STEPS_DONE,), "_run_plan", _S.CONFIGURING)
-_rule((_S.CONFIGURING,), (In.STEPS_DONE,), "_begin_scan", _S.SCANNING)
-_rule((_S.SCANNING,), (In.PAN_FOUND,), "_note_pan")
-_rule((_S.SCANNING,), (In.STEPS_DONE,), "_scan_round_done")
-_rule((_S.SCANNING,), (In.SCAN_AGAIN,), "_begin_scan_round")
-_rule((_S.SCANNING,), (In.PAN_CHOSEN,), "_begin_join", _S.JOINING)
-_rule((_S.SCANNING,), (In.SCAN_EXHAUSTED,), "_fail_link", _S.FAILED)
-_rule((_S.JOINING,), (In.STEPS_DONE,), "_await_join")
-_rule((_S.JOINING,), (In.JOIN_SUCCEEDED,), "_joined", _S.READY)
-_rule((_S.JOINING,), (In.JOIN_FAILED,), "_join_failed")
-_rule((_S.JOINING,), (In.JOIN_TIMEOUT,), "_join_timed_out")
-_rule((_S.JOINING,), (In.RETRY_JOIN,), "_run_plan")
-_rule((_S.JOINING,), (In.JOIN_REJECTED,), "_auth_failed", _S.FAILED)
-_rule(_SETUP[:3], (In.JOIN_SUCCEEDED, In.JOIN_FAILED), "_drop")
-_rule((_S.RESETTING, _S.CONFIGURING, _S.JOINING), (In.PAN_FOUND,), "_drop")
-_rule(_SETUP, (In.SESSION_EXPIRED, In.SESSION_ENDED, In.DATAGRAM, In.SEND_DONE), "_drop")
-# the session
-_rule(_SESSION, (In.DATAGRAM,), "_deliver")
-_rule(_SESSION, (In.SEND_DONE,), "_send_done")
-_rule(_SESSION, (In.PAN_FOUND,), "_drop")
-_rule(_SESSION, (In.JOIN_SUCCEEDED,), "_reauthenticated", _S.READY)
-_rule(_SESSION, (In.JOIN_FAILED, In.SESSION_ENDED), "_rejoin", _S.JOINING)
-_rule((_S.READY,), (In.SESSION_EXPIRED,), "_begin_reauth", _S.REAUTHENTICATING)
-_rule((_S.READY,), (In.SILENCE_TIMEOUT,), "_recover", _S.RESETTING)
-_rule((_S.REAUTHENTICATING,), (In.SESSION_EXPIRED,), "_ignore")
-_rule((_S.REAUTHENTICATING,), (In.STEPS_DONE,), "_await_join")
-_rule((_S.REAUTHENTICATING,), (In.JOIN_TIMEOUT,), "_rejoin", _S.JOINING)
 
 
 # --------------------------------------------------------------------------- the machine
