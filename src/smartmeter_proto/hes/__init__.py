@@ -15,6 +15,7 @@ from .push import (
     classify_push,
     open_push,
     open_push_datagram,
+    open_push_from,
     readings_from_rows,
 )
 from .report import Level, ServiceReport, service_report
@@ -40,6 +41,7 @@ __all__ = [
     "classify_push",
     "open_push",
     "open_push_datagram",
+    "open_push_from",
     "readings_from_rows",
     "service_report",
 ]

@@ -7,15 +7,14 @@ Per 30-minute capture time: the share of the expected values stored within 60 mi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Final
 
+from .push import JST
 from .report import TARGET_PRELIMINARY, ServiceReport
 
 __all__ = ["write_chart"]
 
-_JST: Final = timezone(timedelta(hours=9), "JST")
 
 
 def write_chart(report: ServiceReport, path: str | Path, *,
@@ -43,7 +42,7 @@ def write_chart(report: ServiceReport, path: str | Path, *,
     low = min([*share_60, *share_all, TARGET_PRELIMINARY * 100], default=100.0)
     axes.set_ylim(max(0.0, low - 1.0), 100.5)
     axes.set_ylabel("% of expected 30-min values")
-    start = datetime.fromtimestamp(t0, _JST).strftime("%Y-%m-%d %H:%M JST")
+    start = datetime.fromtimestamp(t0, JST).strftime("%Y-%m-%d %H:%M JST")
     axes.set_xlabel(f"capture time, hours since {start}")
     axes.set_title(f"{title}: {report.meters} meters")
     axes.grid(alpha=0.3)

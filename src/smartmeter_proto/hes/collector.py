@@ -42,7 +42,7 @@ from .push import (
     PowerEvent,
     PowerEventKind,
     ValueReading,
-    open_push,
+    open_push_from,
     posix_of,
     readings_from_rows,
 )
@@ -193,10 +193,6 @@ class Collector:
         self._meters[info.system_title] = meter
         self._by_address[info.address] = meter
 
-    def _keys(self, system_title: bytes) -> MeterKeys | None:
-        meter = self._meters.get(system_title)
-        return None if meter is None else meter.info.keys
-
     def _drop(self, reason: str) -> None:
         self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
         self.store.count_drop(reason)
@@ -243,7 +239,7 @@ class Collector:
         # The tag first, then the counter (as hes.batch does): a tampered copy of an earlier
         # push is forged, a genuine copy replayed; only verified counters are recorded.
         try:
-            opened = open_push(apdu, self._keys, None)
+            opened = open_push_from(apdu, title, meter.info.keys, None)
         except DecodeError:
             self._drop("malformed")
             return

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from enum import IntEnum
 from typing import Final
 
@@ -36,6 +37,7 @@ from ..aroute.security import InvocationCounters, decode_ciphered, unprotect
 from ..errors import AuthError, DecodeError
 
 __all__ = [
+    "JST",
     "PERIOD_5MIN",
     "PERIOD_30MIN",
     "MeterKeys",
@@ -46,6 +48,7 @@ __all__ = [
     "classify_push",
     "open_push",
     "open_push_datagram",
+    "open_push_from",
     "posix_of",
     "readings_from_rows",
 ]
@@ -61,6 +64,8 @@ _VALUE_PUSHES: Final[dict[bytes, int]] = {
 }
 _POWER_PUSH: Final = bytes(_CATALOGUE.by_name("power_event_push").obis)
 _TITLE_LENGTH: Final = 8
+#: Japan Standard Time, the meters' local time (no daylight saving).
+JST: Final = timezone(timedelta(hours=9), "JST")
 
 
 class PowerEventKind(IntEnum):
@@ -191,7 +196,16 @@ def open_push(apdu: bytes, keys: KeyLookup, counters: InvocationCounters | None)
     meter = keys(title)
     if meter is None:
         raise AuthError(f"hes push: unknown meter {title.hex().upper()}")
+    return open_push_from(apdu, title, meter, counters)
+
+
+def open_push_from(apdu: bytes, title: bytes, meter: MeterKeys,
+                   counters: InvocationCounters | None) -> OpenedPush:
+    """:func:`open_push` once the caller has read the sender's ``title`` from the header
+    and found its keys (a collector that already looked the meter up)."""
     plain = unprotect(apdu, ek=meter.ek, ak=meter.ak, counters=counters)
+    if plain.system_title != title:
+        raise AuthError("hes push: the ciphered header names another sender")
     notification = decode_apdu(plain.apdu, strict=True)
     if not isinstance(notification, DataNotification):
         raise DecodeError(_LAYER, 0, f"expected a data-notification, found "

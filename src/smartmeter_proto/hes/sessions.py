@@ -14,7 +14,7 @@ Sans-IO: APDUs in and out, time as an argument.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Final
 
@@ -34,7 +34,7 @@ from ..aroute.axdr_datetime import CosemDateTime
 from ..aroute.cosem import CaptureObject, ClassId, RangeDescriptor, datetime_data
 from ..aroute.obis import Obis
 from ..aroute.profile import load_catalogue
-from .push import PERIOD_5MIN, PERIOD_30MIN, MeterKeys
+from .push import JST, PERIOD_5MIN, PERIOD_30MIN, MeterKeys
 
 __all__ = ["LOG_PERIOD", "PROFILE_OF", "MeterSession", "Outcome", "Read", "SessionResult"]
 
@@ -49,8 +49,6 @@ LOG_PERIOD: Final = 0
 _POWER_LOG: Final = _CATALOGUE.by_name("power_event_log").obis
 _CLOCK_TIME: Final = CaptureObject(ClassId.CLOCK, _CATALOGUE.by_name("clock").obis, 2)
 _REASSOCIATIONS: Final = 1
-#: Japan Standard Time: the meters' local time (no daylight saving).
-_JST: Final = timezone(timedelta(hours=9), "JST")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +74,7 @@ class SessionResult:
 
 
 def _when(t: int) -> Data:
-    return datetime_data(CosemDateTime.from_datetime(datetime.fromtimestamp(t, _JST)))
+    return datetime_data(CosemDateTime.from_datetime(datetime.fromtimestamp(t, JST)))
 
 
 class MeterSession:

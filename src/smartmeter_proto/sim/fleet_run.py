@@ -12,7 +12,6 @@ multiple of the wall clock).
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from ..hes.storage import Store
 from ..transport.udp_socket import DatagramSocket
 from .fleet import Fleet, FleetPlan
 
-__all__ = ["HEADEND_TITLE", "FleetRun", "VirtualClock", "expected_boundaries", "run_fleet"]
+__all__ = ["HEADEND_TITLE", "FleetRun", "VirtualClock", "run_fleet"]
 
 #: The head end's system title in the fleet runs (FLAG-style "HES" + serial).
 HEADEND_TITLE: Final = b"HES\x00\x00\x00\x00\x01"
@@ -159,9 +158,3 @@ async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | 
             sock.close()
         headend.close()
     return run
-
-
-def expected_boundaries(first: float, last: float, period: int) -> range:
-    """Capture times in ``(first, last]`` for ``period``."""
-    return range(math.floor(first / period) * period + period,
-                 math.floor(last / period) * period + 1, period)
