@@ -17,6 +17,7 @@ from smartmeter_proto.echonet.events import MULTICAST, Address, Event
 from smartmeter_proto.echonet.frame import ESV, Frame, Property
 from smartmeter_proto.echonet.node import Node
 from smartmeter_proto.errors import DecodeError
+from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.meter import SimulatedMeter
 
 #: Planted faults, by name.
@@ -135,9 +136,15 @@ class BrokenNode(Node):
 
 class _Responder(asyncio.DatagramProtocol):
     def __init__(
-        self, node: Node, announce_to: tuple[str, int], delay: float, slow_class: int | None
+        self,
+        node: Node,
+        announce_to: tuple[str, int],
+        delay: float,
+        slow_class: int | None,
+        clock: VirtualClock | None,
     ) -> None:
         self.node = node
+        self.clock = clock
         self.slow_class = slow_class
         self.announce_to = announce_to
         self.delay = delay
@@ -162,7 +169,10 @@ class _Responder(asyncio.DatagramProtocol):
     async def _flush(self) -> None:
         out = self.node.datagrams_to_send()
         if self.delay and any(self._slow(data) for data, _ in out):
-            await asyncio.sleep(self.delay)
+            if self.clock is not None:
+                self.clock.now += self.delay  # late on the runner's virtual clock
+            else:
+                await asyncio.sleep(self.delay)
         for data, dest in out:
             target = self.announce_to if dest is MULTICAST else dest
             if self.transport is not None and isinstance(target, tuple):
@@ -177,17 +187,19 @@ async def serve_broken(
     announce_to: tuple[str, int],
     delay: float = 0.0,
     slow_class: int | None = None,
+    clock: VirtualClock | None = None,
 ) -> AsyncIterator[tuple[str, int]]:
     """Serve ``node`` on UDP at ``local``; answers go to the request's source port.
 
     Multicast announcements go to ``announce_to`` (no multicast route on
     loopback); with ``delay`` answers leave that many seconds late (only those
-    from objects of ``slow_class``, if given).
+    from objects of ``slow_class``, if given); with ``clock`` too, the delay moves that
+    virtual clock instead of the wall clock, so the answer is late on it and on time here.
     Yields the bound address.
     """
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: _Responder(node, announce_to, delay, slow_class), local_addr=local
+        lambda: _Responder(node, announce_to, delay, slow_class, clock), local_addr=local
     )
     try:
         node.start(time.time())

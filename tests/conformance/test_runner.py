@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -29,8 +31,10 @@ from smartmeter_proto.echonet import frame as _frame
 from smartmeter_proto.echonet.frame import EOJ, ESV
 from smartmeter_proto.echonet.node import NODE_PROFILE
 from smartmeter_proto.errors import DecodeError
+from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.meter import METER_EOJ, SimulatedMeter, meter_node
 from smartmeter_proto.transport.udp import EchonetClient, serve_node
+from smartmeter_proto.wisun.dongle_models import DONGLE_MODELS as MODELS
 
 sys.path.insert(0, str(Path(__file__).parent))
 import broken_device as bd
@@ -69,13 +73,16 @@ def _against_simulated_meter(config: RunConfig) -> Report:
         async with serve_node(
             node, local=(DEVICE_HOST, 0), reply_port=None, group=client.link.address
         ) as server:
-            return await run_conformance(client, server.address, config)
+            # Answer times on a virtual clock: a loaded machine cannot fail the bound.
+            return await run_conformance(client, server.address, config, clock=VirtualClock(0.0))
 
     return run(_with_client(body))
 
 
 def _against_broken(faults: set[str], config: RunConfig | None = None) -> Report:
     slow = bd.SLOW in faults
+    # The runner times answers on this clock; the slow meter moves it by its delay.
+    clock = VirtualClock(0.0)
 
     async def body(client: EchonetClient) -> Report:
         assert client.link is not None
@@ -85,13 +92,16 @@ def _against_broken(faults: set[str], config: RunConfig | None = None) -> Report
             announce_to=client.link.address,
             delay=SLOW_DELAY_S if slow else 0.0,
             slow_class=METER_EOJ.class_id,
+            clock=clock,
         ) as address:
             return await run_conformance(
-                client, address, config or RunConfig(response_bound_s=RESPONSE_BOUND_S)
+                client,
+                address,
+                config or RunConfig(response_bound_s=RESPONSE_BOUND_S),
+                clock=clock,
             )
 
-    # The slow meter answers within the client's timeout, but past the bound.
-    return run(_with_client(body, timeout=2 * SLOW_DELAY_S if slow else TIMEOUT_S))
+    return run(_with_client(body))
 
 
 def test_simulated_meter_passes_every_check() -> None:
@@ -305,3 +315,88 @@ def test_cli_unreachable_node_exits_1(capsys: pytest.CaptureFixture[str]) -> Non
     out, _ = capsys.readouterr()
     assert code == 1
     assert "FAIL  node.reachable" in out
+
+
+def test_cli_model_error_lists_every_model_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    code = _cli(["serial:///dev/ttyUSB0?model=nosuch&rbid=00AA&password=SECRETPW1234"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1
+    for model in MODELS:  # j11 and rl7023 included
+        assert model in err
+    assert "SECRETPW1234" not in err
+
+
+def test_cli_streams_results_and_on_interrupt_writes_junit_and_exits_130(tmp_path: Path) -> None:
+    client_port = _free_port(CLIENT_HOST)
+    ready = threading.Event()
+    stop = threading.Event()
+    bound: list[tuple[str, int]] = []
+
+    async def serve() -> None:
+        node = meter_node(SimulatedMeter(announce_fixed_time=False))
+        async with serve_node(
+            node, local=(DEVICE_HOST, 0), reply_port=None, group=(CLIENT_HOST, client_port)
+        ) as server:
+            bound.append(server.address)
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()))
+    thread.start()
+    junit = tmp_path / "partial.xml"
+    try:
+        assert ready.wait(5)
+        host, port = bound[0]
+        command = (
+            "import sys; from smartmeter_proto.cli import main; sys.exit(main())",
+            "conformance",
+            f"udp://{host}:{port}",
+            "--bind",
+            f"{CLIENT_HOST}:{client_port}",
+            "--timeout",
+            "0.5",
+            "--fuzz",
+            "10000",  # a long run: interrupted long before it ends
+            "--junit",
+            str(junit),
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-c", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Our ^C: the default SIGINT disposition, whatever this process inherited.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            assert process.stdout is not None
+            lines = []
+            # Results arrive one by one, before the run ends: wait for the tenth.
+            while len(lines) < 10:
+                line = process.stdout.readline()
+                assert line, "the run ended before printing ten results"
+                lines.append(line)
+            assert lines[0].startswith("ECHONET Lite conformance: udp://")
+            assert lines[1].startswith("PASS  node.reachable")
+            process.send_signal(signal.SIGINT)
+            rest, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        assert process.returncode == 130, err
+        assert "Traceback" not in err
+        printed = [
+            line
+            for line in lines[1:] + rest.splitlines(True)
+            if line[:4] in {"PASS", "FAIL", "SKIP"}
+        ]
+        assert "(interrupted)" in rest
+        suite = ET.parse(junit).getroot().find("testsuite")
+        assert suite is not None
+        assert int(suite.get("tests", "0")) == len(suite.findall("testcase")) == len(printed)
+    finally:
+        stop.set()
+        thread.join(5)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import socket
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -184,3 +188,89 @@ def test_ipv6_loopback() -> None:
             assert isinstance(power, int)
 
     run(scenario())
+
+
+# --------------------------------------------------------------------------- command line
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    program = "import sys; from smartmeter_proto.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", program, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("probe", "127.0.0.1", "--timeout", "0"),
+        ("probe", "127.0.0.1", "--timeout", "-1"),
+        ("probe", "127.0.0.1:70000"),
+        ("simulate", "meter", "--bind", "127.0.0.1:abc"),
+        ("simulate", "meter", "--iot-headend", "nohost:zz"),
+        ("simulate", "meter", "--bind", "300.1.1.1"),
+        ("simulate", "meter", "--bind", "no-such-host.invalid"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv: tuple[str, ...]) -> None:
+    done = _cli(*argv)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_simulate_meter_on_a_busy_address_fails_in_one_line() -> None:
+    host = "127.0.0.33"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind((host, 0))
+        port = busy.getsockname()[1]
+        done = _cli("simulate", "meter", "--bind", f"{host}:{port}", "--duration", "5")
+    assert done.returncode == 1
+    assert done.stderr == f"error: address {host}:{port} is already in use\n"
+
+
+def test_probe_prints_maps_in_hex_typed_values_and_json() -> None:
+    meter_host, client_host = "127.0.0.34", "127.0.0.35"
+    ready = threading.Event()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        async with serve_node(meter_node(SimulatedMeter()), local=(meter_host, 3610)):
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()))
+    thread.start()
+    try:
+        assert ready.wait(5)
+        common = (meter_host, "--bind", client_host, "--timeout", "2")  # answers come to 3610
+        text = _cli("probe", *common)
+        assert text.returncode == 0, text.stderr
+        lines = {
+            line.split()[0] + line.split()[1]: line
+            for line in text.stdout.splitlines()
+            if line.startswith("  0x")
+        }
+        assert "0x80, 0x81, 0x88" in lines["0x9Dstatus_change_announcement_property_map"]
+        assert (
+            "0x0288 (Low-voltage smart electric energy meter)" in lines["0xD7self_node_class_list"]
+        )
+        as_json = _cli("probe", *common, "--json")
+        assert as_json.returncode == 0, as_json.stderr
+        report = json.loads(as_json.stdout)
+        meter = next(o for o in report["objects"] if o["eoj"] == "028801")
+        props = {p["epc"]: p for p in meter["properties"]}
+        assert props["0x9F"]["value"][:3] == ["0x80", "0x81", "0x82"]
+        assert isinstance(props["0xE7"]["value"], int)
+        assert props["0xE7"]["unit"] == "W"
+        assert props["0xD7"]["value"] == 6
+        profile = next(o for o in report["objects"] if o["eoj"] == "0EF001")
+        class_list = next(p for p in profile["properties"] if p["epc"] == "0xD7")
+        assert class_list["value"] == ["0x0288"]
+    finally:
+        stop.set()
+        thread.join(5)

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from smartmeter_proto.echonet import frame as el_frame
 from smartmeter_proto.echonet.events import (
     MULTICAST,
+    DiscoveredNode,
     FrameDropped,
+    NodeDiscovered,
     Notification,
     RequestDone,
     RequestFailed,
@@ -602,3 +604,93 @@ def test_any_datagrams_leave_a_working_session(datagrams: list[bytes]) -> None:
         done = _done(session.receive_data(QIITA_GET_RES_E7, METER_ADDR, now=0.2))
         assert done[0xE7].value == 228
     assert session.next_deadline() is None
+
+
+# --- answers matched to the address asked (Part II §3.1.2) ---------------------------------
+
+
+def test_a_spoofed_answer_from_another_host_never_completes_the_request() -> None:
+    session = Session(first_tid=0x5253)
+    request_id = session.get(METER_ADDR, METER, [0xE7], now=0.0)
+    session.datagrams_to_send()
+    # Same TID, same SEOJ, another host: dropped and counted, the request still waits.
+    spoofed = session.receive_data(QIITA_GET_RES_E7, OTHER_ADDR, now=0.1)
+    (dropped,) = spoofed
+    assert isinstance(dropped, FrameDropped)
+    assert "asked" in dropped.reason
+    assert (session.dropped, session.foreign_answers, session.pending) == (1, 1, 1)
+    # The genuine answer, from the meter's host (another source port is fine), completes it.
+    genuine = session.receive_data(QIITA_GET_RES_E7, ("FE80::21D:1291:4:E578", 49152), now=0.2)
+    done = _done(genuine)
+    assert done.request_id == request_id
+    assert done[0xE7].value == 228
+    assert session.pending == 0
+
+
+def test_any_node_may_answer_a_multicast_request() -> None:
+    session = Session(first_tid=0x5253)
+    session.get(MULTICAST, METER, [0xE7], now=0.0)
+    session.datagrams_to_send()
+    for source in (METER_ADDR, OTHER_ADDR):
+        assert _of(session.receive_data(QIITA_GET_RES_E7, source, now=0.1), Response)
+    done = _done(session.handle_timeout(now=10.0))
+    assert [r.source for r in done.responses] == [METER_ADDR, OTHER_ADDR]
+    assert session.foreign_answers == 0
+
+
+def test_a_request_to_a_group_address_accepts_any_responder() -> None:
+    session = Session(first_tid=0x5253)
+    session.get(("224.0.23.0", 3610), METER, [0xE7], now=0.0)
+    session.datagrams_to_send()
+    assert _of(session.receive_data(QIITA_GET_RES_E7, ("192.0.2.7", 3610), now=0.1), Response)
+    assert session.foreign_answers == 0
+
+
+# --- nodes learnt from their notifications --------------------------------------------------
+
+#: Instance-list INF 0xD5 a meter sends at start (Part II §4.3.1), built with the frame codec.
+_INSTANCE_LIST_INF: Final = el_frame.encode(
+    Frame(
+        1,
+        EOJ(0x0E, 0xF0, 0x01),
+        EOJ(0x0E, 0xF0, 0x01),
+        ESV.INF,
+        (Property(0xD5, bytes.fromhex("01028801")),),
+    )
+)
+
+
+def test_an_instance_list_inf_teaches_the_node_without_a_request() -> None:
+    session = Session(learn_nodes=True)
+    events = session.receive_data(_INSTANCE_LIST_INF, METER_ADDR, now=0.0)
+    assert _of(events, Notification)
+    (learnt,) = _of(events, NodeDiscovered)
+    assert learnt.node == DiscoveredNode(METER_ADDR, (METER,))
+    assert list(session.known_nodes.values()) == [learnt.node]
+    assert session.datagrams_to_send() == []
+    # Known now: its next INF teaches nothing new.
+    assert not _of(session.receive_data(_INSTANCE_LIST_INF, METER_ADDR, now=1.0), NodeDiscovered)
+
+
+def test_any_inf_from_an_unknown_node_makes_the_session_ask_for_its_instance_list() -> None:
+    session = Session(learn_nodes=True, first_tid=0x10)
+    events = session.receive_data(QIITA_INF_EA_EB, METER_ADDR, now=0.0)
+    assert _of(events, Notification)
+    request, address = _only(session)
+    assert (request.esv, request.deoj, address) == (ESV.GET, EOJ(0x0E, 0xF0, 0x01), METER_ADDR)
+    assert [p.epc for p in request.properties] == [0xD6]
+    # A second INF while the Get is pending asks nothing more.
+    session.receive_data(QIITA_INF_EA_EB, METER_ADDR, now=0.1)
+    assert session.datagrams_to_send() == []
+    answer = _answer(request, ESV.GET_RES, [Property(0xD6, bytes.fromhex("01028801"))])
+    events = session.receive_data(answer, METER_ADDR, now=0.2)
+    (learnt,) = _of(events, NodeDiscovered)
+    assert learnt.node.instances == (METER,)
+    assert not _of(events, RequestDone)  # the session's own request: no outcome for the caller
+
+
+def test_nodes_are_not_learnt_unless_asked() -> None:
+    session = Session()
+    session.receive_data(QIITA_INF_EA_EB, METER_ADDR, now=0.0)
+    assert session.datagrams_to_send() == []
+    assert session.known_nodes == {}

@@ -4,7 +4,10 @@ TARGET is ``udp://HOST[:PORT]`` (a node on the LAN) or
 ``serial:///dev/ttyX?model=bp35c2&rbid=...&password=...`` (a smart meter over
 the B-route through a dongle). The B-route ID and password may come from the
 environment instead (``SMARTMETER_PROTO_RBID``, ``SMARTMETER_PROTO_PASSWORD``);
-the password is never printed. Exit status 0 only if no check failed.
+the password is never printed. Each result is printed as its check ends; ^C
+stops the run, writes the JUnit file with the results so far and exits 130.
+Exit status 0 only if no check failed, 1 if one did, 2 if the run could not
+start (bad target, link down, refused credentials), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from ..conformance import MAX_FUZZ_FRAMES, Report, RunConfig, run_conformance
-from ..conformance.report import text_report, write_junit
+from ..conformance.checks import Result
+from ..conformance.report import result_line, summary_line, write_junit
 from ..errors import ProtocolError
 from ..transport.serial import open_broute
 from ..transport.udp import ECHONET_PORT, EchonetClient
-from .endpoints import parse_endpoint
+from ..wisun.dongle_models import DONGLE_MODELS
+from .arguments import endpoint, positive_float
+from .failure import EXIT_INTERRUPTED
 
 __all__ = ["SerialTarget", "UdpTarget", "parse_target", "register"]
 
@@ -87,7 +93,12 @@ def parse_target(text: str, environ: Mapping[str, str] | None = None) -> UdpTarg
             raise ValueError(
                 f"serial target needs rbid and password (query, or ${_ENV_RBID} / ${_ENV_PASSWORD})"
             )
-        model = _single(query, "model") or _DEFAULT_MODEL
+        model = (_single(query, "model") or _DEFAULT_MODEL).lower()
+        if model not in DONGLE_MODELS:
+            raise ValueError(
+                f"serial target: unknown dongle model {model[:40]!r}; "
+                f"known: {', '.join(sorted(DONGLE_MODELS))}"
+            )
         return SerialTarget(parts.path, model, rbid, password)
     raise ValueError("target must be udp://HOST[:PORT] or serial:///dev/ttyX?model=...&rbid=...")
 
@@ -100,16 +111,6 @@ def _fuzz_count(text: str) -> int:
     if not 0 <= count <= MAX_FUZZ_FRAMES:
         raise argparse.ArgumentTypeError(f"--fuzz takes 0..{MAX_FUZZ_FRAMES} frames")
     return count
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,7 +133,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--fuzz-seed", type=int, default=1, help="seed of the frame mutator")
     parser.add_argument(
         "--timeout",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="S",
         help=f"seconds to wait per attempt (default {_UDP_TIMEOUT_S:g} on UDP, "
@@ -140,15 +141,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--response-bound",
-        type=_positive,
+        type=positive_float,
         default=2.0,
         metavar="S",
         help="slowest acceptable answer in seconds (default 2)",
     )
     parser.add_argument(
         "--bind",
+        type=endpoint(ECHONET_PORT),
         default="0.0.0.0:3610",
         help="local ADDR[:PORT] for UDP (default 0.0.0.0:3610; answers come to port 3610)",
+    )
+    parser.add_argument(
+        "--interface",
+        action="append",
+        metavar="NAME",
+        help="join the ECHONET multicast group on this interface (repeatable; default: the "
+        "interface of --bind, or the default route's); the node's INF arrives there",
     )
     parser.set_defaults(handler=_main)
 
@@ -164,27 +173,40 @@ def _main(args: argparse.Namespace) -> int:
         fuzz_frames=args.fuzz,
         fuzz_seed=args.fuzz_seed,
     )
+    report = Report(str(target), on_result=_print_result)
+    print(f"ECHONET Lite conformance: {target}", flush=True)
     try:
-        report = asyncio.run(_run(target, config, args))
+        asyncio.run(_run(target, config, args, report))
+    except KeyboardInterrupt:
+        _finish(report, args.junit)
+        return EXIT_INTERRUPTED
     except (ProtocolError, ValueError, OSError) as exc:
         print(f"error: {target}: {exc}", file=sys.stderr)
         return _EXIT_ERROR
-    sys.stdout.write(text_report(report))
-    if args.junit:
-        write_junit(report, args.junit)
+    _finish(report, args.junit)
     return 0 if report.ok else 1
 
 
+def _print_result(result: Result) -> None:
+    print(result_line(result), flush=True)
+
+
+def _finish(report: Report, junit: str | None) -> None:
+    """The totals, and the JUnit file of what ran (all of it, or up to ^C)."""
+    print(summary_line(report), flush=True)
+    if junit:
+        write_junit(report, junit)
+
+
 async def _run(
-    target: UdpTarget | SerialTarget, config: RunConfig, args: argparse.Namespace
+    target: UdpTarget | SerialTarget, config: RunConfig, args: argparse.Namespace, report: Report
 ) -> Report:
     if isinstance(target, UdpTarget):
         timeout = args.timeout or _UDP_TIMEOUT_S
-        local = parse_endpoint(args.bind)
-        async with EchonetClient.udp(local=local, timeout=timeout, retries=1) as client:
-            return await run_conformance(
-                client, (target.host, target.port), config, label=str(target)
-            )
+        async with EchonetClient.udp(
+            local=args.bind, timeout=timeout, retries=1, interface=args.interface
+        ) as client:
+            return await run_conformance(client, (target.host, target.port), config, report=report)
     async with open_broute(
         target.port,
         target.rbid,
@@ -193,6 +215,4 @@ async def _run(
         timeout=args.timeout or _BROUTE_TIMEOUT_S,
         retries=1,
     ) as meter:
-        return await run_conformance(
-            meter, (meter.address, ECHONET_PORT), config, label=str(target)
-        )
+        return await run_conformance(meter, (meter.address, ECHONET_PORT), config, report=report)

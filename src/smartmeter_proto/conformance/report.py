@@ -6,28 +6,41 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Final
 
-from .checks import Outcome
+from .checks import CHECKS, Outcome, Result
 from .runner import Report
 
-__all__ = ["junit_xml", "text_report", "write_junit"]
+__all__ = ["junit_xml", "result_line", "summary_line", "text_report", "write_junit"]
 
 SUITE_NAME: Final = "echonet-lite-conformance"
+
+
+#: Width of the check-id column: the longest id, so lines printed one by one align.
+ID_WIDTH: Final = max(len(check_id) for check_id in CHECKS)
+
+
+def result_line(result: Result) -> str:
+    """One check's line: outcome, id, subject, reason."""
+    return (
+        f"{result.outcome.value:<4}  {result.check_id:<{ID_WIDTH}}  {result.subject:<6}  "
+        f"{result.reason}"
+    )
+
+
+def summary_line(report: Report) -> str:
+    """The totals; an interrupted run says so."""
+    interrupted = "" if report.complete else " (interrupted)"
+    return (
+        f"{len(report.results)} checks: {report.count(Outcome.PASS)} passed, "
+        f"{report.count(Outcome.FAIL)} failed, {report.count(Outcome.SKIP)} skipped "
+        f"in {report.duration_s:.1f} s{interrupted}"
+    )
 
 
 def text_report(report: Report) -> str:
     """One line per check: outcome, id, subject, reason; then the totals."""
     lines = [f"ECHONET Lite conformance: {report.target}"]
-    width = max((len(r.check_id) for r in report.results), default=0)
-    for result in report.results:
-        lines.append(
-            f"{result.outcome.value:<4}  {result.check_id:<{width}}  {result.subject:<6}  "
-            f"{result.reason}"
-        )
-    lines.append(
-        f"{len(report.results)} checks: {report.count(Outcome.PASS)} passed, "
-        f"{report.count(Outcome.FAIL)} failed, {report.count(Outcome.SKIP)} skipped "
-        f"in {report.duration_s:.1f} s"
-    )
+    lines.extend(result_line(result) for result in report.results)
+    lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,11 @@ response-time check and, when asked, bounded fuzz bursts: ``fuzz_frames``
 malformed frames from a deterministic mutator, sent to ``address`` only, in
 bursts of ``fuzz_burst``, each followed by a Get that the node must still
 answer. The run ends by itself; nothing is sent anywhere but ``address``.
+
+Each result goes to ``on_result`` as soon as its check ends (a command line
+prints it at once), and into the :class:`Report` the caller may pass in, so
+an interrupted run keeps what it found. Answer times are read from ``clock``
+(``time.monotonic`` by default; a test passes a virtual clock).
 """
 
 from __future__ import annotations
@@ -100,9 +105,17 @@ class Probe:
     the driver's own sender, to ``address`` only.
     """
 
-    def __init__(self, client: EchonetClient, address: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        client: EchonetClient,
+        address: tuple[str, int],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.address = address
+        #: Reads the answer times the response-time check judges.
+        self.clock = clock
         self._inbox: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
         self._tid = RAW_TID_BASE
         self._installed = False
@@ -128,12 +141,12 @@ class Probe:
 
     # ----------------------------------------------------------- session side
     async def _timed(self, target: Target | None, call: Awaitable[RequestDone]) -> Exchange:
-        start = time.monotonic()
+        start = self.clock()
         try:
             done = await call
         except ProtocolError as exc:
-            return Exchange(None, str(exc), time.monotonic() - start)
-        elapsed = time.monotonic() - start
+            return Exchange(None, str(exc), self.clock() - start)
+        elapsed = self.clock() - start
         if target is not None:
             target.timings.append(elapsed)
         return Exchange(done, None, elapsed)
@@ -228,11 +241,19 @@ class RunConfig:
 
 @dataclass(slots=True)
 class Report:
-    """Every result of one run, in the order the checks ran."""
+    """Every result of one run, in the order the checks ran; ``complete`` once all ran."""
 
     target: str
     results: list[Result] = field(default_factory=list)
     duration_s: float = 0.0
+    complete: bool = False
+    #: Called with each result as it is added.
+    on_result: Callable[[Result], None] | None = field(default=None, repr=False)
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -247,12 +268,16 @@ class Report:
         return [(r.check_id, r.subject) for r in self.results if r.outcome is Outcome.FAIL]
 
 
-async def _timed(report: Report, info: CheckInfo, subject: str, run: Awaitable[Verdict]) -> Verdict:
-    start = time.monotonic()
+async def _timed(
+    report: Report,
+    info: CheckInfo,
+    subject: str,
+    run: Awaitable[Verdict],
+    clock: Callable[[], float],
+) -> Verdict:
+    start = clock()
     verdict = await run
-    report.results.append(
-        Result(info, subject, verdict.outcome, verdict.reason, time.monotonic() - start)
-    )
+    report.add(Result(info, subject, verdict.outcome, verdict.reason, clock() - start))
     return verdict
 
 
@@ -262,46 +287,52 @@ async def run_conformance(
     config: RunConfig | None = None,
     *,
     label: str | None = None,
+    report: Report | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Report:
-    """Run every check against the node at ``address``; the report says PASS/FAIL/SKIP each."""
+    """Run every check against the node at ``address``; the report says PASS/FAIL/SKIP each.
+
+    ``report`` (made here when not given) collects the results as they come,
+    ``on_result`` sees each one at once; ``clock`` times the answers.
+    """
     config = config or RunConfig()
-    report = Report(label or f"{address[0]}:{address[1]}")
+    if report is None:
+        report = Report(label or f"{address[0]}:{address[1]}")
+    if on_result is not None:
+        report.on_result = on_result
     started = time.monotonic()
-    probe = Probe(client, address)
+    probe = Probe(client, address, clock=clock)
     probe.install()
     try:
         profile = profile_target()
-        start = time.monotonic()
+        start = clock()
         verdict, instances = await node_reachable(probe, profile)
-        report.results.append(
-            Result(
-                NODE_REACHABLE,
-                str(profile.eoj),
-                verdict.outcome,
-                verdict.reason,
-                time.monotonic() - start,
-            )
+        reached = Result(
+            NODE_REACHABLE, str(profile.eoj), verdict.outcome, verdict.reason, clock() - start
         )
+        report.add(reached)
         if verdict.outcome is not Outcome.PASS:
             for info in CHECKS.values():
                 if info is not NODE_REACHABLE:
-                    report.results.append(
-                        Result(info, "node", Outcome.SKIP, "node profile unreachable")
-                    )
+                    report.add(Result(info, "node", Outcome.SKIP, "node profile unreachable"))
+            report.complete = True
             return report
         targets = [profile, *(Target.of(eoj) for eoj in instances)]
         for target in targets:
             for info, check in OBJECT_CHECKS:
-                await _timed(report, info, str(target.eoj), check(probe, target))
+                await _timed(report, info, str(target.eoj), check(probe, target), clock)
         timing = response_time(config.response_bound_s)
         for target in targets:
-            await _timed(report, RESPONSE_TIME, str(target.eoj), timing(probe, target))
+            await _timed(report, RESPONSE_TIME, str(target.eoj), timing(probe, target), clock)
         if config.fuzz_frames:
-            await _timed(report, FUZZ_ALIVE, "node", _fuzz(probe, profile, instances, config))
+            fuzz = _fuzz(probe, profile, instances, config)
+            await _timed(report, FUZZ_ALIVE, "node", fuzz, clock)
         else:
-            report.results.append(
+            report.add(
                 Result(FUZZ_ALIVE, "node", Outcome.SKIP, "fuzz bursts not requested (--fuzz N)")
             )
+        report.complete = True
     finally:
         probe.uninstall()
         report.duration_s = time.monotonic() - started
@@ -326,8 +357,10 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     if kind == 1:  # flip one bit
         at = rng.randrange(len(buf))
         buf[at] ^= 1 << rng.randrange(8)
-    elif kind == 2:  # OPC larger than the properties that follow
+    elif kind == 2 and buf[11] < 0xFF:  # OPC larger than the properties that follow
         buf[11] = rng.randrange(buf[11] + 1, 256)
+    elif kind == 2:  # OPC already 255 (an earlier mutation): no larger one exists
+        buf[11] = 0
     elif kind == 3:  # a PDC running past the end
         buf[13] = rng.randrange(1, 256)
     elif kind == 4:  # bad EHD1/EHD2

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..errors import DecodeError
-from .frame import ESV, Frame
+from .frame import EOJ, ESV, Frame
 from .properties import PropertyValue
 
 __all__ = [
     "MULTICAST",
     "Address",
+    "DiscoveredNode",
     "Event",
     "FrameDropped",
+    "NodeDiscovered",
     "Notification",
     "PropertyWritten",
     "RequestDone",
@@ -102,6 +104,25 @@ class FrameDropped:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveredNode:
+    """A node and the device objects it lists (0xD6 self-node instance list, Part II §6.11.1)."""
+
+    address: Address
+    instances: tuple[EOJ, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDiscovered:
+    """A node not known before announced itself (an INF) and its instance list is now known.
+
+    Learnt from the instance-list INF 0xD5 a node sends at start (Part II §4.3.1), or from
+    a Get of 0xD6 the session sends to a node whose first INF carried something else.
+    """
+
+    node: DiscoveredNode
+
+
+@dataclass(frozen=True, slots=True)
 class PropertyWritten:
     """Device side: a SetC/SetI (or the Set part of a SetGet) changed a property."""
 
@@ -111,4 +132,12 @@ class PropertyWritten:
     edt: bytes
 
 
-Event = Response | RequestDone | RequestFailed | Notification | FrameDropped | PropertyWritten
+Event = (
+    Response
+    | RequestDone
+    | RequestFailed
+    | Notification
+    | FrameDropped
+    | PropertyWritten
+    | NodeDiscovered
+)

@@ -9,17 +9,25 @@ reads a clock or touches a socket. The caller drives it:
 * ``next_deadline()`` / ``handle_timeout(now)`` run the retry timers.
 
 Rules applied (ECHONET Lite Specification Part II): an answer matches a request
-by TID and by its SEOJ being the object we addressed (instance 0 addresses
-every instance, §3.2.4); an SNA answer carries the refused properties with
+by TID, by its SEOJ being the object we addressed (instance 0 addresses
+every instance, §3.2.4) and by coming from the host the request went to
+(§3.1.2: a response goes back to the requester, so only the node asked can
+answer; any node may answer a multicast request); an SNA answer carries the refused properties with
 PDC 0 (§3.2.5); an INFC is answered with INFC_Res echoing the EPCs with PDC 0
 (§4.2.2). Requests whose answers may exceed ``max_response_size`` or that
 name more than ``max_properties`` EPCs are split into several frames.
+
+With ``learn_nodes=True`` the session keeps :attr:`Session.known_nodes`: a node
+that announces itself with its instance list 0xD5 (Part II §4.3.1, at start)
+is learnt from it, and a node whose first INF carries anything else is asked
+for its list 0xD6 by a Get; either way a :class:`NodeDiscovered` event follows.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,8 +36,10 @@ from . import frame as _frame
 from .events import (
     MULTICAST,
     Address,
+    DiscoveredNode,
     Event,
     FrameDropped,
+    NodeDiscovered,
     Notification,
     RequestDone,
     RequestFailed,
@@ -42,7 +52,7 @@ from .typed import decode_typed
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["CONTROLLER", "Session"]
+__all__ = ["CONTROLLER", "Session", "same_host"]
 
 #: Controller class 0x05FF, instance 1 (APPENDIX §3.6.2): the default source object.
 CONTROLLER: Final = EOJ(0x05, 0xFF, 0x01)
@@ -58,6 +68,13 @@ _ANSWERS: Final[dict[ESV, frozenset[int]]] = {
 _HEADER: Final = 12
 _PER_PROPERTY: Final = 2
 _UNKNOWN_EDT_SIZE: Final = 255
+#: Node profile (any instance) and its instance lists: 0xD5 announced, 0xD6 read (§6.11.1).
+_NODE_PROFILE_CLASS: Final = 0x0EF0
+_NODE_PROFILE_GENERAL: Final = EOJ(0x0E, 0xF0, 0x01)
+_INSTANCE_LIST_NOTIFICATION: Final = 0xD5
+_SELF_NODE_INSTANCE_LIST: Final = 0xD6
+#: Nodes learnt from notifications are kept up to this many (a bound against INF floods).
+_MAX_KNOWN_NODES: Final = 1024
 #: EHD2 of format-2 (arbitrary message) frames, which a node may handle (Part II §3.2.1.2).
 _FORMAT_2: Final = bytes((_frame.EHD2_ARBITRARY,))
 
@@ -86,6 +103,35 @@ class _Request:
     responses: list[Response] = field(default_factory=list)
 
 
+def _host_of(address: Address) -> Hashable:
+    """The host part of an address, normalised: ``FE80:0:..`` = ``fe80::..``, scope dropped."""
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not isinstance(host, str):
+        return host
+    try:
+        parsed = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host.lower()
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped
+    return parsed
+
+
+def same_host(answered: Address, asked: Address) -> bool:
+    """Whether ``answered`` is the host ``asked``; ports may differ (a node answers from any).
+
+    Part II §3.1.2 fixes the destination port (3610), not the source port, so
+    only the host identifies the node a unicast request went to.
+    """
+    return answered == asked or _host_of(answered) == _host_of(asked)
+
+
+def _is_group(dest: Address) -> bool:
+    """A request to a multicast address literal is a multicast request too."""
+    host = _host_of(dest)
+    return isinstance(host, ipaddress.IPv4Address | ipaddress.IPv6Address) and host.is_multicast
+
+
 def _same_object(answered: EOJ, asked: EOJ) -> bool:
     if answered.class_group != asked.class_group or answered.class_code != asked.class_code:
         return False
@@ -110,6 +156,8 @@ class Session:
         max_response_size: int = 1232,
         node: Node | None = None,
         first_tid: int = 1,
+        learn_nodes: bool = False,
+        same_peer: Callable[[Address, Address], bool] = same_host,
     ) -> None:
         if timeout <= 0 or retries < 0 or max_properties < 1:
             raise ValueError("timeout must be > 0, retries >= 0, max_properties >= 1")
@@ -121,12 +169,22 @@ class Session:
         self.max_properties = max_properties
         self.max_response_size = max_response_size
         self.node = node
+        #: Learn nodes from their INFs (see the module docstring).
+        self.learn_nodes = learn_nodes
+        #: ``same_peer(source, dest)``: may an answer from ``source`` answer a request to ``dest``?
+        self.same_peer = same_peer
+        #: Nodes known by host: from :meth:`remember`, or learnt from their notifications.
+        self.known_nodes: dict[Hashable, DiscoveredNode] = {}
+        self._learning: dict[int, Address] = {}
+        self._asked: set[Hashable] = set()
         self._next_tid = first_tid & 0xFFFF
         self._ids = itertools.count(1)
         self._by_tid: dict[int, _Part] = {}
         self._outgoing: list[tuple[bytes, Address]] = []
         #: Datagrams dropped: undecodable, or answers to no pending request.
         self.dropped = 0
+        #: Of those, answers whose TID and SEOJ matched a request to another host (spoofs).
+        self.foreign_answers = 0
         self.received = 0
 
     # ------------------------------------------------------------------ requests
@@ -214,7 +272,8 @@ class Session:
         *,
         get_props: tuple[Property, ...] = (),
     ) -> int:
-        request = _Request(next(self._ids), esv, dest, deoj, multicast=dest is MULTICAST)
+        multicast = dest is MULTICAST or _is_group(dest)
+        request = _Request(next(self._ids), esv, dest, deoj, multicast=multicast)
         for props in chunks:
             tid = self._allocate_tid()
             payload = _frame.encode(Frame(tid, self.seoj, deoj, esv, props, get_props))
@@ -267,7 +326,7 @@ class Session:
                 )
         if self.node is not None:
             events.extend(self.node.handle_timeout(now))
-        return events
+        return self._learnt(events)
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
         """Feed one datagram from ``source``; returns the events it produced."""
@@ -291,6 +350,8 @@ class Session:
             esv is ESV.INF and (waiting is None or waiting.request.esv is not ESV.INF_REQ)
         ):
             self._notification(decoded, source, events)
+            if self.learn_nodes:
+                self._learn_from(decoded, source, now, events)
         elif isinstance(esv, ESV) and esv.is_request:
             if self.node is not None:
                 events.extend(self.node.receive_frame(decoded, source, now))
@@ -299,7 +360,7 @@ class Session:
                 events.append(FrameDropped(source, f"request {esv.name} and no node to answer it"))
         else:
             self._answer(decoded, source, now, events)
-        return events
+        return self._learnt(events)
 
     def _notification(self, decoded: Frame, source: Address, events: list[Event]) -> None:
         values, _ = decode_frame_properties(decoded.seoj.class_id, decoded.properties)
@@ -327,6 +388,16 @@ class Session:
             events.append(FrameDropped(source, f"answer to no pending request (TID {decoded.tid})"))
             return
         request = part.request
+        if not request.multicast and not self.same_peer(source, request.dest):
+            # Only the node asked may answer (§3.1.2); the genuine answer may still come.
+            self.dropped += 1
+            self.foreign_answers += 1
+            events.append(
+                FrameDropped(
+                    source, f"answer to TID {decoded.tid} from {source!r}, asked {request.dest!r}"
+                )
+            )
+            return
         values, _ = decode_frame_properties(decoded.seoj.class_id, _readable(decoded))
         response = Response(request.request_id, source, decoded, values)
         request.responses.append(response)
@@ -347,10 +418,72 @@ class Session:
             part.done = True
         events.append(RequestFailed(request.request_id, reason, attempts))
 
+    # ------------------------------------------------------------ known nodes
+    def remember(self, node: DiscoveredNode) -> bool:
+        """Record ``node`` (from a discovery); returns whether it was not known before."""
+        key = _host_of(node.address)
+        new = key not in self.known_nodes
+        if new and len(self.known_nodes) >= _MAX_KNOWN_NODES:
+            return False
+        self.known_nodes[key] = node
+        return new
+
+    def _learn_from(self, decoded: Frame, source: Address, now: float, events: list[Event]) -> None:
+        key = _host_of(source)
+        if key in self.known_nodes or key in self._asked:
+            return
+        if decoded.seoj.class_id == _NODE_PROFILE_CLASS:
+            for prop in decoded.properties:
+                if prop.epc == _INSTANCE_LIST_NOTIFICATION and prop.edt:
+                    instances = _instances(prop.edt)
+                    if instances is not None:
+                        node = DiscoveredNode(source, instances)
+                        if self.remember(node):
+                            events.append(NodeDiscovered(node))
+                        return
+        if len(self._asked) >= _MAX_KNOWN_NODES:
+            return
+        # Any other INF from a node we do not know: ask it for its instance list.
+        self._asked.add(key)
+        request_id = self.get(source, _NODE_PROFILE_GENERAL, [_SELF_NODE_INSTANCE_LIST], now)
+        self._learning[request_id] = source
+
+    def _learnt(self, events: list[Event]) -> list[Event]:
+        """Turn the outcome of the session's own 0xD6 Gets into :class:`NodeDiscovered`."""
+        if not self._learning:
+            return events
+        out: list[Event] = []
+        for event in events:
+            if (
+                isinstance(event, RequestDone | RequestFailed)
+                and event.request_id in self._learning
+            ):
+                source = self._learning.pop(event.request_id)
+                self._asked.discard(_host_of(source))
+                if isinstance(event, RequestDone):
+                    value = event.values.get(_SELF_NODE_INSTANCE_LIST)
+                    if value is not None and isinstance(value.value, tuple):
+                        node = DiscoveredNode(source, tuple(value.value))
+                        if self.remember(node):
+                            out.append(NodeDiscovered(node))
+                continue
+            out.append(event)
+        return out
+
     @property
     def pending(self) -> int:
         """Frames still waiting for an answer."""
         return len(self._by_tid)
+
+
+def _instances(edt: bytes) -> tuple[EOJ, ...] | None:
+    """EOJs of an instance list EDT (0xD5/0xD6: count, then 3 bytes each, §6.11.1)."""
+    count = edt[0]
+    if len(edt) < 1 + 3 * count:
+        return None
+    return tuple(
+        EOJ.from_int(int.from_bytes(edt[1 + 3 * i : 4 + 3 * i], "big")) for i in range(count)
+    )
 
 
 def _readable(frame: Frame) -> tuple[Property, ...]:

@@ -18,6 +18,7 @@ from ..echonet.events import (
     Address,
     Event,
     FrameDropped,
+    NodeDiscovered,
     Notification,
     RequestDone,
     RequestFailed,
@@ -130,6 +131,8 @@ class SessionDriver:
                     self.notifications.get_nowait()
                     self.dropped_notifications += 1
                 self.notifications.put_nowait(event)
+            elif isinstance(event, NodeDiscovered):
+                log.debug("learnt node %s: %s", event.node.address, event.node.instances)
             elif isinstance(event, FrameDropped):
                 log.debug(
                     "dropped datagram from %s: %s %s", event.source, event.reason, event.error or ""
