@@ -85,10 +85,11 @@ PAR_PSK1 = (
 def test_decode_pana_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["decode", "pana", PAR_PSK1, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert (doc["message"], doc["flags"], doc["session_id"]) == ("PAR", "0x8000", "0x136F0BFE")
+    assert (doc["message"], doc["flags"], doc["session_id"]) == ("PAR", 0x8000, 0x136F0BFE)
     assert [a["name"] for a in doc["avps"]] == ["NONCE", "EAP_PAYLOAD"]
     assert doc["avps"][1]["eap"] == {
         "code": 1,
+        "code_name": "REQUEST",
         "identifier": 0xE3,
         "type": 47,
         "eap_psk": "message 1",
@@ -108,10 +109,10 @@ def test_decode_lowpan_reads_down_to_echonet(capsys: pytest.CaptureFixture[str])
     )
     assert main(["decode", "lowpan", frame.hex(), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["mac"]["pan_id"] == "0x6393"
+    assert doc["mac"]["pan_id"] == 0x6393
     assert doc["ipv6"]["dst"] == "fe80::21c:6400:3dd:6393"
     assert doc["echonet"]["esv_name"] == "GET"
-    assert main(["decode", "lowpan", "41"]) == 1
+    assert main(["decode", "lowpan", "41"]) == 2  # malformed input
 
 
 # DLMS UA Green Book worked example (as in u9n/dlms-cosem tests/test_security.py): keys,
@@ -154,4 +155,4 @@ def test_decode_dlms_deciphers_and_refuses_a_bad_tag(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "tag does not verify" in err
     assert GB_EK.lower() not in err.lower()
-    assert main(["decode", "dlms", "C0"]) == 1
+    assert main(["decode", "dlms", "C0"]) == 2  # malformed input; 1 is for the bad tag

@@ -95,6 +95,7 @@ from .apdu_set import (
 )
 
 __all__ = [
+    "UNDECODED_TAGS",
     "ActionOutcome",
     "ActionRequestNextPblock",
     "ActionRequestNormal",
@@ -183,10 +184,40 @@ _DECODERS: dict[int, Callable[[Cursor], Apdu]] = {
 }
 
 
+#: XDLMS-APDU tags of the Green Book 9.5 ASN.1 (IEC 62056-5-3 8.5) this module does not
+#: decode: short-name services, the InitiateRequest/Response that travel inside AARQ/AARE
+#: user-information, and the access/general-ciphering/signing APDUs. Ciphered tags are in
+#: :mod:`.security`, the ACSE tags 0x60-0x63 in :mod:`.acse`.
+UNDECODED_TAGS: dict[int, str] = {
+    0x01: "initiateRequest",
+    0x05: "readRequest",
+    0x06: "writeRequest",
+    0x08: "initiateResponse",
+    0x0C: "readResponse",
+    0x0D: "writeResponse",
+    0x0E: "confirmedServiceError",
+    0x16: "unconfirmedWriteRequest",
+    0x18: "informationReportRequest",
+    0xD9: "access-request",
+    0xDA: "access-response",
+    0xDD: "general-ciphering",
+    0xDF: "general-signing",
+}
+
+
+def _unknown_tag(cur: Cursor, tag: int) -> DecodeError:
+    name = UNDECODED_TAGS.get(tag)
+    if name is not None:
+        return cur.error(f"APDU tag 0x{tag:02X} ({name}) is not decoded here", 0)
+    return cur.error(f"unknown APDU tag 0x{tag:02X}: not an xDLMS APDU of Green Book 9.5", 0)
+
+
 def decode_apdu(data: bytes, *, strict: bool = False) -> Apdu:
     """Decode one whole xDLMS APDU; unknown tags give :class:`UnknownApdu` unless ``strict``.
 
-    Raises only :class:`~smartmeter_proto.errors.DecodeError` (layer ``"xdlms"``).
+    With ``strict`` a tag outside the decoders here is refused, naming it when the
+    Green Book lists it (:data:`UNDECODED_TAGS`). Raises only
+    :class:`~smartmeter_proto.errors.DecodeError` (layer ``"xdlms"``).
     """
     cur = Cursor(data, LAYER)
     try:
@@ -194,7 +225,7 @@ def decode_apdu(data: bytes, *, strict: bool = False) -> Apdu:
         decoder = _DECODERS.get(tag)
         if decoder is None:
             if strict:
-                raise cur.error(f"unknown xDLMS APDU tag 0x{tag:02X}", 0)
+                raise _unknown_tag(cur, tag)
             return UnknownApdu(tag, cur.pull_rest())
         apdu = decoder(cur)
         cur.expect_end(type(apdu).__name__)

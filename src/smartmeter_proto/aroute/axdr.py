@@ -11,7 +11,7 @@ COMPACT_ARRAY :class:`CompactArray`.
 Lengths and counts are BER definite lengths (short form < 0x80, long form
 0x81..0x84); non-minimal long forms are accepted, encoding is always minimal.
 Every declared count is checked against the remaining input before anything is
-allocated, and nesting is limited by ``max_depth``.
+allocated, and nesting is limited by ``max_depth`` (at most :data:`MAX_DEPTH_CEILING`).
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
+    "MAX_DEPTH_CEILING",
     "BitString",
     "CompactArray",
     "Data",
     "DataType",
     "TypeDescription",
+    "check_max_depth",
     "decode_data",
     "decode_values",
     "encode_data",
@@ -50,6 +52,10 @@ __all__ = [
 
 LAYER = "axdr"
 DEFAULT_MAX_DEPTH = 16
+#: Hard ceiling for ``max_depth``: a level costs one Python frame (two in a compact array's
+#: description), so 64 levels take under 80 frames (measured: tests/aroute/test_axdr_limits.py),
+#: far below the interpreter's default recursion limit of 1 000.
+MAX_DEPTH_CEILING = 64
 # Blue Book 4.1.5: compact-array contents must not expand into more values per byte than this.
 _MAX_VALUES_PER_CONTENT_BYTE = 8
 _LONG_FORM_MAX_OCTETS = 4  # lengths 0x81..0x84
@@ -424,8 +430,15 @@ def _body(buf: bytes, pos: int, end: int, dtype: DataType, depth: int) -> tuple[
     raise _err(pos, f"{dtype.name.lower()} cannot be decoded without its tag")
 
 
+def check_max_depth(max_depth: int) -> None:
+    """``ValueError`` unless ``0 <= max_depth <= MAX_DEPTH_CEILING`` (0: scalars only)."""
+    if not 0 <= max_depth <= MAX_DEPTH_CEILING:
+        raise ValueError(f"max_depth must be in 0..{MAX_DEPTH_CEILING}, got {max_depth}")
+
+
 def pull_data(cur: Cursor, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Data:
     """Decode one tagged Data at ``cur.offset`` and advance the cursor past it."""
+    check_max_depth(max_depth)
     # The hot loop reads the cursor's buffer directly; the cursor is this package's own type.
     d, cur.offset = _pull(cur._data, cur.offset, cur._end, max_depth)
     return d
@@ -433,6 +446,7 @@ def pull_data(cur: Cursor, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Data:
 
 def decode_data(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Data:
     """Decode ``data`` as exactly one tagged Data; DecodeError on trailing bytes."""
+    check_max_depth(max_depth)
     buf = bytes(data)
     d, pos = _pull(buf, 0, len(buf), max_depth)
     if pos != len(buf):

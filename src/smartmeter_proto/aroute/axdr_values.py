@@ -16,6 +16,7 @@ from .axdr import (
     _length,
     _pull,
     _row_shape,
+    check_max_depth,
 )
 
 __all__ = ["decode_values", "to_python"]
@@ -87,6 +88,7 @@ def _pull_native(buf: bytes, pos: int, end: int, depth: int) -> tuple[object, in
 
 def decode_values(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> object:
     """``to_python(decode_data(data))`` without building Data objects (same errors, faster)."""
+    check_max_depth(max_depth)
     buf = bytes(data)
     value, pos = _pull_native(buf, 0, len(buf), max_depth)
     if pos != len(buf):

@@ -7,13 +7,14 @@ unknown class still get the super class's properties (APPENDIX chapter 2).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import DecodeError, EncodeError
 from .frame import Property, _tuple_new
-from .specs import SUPER_CLASS, PropertySpec, load_class
+from .specs import SUPER_CLASS, PropertySpec, known_classes, load_class
 
 __all__ = [
     "PropertyValue",
@@ -72,14 +73,42 @@ class PropertyValue(Property):
         return f"PropertyValue(0x{self.epc:02X} {self.name}={self.value!r}{unit})"
 
     def as_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: ``epc`` (int), ``name``, ``edt`` (hex), ``value``, ``unit``."""
+        """A JSON-ready dict: ``epc`` (int), ``name``, ``edt`` (hex), ``value``, ``unit``.
+
+        A unit property whose label is a multiplying factor (0x0288 0xE1, see
+        :data:`FACTOR_UNITS`) gives that factor as a number with its unit named:
+        ``{"value": 0.01, "unit": "kWh"}``.
+        """
+        value, unit = _jsonable(self.value), self.unit
+        if self.name in FACTOR_UNITS and isinstance(value, str):
+            try:
+                value = float(Decimal(value))
+            except InvalidOperation:
+                pass
+            else:
+                unit = unit or FACTOR_UNITS[self.name]
         return {
             "epc": self.epc,
             "name": self.name,
             "edt": self.edt.hex(),
-            "value": _jsonable(self.value),
-            "unit": self.unit,
+            "value": value,
+            "unit": unit,
         }
+
+
+#: Enum properties whose labels are multiplying factors, and the unit of what they scale
+#: (APPENDIX: 0x0288 0xE1 and 0x028D 0xD4 cumulative energy in kWh per count; 0x028A
+#: 0xC5/0xC7 demand in kW, 0xCD reactive energy in kvarh, 0xE6 active energy in kWh;
+#: 0x0281 0xE1 flowing water in m3). ``None``: a plain factor (0x028A 0xD4).
+FACTOR_UNITS: Final[dict[str, str | None]] = {
+    "cumulative_energy_unit": "kWh",
+    "active_energy_unit": "kWh",
+    "demand_unit": "kW",
+    "cumulative_max_demand_unit": "kW",
+    "reactive_energy_lag_unit": "kvarh",
+    "unit_for_cumulative_flowing_water": "m3",
+    "coefficient_multiplier": None,
+}
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,46 +125,74 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-_LOOKUP_CACHE: dict[tuple[int, int], PropertySpec | None] = {}
+# --- process-wide caches: keyed by the classes of specs/echonet, never by wire values ---
+#
+# A class id off the wire is resolved to the class whose file describes it: its own file,
+# else the super class (device objects), else none (profile objects, group 0x0E). Only
+# those few owners are cached, so the caches stay bounded whatever ids the input shows:
+# (files + 1) decoder tables of at most 256 entries each. Budget (fuzz/README.md):
+# _TABLE_ENTRY_BYTES per filled entry (a 3-tuple and a dict slot; measured ~110 B),
+# 11 tables x 256 EPCs -> _TABLES_BUDGET_BYTES = 720 KiB, reached only when every EPC
+# of every class has been met; ~4 KiB per table in practice. The class files themselves
+# are cached once each by specs.load_class.
+
+#: Pseudo owner of profile-group classes without a file: every EPC unknown.
+_NO_FILE: Final = -1
+#: Upper bound per decoder-table entry, bytes (dict slot with resize slack + 3-tuple).
+_TABLE_ENTRY_BYTES: Final = 256
+#: Upper bound of all decoder tables together: (files + the no-file owner) x 256 EPCs.
+_TABLES_BUDGET_BYTES: Final = (len(known_classes()) + 2) * 256 * _TABLE_ENTRY_BYTES
+
+#: Per owner: EPC -> (name, whole-EDT decoder, unit), filled as EPCs are met (the hot path).
+_Decoder = tuple[str, Callable[[bytes], Any], str | None]
+_TABLES: dict[int, dict[int, _Decoder | None]] = {}
+#: Per owner: its EPC -> PropertySpec mapping (the class file's own dict; empty for none).
+_SPECS: dict[int, Mapping[int, PropertySpec]] = {}
+
+
+def _owner(class_id: int) -> int:
+    """The class whose file describes ``class_id`` (itself, the super class, or none)."""
+    if load_class(class_id) is not None:
+        return class_id
+    return _NO_FILE if class_id >> 8 == _PROFILE_GROUP else SUPER_CLASS
+
+
+def _specs_of(class_id: int) -> Mapping[int, PropertySpec]:
+    owner = _owner(class_id)
+    found = _SPECS.get(owner)
+    if found is None:
+        spec = load_class(owner) if owner != _NO_FILE else None
+        found = _SPECS[owner] = spec.properties if spec is not None else {}
+    return found
 
 
 def lookup(class_id: int, epc: int) -> PropertySpec | None:
     """The specification of EPC ``epc`` in class ``class_id``, or ``None`` if unknown."""
-    key = (class_id, epc)
-    try:
-        return _LOOKUP_CACHE[key]
-    except KeyError:
-        pass
-    spec = load_class(class_id)
-    if spec is None and class_id >> 8 != _PROFILE_GROUP:
-        spec = load_class(SUPER_CLASS)
-    found = spec.properties.get(epc) if spec is not None else None
-    if len(_LOOKUP_CACHE) < 65536:
-        _LOOKUP_CACHE[key] = found
-    return found
-
-
-#: Per class: EPC -> (name, whole-EDT decoder, unit), built on first use (the hot path).
-_Decoder = tuple[str, Callable[[bytes], Any], str | None]
-_TABLES: dict[int, dict[int, _Decoder | None]] = {}
+    specs = _SPECS.get(class_id)
+    if specs is None:
+        specs = _specs_of(class_id)
+    return specs.get(epc)
 
 
 def decoder_table(class_id: int) -> dict[int, _Decoder | None]:
-    """The EPC -> (name, decoder, unit) table of a class, filled as EPCs are met."""
+    """The EPC -> (name, decoder, unit) table of a class, filled as EPCs are met.
+
+    Classes without a file share the super class's table (or the empty profile one),
+    so the same object is returned for every id with the same owner.
+    """
     table = _TABLES.get(class_id)
     if table is None:
-        if len(_TABLES) >= 4096:
-            _TABLES.clear()
-        table = _TABLES[class_id] = {}
+        owner = _owner(class_id)
+        table = _TABLES.get(owner)
+        if table is None:
+            table = _TABLES[owner] = {}
     return table
 
 
 def _decoder(class_id: int, epc: int) -> _Decoder | None:
     table = _TABLES.get(class_id)
     if table is None:
-        if len(_TABLES) >= 4096:
-            _TABLES.clear()
-        table = _TABLES[class_id] = {}
+        table = decoder_table(class_id)
     try:
         return table[epc]
     except KeyError:

@@ -127,12 +127,16 @@ def _property(epc: int, entry: Mapping[str, Any], where: str) -> PropertySpec:
     )
 
 
-@functools.cache
 def load_class(class_id: int) -> ClassSpec | None:
     """The :class:`ClassSpec` of ``class_id`` (e.g. 0x0288), or ``None`` without a file."""
     path = _files().get(class_id)
     if path is None:
-        return None
+        return None  # not cached: class ids come off the wire, only files are kept
+    return _load_file(path)
+
+
+@functools.cache  # one entry per file of specs/echonet: bounded by the shipped files
+def _load_file(path: Path) -> ClassSpec:
     with path.open("rb") as handle:
         doc = yaml.load(handle, Loader=_yaml_loader)  # noqa: S506 - a SafeLoader subclass
     props: dict[int, PropertySpec] = {}

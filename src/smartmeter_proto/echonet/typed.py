@@ -12,6 +12,10 @@ repeat one *shape* (objects, service, EPCs and PDCs). The first frame of a
 shape goes through :func:`frame.decode`; later ones through one ``struct``
 compiled for the shape, which checks the EPC/PDC skeleton and reads integer
 EDTs in C. Both paths give identical results (tests check it).
+
+The compiled shapes are a process-wide cache keyed on the whole skeleton (SEOJ,
+DEOJ, ESV, OPC and every EPC/PDC pair), evicted in least-recently-used order
+within a byte budget (:data:`SHAPE_CACHE_BUDGET`, fuzz/README.md).
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ from . import frame as _frame
 from .frame import EOJ, ESV, Frame, Property, _tuple_new
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
-__all__ = ["TypedFrame", "decode_typed", "value_class"]
+__all__ = ["SHAPE_CACHE_BUDGET", "TypedFrame", "decode_typed", "value_class"]
 
-#: Shapes kept at once, and the most properties a compiled shape may hold.
-_MAX_SHAPES: Final = 512
+#: Byte budget of the compiled-shape cache: the sum of the shapes' estimated sizes.
+SHAPE_CACHE_BUDGET: Final = 2 * 1024 * 1024
+#: Upper bound of one compiled shape's size, bytes: a fixed part plus a part per property
+#: (two ``struct.Struct``, the plan, key and skeleton tuples, the frozensets; the measured
+#: sizes are checked against it by tests/echonet/test_caches.py). 32 properties at most.
+_SHAPE_BASE_BYTES: Final = 4096
+_SHAPE_PROPERTY_BYTES: Final = 1152
 _MAX_SHAPE_PROPERTIES: Final = 32
 _HEADER: Final = ">HH8x"  # EHD, TID, SEOJ+DEOJ+ESV+OPC (Part II §3.2)
 _EHD_FORMAT_1: Final = 0x1081
@@ -122,6 +131,8 @@ class TypedFrame(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class _Shape:
     key: bytes  # SEOJ, DEOJ, ESV, OPC: the frame bytes 4..11
+    skeleton_key: bytes  # key + every EPC, PDC pair: the cache key (_skeleton_key)
+    cost: int  # upper bound of this shape's size in bytes, charged to the budget
     size: int
     layout: struct.Struct  # -> (ehd, tid, epc << 8 | pdc, edt, epc << 8 | pdc, edt, ...)
     skeleton: tuple[int, ...]  # (epc << 8 | pdc, ...) that the frame must show
@@ -139,7 +150,71 @@ class _Shape:
     typed_class: int
 
 
-_SHAPES: dict[bytes, _Shape] = {}
+class _ShapeCache(dict[bytes, _Shape]):
+    """Skeleton key -> shape, least recently used first (a dict keeps insertion order).
+
+    ``cost`` is the sum of the shapes' :attr:`_Shape.cost`, kept within
+    :data:`SHAPE_CACHE_BUDGET` by evicting from the front. ``by_header`` maps frame
+    bytes 4..11 to the most recently used shape of that header (a shape's cost covers
+    its slot there): most frames are found through it without walking their skeleton.
+    """
+
+    __slots__ = ("by_header", "cost")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cost = 0
+        self.by_header: dict[bytes, _Shape] = {}
+
+    def clear(self) -> None:
+        super().clear()
+        self.by_header.clear()
+        self.cost = 0
+
+    def touch(self, shape: _Shape) -> None:
+        """Mark ``shape`` as the most recently used."""
+        del self[shape.skeleton_key]
+        self[shape.skeleton_key] = shape
+        self.by_header[shape.key] = shape
+
+    def add(self, shape: _Shape) -> None:
+        """Insert ``shape``, evicting the least recently used to stay within the budget."""
+        self._drop(shape.skeleton_key)
+        while self and self.cost + shape.cost > SHAPE_CACHE_BUDGET:
+            self._drop(next(iter(self)))
+        self[shape.skeleton_key] = shape
+        self.by_header[shape.key] = shape
+        self.cost += shape.cost
+
+    def _drop(self, skeleton_key: bytes) -> None:
+        old = self.pop(skeleton_key, None)
+        if old is not None:
+            self.cost -= old.cost
+            if self.by_header.get(old.key) is old:
+                del self.by_header[old.key]
+
+
+_SHAPES: Final = _ShapeCache()
+
+
+def _skeleton_key(data: bytes) -> bytes | None:
+    """Frame bytes 4..11 and every (EPC, PDC) pair; ``None`` if no shape could match.
+
+    ``data`` is at least 12 bytes long. A frame with more than
+    ``_MAX_SHAPE_PROPERTIES`` properties, or whose PDCs do not add up to its
+    length, has no shape (the general path decodes or rejects it).
+    """
+    count = data[11]
+    if count > _MAX_SHAPE_PROPERTIES:
+        return None
+    parts = [data[4:12]]
+    at, end = 12, len(data)
+    for _ in range(count):
+        if at + 2 > end:
+            return None
+        parts.append(data[at : at + 2])
+        at += 2 + data[at + 1]
+    return b"".join(parts) if at == end else None
 
 
 def _compile(decoded: Frame, size: int) -> _Shape | None:
@@ -178,9 +253,13 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         else:
             ints.append(f"{pdc + 2}x")
             plan.append((-1, prop.epc, name, unit, decode, frozenset()))
+    key = bytes(decoded.seoj.to_bytes() + decoded.deoj.to_bytes()) + bytes(
+        (int(decoded.esv), len(props))
+    )
     return _Shape(
-        key=bytes(decoded.seoj.to_bytes() + decoded.deoj.to_bytes())
-        + bytes((int(decoded.esv), len(props))),
+        key=key,
+        skeleton_key=key + b"".join(bytes((p.epc, len(p.edt))) for p in props),
+        cost=_SHAPE_BASE_BYTES + _SHAPE_PROPERTY_BYTES * len(props),
         size=size,
         layout=struct.Struct("".join(layout)),
         skeleton=tuple(p.epc << 8 | len(p.edt) for p in props),
@@ -238,10 +317,11 @@ def _general(data: bytes) -> TypedFrame:
         tuple(errors),
         class_id,
     )
-    if len(_SHAPES) < _MAX_SHAPES and not errors:
+    if not errors:
         shape = _compile(decoded, len(data))
         if shape is not None:
-            _SHAPES[data[4:12]] = shape
+            _SHAPES.add(shape)
+            _last[0] = shape
     return result
 
 
@@ -250,16 +330,25 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
     if type(data) is not bytes:
         data = bytes(data)
     shape = _last[0]
-    if not data.startswith(shape.key, 4):
-        # Not the shape of the previous frame: look it up (a bytes slice and a hash).
-        found = _SHAPES.get(data[4:12])
+    if len(data) != shape.size or not data.startswith(shape.key, 4):
+        # Not the shape of the previous frame: the last one of its header, else its skeleton's.
+        found = _SHAPES.by_header.get(data[4:12])
+        if found is not None and len(data) == found.size:
+            _SHAPES.touch(found)
+            _last[0] = found
+        else:
+            found = _cached(data)
+            if found is None:
+                return _general(data)
+        shape = found
+    fields = shape.layout.unpack(data)
+    if fields[2::2] != shape.skeleton:
+        found = _cached(data)  # the previous frame's header and size, another skeleton
         if found is None:
             return _general(data)
-        shape = _last[0] = found
-    if len(data) != shape.size:
-        return _general(data)
-    fields = shape.layout.unpack(data)
-    if fields[0] != _EHD_FORMAT_1 or fields[2::2] != shape.skeleton:
+        shape = found
+        fields = shape.layout.unpack(data)
+    if fields[0] != _EHD_FORMAT_1:
         return _general(data)
     edts = fields[3::2]
     values: tuple[Any, ...] | None = shape.ints.unpack(data)
@@ -272,6 +361,16 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
         TypedFrame,
         (fields[1], seoj, deoj, esv, shape.epcs, edts, values, (), (), (), (), shape.typed_class),
     )
+
+
+def _cached(data: bytes) -> _Shape | None:
+    """The cached shape of ``data``'s whole skeleton, now the most recently used; or None."""
+    key = _skeleton_key(data) if len(data) >= 12 else None
+    found = None if key is None else _SHAPES.get(key)
+    if found is not None:
+        _SHAPES.touch(found)
+        _last[0] = found
+    return found
 
 
 def _typed_slowly(
@@ -291,21 +390,10 @@ def _typed_slowly(
     return tuple(values)
 
 
-#: The shape of the previous frame, tried before the dictionary (a sentinel at first).
-_last: list[_Shape] = [
-    _Shape(
-        b"\xff" * 9,
-        -1,
-        struct.Struct(""),
-        (),
-        (),
-        (),
-        (),
-        False,
-        frozenset(),
-        struct.Struct(""),
-        (),
-        (),
-        0,
-    )
-]
+#: Matches no frame (size -1): what ``_last`` holds before the first shape.
+_NO_SHAPE: Final = _Shape(
+    b"\xff" * 9, b"", 0, -1, struct.Struct(""), (), (), (), (), False, frozenset(),
+    struct.Struct(""), (), (), 0,
+)
+#: The shape of the previous frame, tried before the dictionary.
+_last: list[_Shape] = [_NO_SHAPE]

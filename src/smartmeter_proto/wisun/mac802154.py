@@ -105,6 +105,8 @@ class KeyIdMode(IntEnum):
 _KEY_SOURCE_LEN = {0: 0, 1: 0, 2: 4, 3: 8}
 #: MIC length in octets per security level (802.15.4-2006 table 95).
 MIC_LEN = {0: 0, 1: 4, 2: 8, 3: 16, 4: 0, 5: 4, 6: 8, 7: 16}
+#: CCM* with a 13-byte nonce has a 2-byte length field (L = 2): messages up to 65 535 bytes.
+_CCM_MAX_MESSAGE = 0xFFFF
 _ADDR_LEN = {AddrMode.NONE: 0, AddrMode.SHORT: 2, AddrMode.EXTENDED: 8}
 
 # Frame control bit positions (802.15.4-2015 figure 7-2).
@@ -322,8 +324,44 @@ def _pull_security(cur: Cursor, version: int) -> AuxSecurityHeader:
     return AuxSecurityHeader(control & 0x7, key_id_mode, counter, source, index, control >> 5)
 
 
-def decode(data: bytes, *, fcs: bool = False) -> MacFrame:
-    """Parse one MAC frame; with ``fcs`` the trailing 2-byte FCS is checked and removed."""
+def _check_frame_rules(frame: MacFrame) -> None:
+    """Refuse a general-format frame its frame type does not allow (``decode(strict=True)``).
+
+    Frame type 4 is reserved and 5-7 (2015 multipurpose, fragment, extended) have their
+    own formats (802.15.4-2015 table 7-1, sections 7.3.5-7.3.7). A beacon names its
+    sender (2015 section 7.3.1.1, 2006 section 7.2.2.1.1). A 2003/2006 data or command
+    frame has at least one address (2006 section 7.2.1.1.6); a 2003/2006 acknowledgment
+    is frame control and sequence number only (2006 section 7.2.2.3); a command frame
+    starts with its command frame identifier (2006 section 7.2.2.4).
+    """
+    kind = frame.frame_type
+    legacy = frame.frame_version < FrameVersion.V2015
+    if kind not in (FrameType.BEACON, FrameType.DATA, FrameType.ACK, FrameType.COMMAND):
+        raise DecodeError(
+            LAYER, 0, f"frame type {kind}: reserved or not a general-format MAC frame"
+        )
+    if kind == FrameType.BEACON and frame.src_addr is None:
+        raise DecodeError(LAYER, 0, "beacon without a source address")
+    if kind in (FrameType.DATA, FrameType.COMMAND) and legacy and (
+        frame.src_addr is None and frame.dst_addr is None
+    ):
+        raise DecodeError(LAYER, 0, f"{FrameType(kind).name.lower()} frame without any address")
+    if kind == FrameType.ACK and legacy:
+        extra = len(frame.payload)
+        if frame.dst_addr is not None or frame.src_addr is not None or frame.security:
+            raise DecodeError(LAYER, 0, "acknowledgment with addresses or security")
+        if extra:
+            raise DecodeError(LAYER, 3, f"acknowledgment followed by {extra} bytes")
+    if kind == FrameType.COMMAND and not frame.payload:
+        raise DecodeError(LAYER, len(frame.header()), "command frame without its identifier")
+
+
+def decode(data: bytes, *, fcs: bool = False, strict: bool = False) -> MacFrame:
+    """Parse one MAC frame; with ``fcs`` the trailing 2-byte FCS is checked and removed.
+
+    With ``strict`` a frame its type does not allow is refused (see
+    :func:`_check_frame_rules`); otherwise any header that parses is returned.
+    """
     data = bytes(data)
     if fcs:
         if len(data) < FCS_LEN:
@@ -350,7 +388,7 @@ def decode(data: bytes, *, fcs: bool = False) -> MacFrame:
     security = _pull_security(cur, version) if fcf & _FCF_SECURITY else None
     frame_type = fcf & 0x7
     known = frame_type in FrameType._value2member_map_
-    return MacFrame(
+    frame = MacFrame(
         frame_type=FrameType(frame_type) if known else frame_type,
         seq=seq,
         dst_pan_id=dst_pan,
@@ -366,6 +404,9 @@ def decode(data: bytes, *, fcs: bool = False) -> MacFrame:
         ie_present=bool(fcf & _FCF_IE_PRESENT),
         fcf_reserved=bool(fcf & _FCF_RESERVED),
     )
+    if strict:
+        _check_frame_rules(frame)
+    return frame
 
 
 def encode(frame: MacFrame, *, fcs: bool = False) -> bytes:
@@ -432,6 +473,13 @@ def _source(frame: MacFrame, src_ext: bytes | None) -> bytes:
     return src
 
 
+def _security_error(frame: MacFrame, reason: str) -> DecodeError:
+    """A :class:`DecodeError` at the frame's auxiliary security header."""
+    security = frame.security
+    offset = 0 if security is None else len(frame.header()) - len(security.encode())
+    return DecodeError(LAYER, offset, reason)
+
+
 def _ctr(key: bytes, nonce: bytes, data: bytes) -> bytes:
     """CCM* encryption with M = 0: CTR keystream from A_1 (annex B.4.1.3)."""
     first_block = bytes([1]) + nonce + (1).to_bytes(2, "big")
@@ -465,13 +513,27 @@ def protect(frame: MacFrame, key: bytes, *, src_ext: bytes | None = None) -> Mac
 def unprotect(frame: MacFrame, key: bytes, *, src_ext: bytes | None = None) -> MacFrame:
     """Check and remove CCM* protection; the inverse of :func:`protect`.
 
-    Raises :class:`DecodeError` when the payload is shorter than the MIC or the MIC
-    does not verify. The key never appears in an error.
+    Raises :class:`DecodeError` for what the frame says: no security header, security
+    level 0, a suppressed frame counter, no 8-byte source address for the nonce (and no
+    ``src_ext``), a payload shorter than its MIC, a MIC that does not verify.
+    ``ValueError`` only for the caller's arguments (``src_ext`` not 8 bytes, a bad key).
+    The key never appears in an error.
     """
+    if src_ext is not None and len(src_ext) != 8:
+        raise ValueError(f"src_ext must be 8 bytes, got {len(src_ext)}")
     sec = frame.security
-    if sec is None or sec.security_level == SecurityLevel.NONE or sec.frame_counter is None:
-        raise ValueError("unprotect() needs a secured frame with a frame counter")
-    nonce = _nonce(_source(frame, src_ext), sec.frame_counter, sec.security_level)
+    if sec is None:
+        raise DecodeError(LAYER, 0, "frame is not secured (security enabled bit clear)")
+    if sec.security_level == SecurityLevel.NONE:
+        raise _security_error(frame, "security level 0: nothing to unprotect")
+    if sec.frame_counter is None:
+        raise _security_error(frame, "frame counter suppressed: no CCM* nonce can be formed")
+    source = src_ext if src_ext is not None else frame.src_addr
+    if source is None or len(source) != 8:
+        raise _security_error(
+            frame, "no 8-byte source address for the CCM* nonce (pass the sender's src_ext)"
+        )
+    nonce = _nonce(source, sec.frame_counter, sec.security_level)
     auth, private = _split_auth(frame)
     if frame.frame_type == FrameType.BEACON:
         if len(auth) < sec.mic_len:
@@ -480,6 +542,8 @@ def unprotect(frame: MacFrame, key: bytes, *, src_ext: bytes | None = None) -> M
         auth, private = auth[:cut], auth[cut:]
     if len(private) < sec.mic_len:
         raise DecodeError(LAYER, 0, "secured payload shorter than its MIC")
+    if len(private) - sec.mic_len > _CCM_MAX_MESSAGE:
+        raise _security_error(frame, f"secured payload of {len(private)} bytes exceeds CCM* L=2")
     header = frame.header() + auth
     if sec.mic_len == 0:
         return replace(frame, payload=auth + _ctr(key, nonce, private))
