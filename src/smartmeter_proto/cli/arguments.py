@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
+import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 __all__ = [
@@ -18,8 +20,10 @@ __all__ = [
     "endpoint",
     "hex_bytes",
     "hex_of_size",
+    "int_at_least",
     "interval",
     "non_negative_float",
+    "output_path",
     "positive_float",
     "positive_int",
 ]
@@ -74,6 +78,43 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, not {text[:40]!r}")
     return value
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """A whole number no smaller than ``minimum`` (a count, a fleet size)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text[:40]!r}")
+        return value
+
+    return parse
+
+
+def output_path(text: str) -> Path:
+    """A file the command will write: checked before any work starts, created only later.
+
+    Its folder must exist and be writable, and the path must not be a folder itself, so a
+    long run never ends on "cannot write the result".
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("empty file name")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is a folder, not a file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text[:80]!r}: no folder {str(folder)[:80]!r}"
+        )
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
+        raise argparse.ArgumentTypeError(f"cannot write {text[:80]!r}: permission denied")
+    return path
 
 
 def hex_bytes(text: str) -> bytes:

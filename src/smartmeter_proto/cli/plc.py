@@ -3,8 +3,9 @@
 The emulator speaks the Microchip USI + G3 ADP serial host interface on a
 pseudo-terminal (path on stdout's first line), with the simulated smart meter
 as PAN coordinator and LBP/EAP-PSK server behind it. The PSK comes from
-``--psk`` or ``SMARTMETER_PROTO_G3_PSK`` (hex), the ID_P from ``--id-p`` or
-``SMARTMETER_PROTO_G3_ID_P``, else the demo placeholders; neither is printed.
+--psk or SMARTMETER_PROTO_G3_PSK (hex), the ID_P from --id-p or
+SMARTMETER_PROTO_G3_ID_P, else the demo placeholders; neither is printed.
+Ctrl-C stops it (exit 130).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from collections.abc import Callable
 from typing import Final
 
 from ..errors import AuthError, SessionError, TransportError
-from ..sim.dongle_pty import main, run_dongle_on_pty
+from ..plc.broute_g3 import ID_P_LEN
+from ..sim.dongle_pty import run_dongle_on_pty
 from ..sim.g3modem import G3Fault, make_g3modem
 from ..transport.g3plc import open_g3plc
 from ..wisun.broute import BRouteEvent
-from .dongle import parse_injection
+from .arguments import positive_float
+from .dongle import check_injections, parse_injection, serve_on_pty
+from .failure import fail
 from .summary import print_summary, read_summary
 
 __all__ = ["DEMO_G3_ID_P", "DEMO_G3_PSK", "add_g3modem_parser", "g3_demo"]
@@ -32,9 +36,17 @@ DEMO_G3_ID_P: Final = b"HEMS00112233445566778899AABBCCDDEEFF"
 DEMO_G3_PSK: Final = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 _ENV_PSK: Final = "SMARTMETER_PROTO_G3_PSK"
 _ENV_ID_P: Final = "SMARTMETER_PROTO_G3_ID_P"
+_DESCRIPTION: Final = (
+    "A G3-PLC modem speaking the Microchip USI + G3 ADP serial host interface, with a "
+    "simulated smart meter as PAN coordinator and LBP/EAP-PSK server behind it, on a "
+    "pseudo-terminal whose path is stdout's first line. The PSK comes from --psk or "
+    f"${_ENV_PSK} (hex), the ID_P from --id-p or ${_ENV_ID_P}, else the demo placeholders; "
+    "neither is printed. Ctrl-C stops it (exit 130)."
+)
 
 
 def _psk(text: str) -> bytes:
+    """The EAP-PSK key: 16 bytes in hex (RFC 4764 §2); never echoed."""
     try:
         value = bytes.fromhex(text)
     except ValueError:
@@ -44,37 +56,72 @@ def _psk(text: str) -> bytes:
     return value
 
 
+def _id_p(text: str) -> bytes:
+    """The device's EAP-PSK identity ID_P: ARIB fixes it at 36 ASCII characters."""
+    if len(text) != ID_P_LEN or not text.isascii() or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"the ID_P is {ID_P_LEN} printable ASCII characters, got {len(text)}"
+        )
+    return text.encode("ascii")
+
+
+def _from_env(name: str, parse: Callable[[str], bytes]) -> bytes | None:
+    """``$name`` through ``parse``, None when unset; a refusal names the variable only."""
+    if name not in os.environ:
+        return None
+    try:
+        return parse(os.environ[name])
+    except argparse.ArgumentTypeError as exc:
+        fail(f"${name}: {exc}")
+
+
 def add_g3modem_parser(devices: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``g3modem`` to the ``simulate`` device subcommands."""
     parser = devices.add_parser(
         "g3modem",
         help="G3-PLC modem (Microchip USI + ADP) with a simulated meter, on a pseudo-terminal",
-        description=__doc__,
+        description=_DESCRIPTION,
     )
-    parser.add_argument("--psk", type=_psk, default=None, help=f"PSK, hex (else ${_ENV_PSK})")
-    parser.add_argument("--id-p", default=None, help=f"ID_P, 36 characters (else ${_ENV_ID_P})")
+    parser.add_argument(
+        "--psk",
+        type=_psk,
+        default=None,
+        help=f"EAP-PSK key, 32 hex digits (else ${_ENV_PSK}, else a placeholder)",
+    )
+    parser.add_argument(
+        "--id-p",
+        type=_id_p,
+        default=None,
+        help=f"device identity ID_P, {ID_P_LEN} characters (else ${_ENV_ID_P}, else a placeholder)",
+    )
     parser.add_argument(
         "--inject",
         action="append",
         default=[],
         type=functools.partial(parse_injection, faults=G3Fault),
         metavar="FAULT[:K=V,...][@SECONDS]",
-        help="inject a fault after SECONDS (repeatable): " + ", ".join(f.value for f in G3Fault),
+        help="inject a fault SECONDS after the start (repeatable): "
+        + ", ".join(f.value for f in G3Fault),
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the simulation")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulation (1)")
     parser.add_argument(
-        "--time-scale", type=float, default=1.0, help="run the emulator's clock this much faster"
+        "--time-scale",
+        type=positive_float,
+        default=1.0,
+        metavar="X",
+        help="run the emulator's clock X times faster than the wall clock (default 1)",
     )
     parser.set_defaults(handler=_simulate_g3modem)
 
 
 def _simulate_g3modem(args: argparse.Namespace) -> int:
-    psk = args.psk or (_psk(os.environ[_ENV_PSK]) if _ENV_PSK in os.environ else DEMO_G3_PSK)
-    id_p_text = args.id_p or os.environ.get(_ENV_ID_P)
-    id_p = id_p_text.encode("ascii") if id_p_text else DEMO_G3_ID_P
-    modem = make_g3modem(psk=psk, id_p=id_p, now=time.time(), seed=args.seed)
+    psk = args.psk or _from_env(_ENV_PSK, _psk) or DEMO_G3_PSK
+    id_p = args.id_p or _from_env(_ENV_ID_P, _id_p) or DEMO_G3_ID_P
+    make = functools.partial(make_g3modem, psk=psk, id_p=id_p, now=time.time(), seed=args.seed)
+    check_injections(make, args.inject)
+    modem = make()
     print(f"{modem.model}: simulated meter behind a G3-PLC modem", file=sys.stderr, flush=True)
-    return main(modem, time_scale=args.time_scale, injections=args.inject)
+    return serve_on_pty(modem, time_scale=args.time_scale, injections=args.inject)
 
 
 async def g3_demo(progress: Callable[[BRouteEvent], None]) -> int:

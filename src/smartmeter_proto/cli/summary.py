@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from ..echonet.energy import EnergyScale, unit_code
 from ..echonet.events import Address
 from ..sim.meter import METER_EOJ
 from ..transport.udp import EchonetClient
-from .charts import half_hour_chart
+from .charts import can_draw_blocks, half_hour_chart
 
 __all__ = ["print_summary", "read_summary"]
 
@@ -34,15 +35,21 @@ async def read_summary(client: EchonetClient, address: Address) -> dict[str, Any
     }
 
 
-def print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any], out: TextIO | None = None) -> None:
+    """Print ``summary`` to ``out`` (stdout); the chart falls back to ASCII if it must."""
+    stream = sys.stdout if out is None else out
     current = summary["current_a"]
-    print(f"instantaneous power     {summary['power_w']} W")
-    print(f"instantaneous current   R {current['r_phase']} A, T {current['t_phase']} A")
-    print(f"cumulative energy       {summary['energy_kwh']} kWh (normal)", end="")
-    if summary["reverse_kwh"] is not None:
-        print(f", {summary['reverse_kwh']} kWh (reverse)")
-    else:
-        print()
-    print("today's 30-minute energy (00:00 .. 23:30):")
-    for line in half_hour_chart(summary["half_hours_kwh"]):
-        print(line)
+    reverse = summary["reverse_kwh"]
+    lines = [
+        f"instantaneous power     {summary['power_w']} W",
+        f"instantaneous current   R {current['r_phase']} A, T {current['t_phase']} A",
+        f"cumulative energy       {summary['energy_kwh']} kWh (normal)"
+        + (f", {reverse} kWh (reverse)" if reverse is not None else ""),
+        # The meter keeps Japan time (its day starts at 00:00 JST).
+        "today's 30-minute energy (00:00 .. 23:30 JST):",
+        *half_hour_chart(
+            summary["half_hours_kwh"], blocks=can_draw_blocks(getattr(stream, "encoding", None))
+        ),
+    ]
+    for line in lines:
+        print(line, file=stream)

@@ -24,6 +24,7 @@ from typing import Any, Final
 from ..echonet.events import MULTICAST
 from ..echonet.node import Node
 from ..wisun.broute_auth import MeterCredentials
+from ..wisun.dongle_models import DONGLE_MODELS
 from ..wisun.j11 import MAX_CHANNEL, MIN_CHANNEL, link_local_from_mac
 from ..wisun.skstack import format_ipv6
 from .dongle_pana import PanaDriver
@@ -43,16 +44,9 @@ __all__ = [
 
 _Rng = random.Random  # seeded simulation randomness (addresses, noise), never for secrets
 
-#: Model names accepted by :func:`make_dongle` and the dialect or family behind each.
-MODELS: Final = {
-    "bp35a1": "bp35a1",
-    "bp35c0": "bp35c2",
-    "bp35c2": "bp35c2",
-    "rl7023": "rl7023-ips",
-    "rl7023-ips": "rl7023-ips",
-    "rl7023-dss": "rl7023-dss",
-    "j11": "j11",
-}
+#: Model names accepted by :func:`make_dongle` and the dialect or family behind each
+#: (the library's one list, :data:`smartmeter_proto.wisun.dongle_models.DONGLE_MODELS`).
+MODELS: Final = DONGLE_MODELS
 
 #: Meter answers reach the dongle this long after the request left it (synthetic).
 RADIO_LATENCY_S: Final = 0.15

@@ -84,6 +84,9 @@ _COMMANDS: Final[Mapping[Step, tuple[str, _Ends]]] = {
     Step.TERMINATE: ("SKTERM", _Ends.OK),
 }
 
+# Process-wide LRU caches of the addresses the dongle reports: every key is a 39-character
+# address (skstack_messages checks it), so 64 entries x 512 B (key and value strings, the
+# lru_cache link and dict slot) = 32 KiB each at most.
 _canonical = functools.lru_cache(maxsize=64)(canonical_ipv6)
 
 
