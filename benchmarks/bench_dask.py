@@ -67,12 +67,13 @@ def keys_of(n: int) -> MeterKeys:
 
 def meter_rows(args: tuple[int, int]) -> list[tuple[float, str, bytes]]:
     """Every push of meter ``n`` over ``hours``, as capture rows."""
+    from smartmeter_proto.security_state import MemoryStateStore
     from smartmeter_proto.sim.ameter import SimulatedAMeter
 
     n, hours = args
     k = keys_of(n)
     meter = SimulatedAMeter(start=START, system_title=title_of(n), client_system_title=CLIENT_TITLE,
-                            ek=k.ek, ak=k.ak, seed=n, push_5min=True)
+                            ek=k.ek, ak=k.ak, state=MemoryStateStore(), seed=n, push_5min=True)
     source = f"10.{n >> 8 & 0xFF}.{n & 0xFF}.1:4059"
     rows: list[tuple[float, str, bytes]] = []
     now, end = START + TICK_OFFSET, START + timedelta(hours=hours)

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from smartmeter_proto.aroute import wrapper
 from smartmeter_proto.aroute.security import InvocationCounters, decode_ciphered
-from smartmeter_proto.hes.collector import Collector, CollectorConfig, MeterInfo
+from smartmeter_proto.hes.collector import Collector, MeterInfo
 from smartmeter_proto.hes.push import MeterKeys, open_push_datagram
 from smartmeter_proto.hes.storage import Store
 from smartmeter_proto.sim.fleet import Fleet, FleetPlan
@@ -102,8 +102,8 @@ def decode_path(fleet: Fleet, pushes: list[bytes]) -> float:
 def _collector(fleet: Fleet) -> Collector:
     infos = [MeterInfo(m.system_title, m.keys, ("meter", m.index), m.five_min, m.realtime)
              for m in fleet.members]
-    return Collector(infos, Store(), system_title=b"HES\x00\x00\x00\x00\x01",
-                     start=fleet.plan.t0, config=CollectorConfig(flush_every=1e12))
+    return Collector(infos, Store(":memory:"), system_title=b"HES\x00\x00\x00\x00\x01",
+                     start=fleet.plan.t0)
 
 
 def collector_path(fleet: Fleet, pushes: list[bytes]) -> float:

@@ -37,11 +37,11 @@ def _records(data: bytes) -> list[tuple[int, bytes]]:
 def build() -> Target:
     from smartmeter_proto.hes.collector import Collector, MeterInfo
     from smartmeter_proto.hes.push import MeterKeys
-    from smartmeter_proto.hes.storage import Store
+    from smartmeter_proto.hes.storage import MEMORY, Store
 
     def call(data: bytes) -> object:
         infos = [MeterInfo(t, MeterKeys(EK, AK), ("meter", i)) for i, t in enumerate(TITLES)]
-        collector = Collector(infos, Store(), system_title=HES_TITLE, start=T0)
+        collector = Collector(infos, Store(MEMORY), system_title=HES_TITLE, start=T0)
         collector.confirm_all(T0 + 3600, T0 + 3600)
         collector.datagrams_to_send()
         for source, datagram in _records(data):
@@ -63,11 +63,12 @@ def seeds() -> dict[str, bytes]:
     from datetime import UTC, datetime, timedelta
 
     from smartmeter_proto.aroute import wrapper
+    from smartmeter_proto.security_state import MemoryStateStore
     from smartmeter_proto.sim.ameter import SimulatedAMeter
 
     start = datetime.fromtimestamp(T0, UTC)
     meter = SimulatedAMeter(start=start, system_title=TITLES[0], client_system_title=HES_TITLE,
-                            ek=EK, ak=AK, push_5min=True)
+                            ek=EK, ak=AK, state=MemoryStateStore(), push_5min=True)
     meter.tick(start + timedelta(minutes=50))
     meter.outage(start + timedelta(minutes=51))
     meter.restore(start + timedelta(minutes=55))

@@ -135,3 +135,23 @@ def test_no_value_is_ever_handed_out_twice(block: int, runs: list[int]) -> None:
         seen += [counter.next() for _ in range(count)]
     assert len(seen) == len(set(seen))
     assert seen == sorted(seen)
+
+
+def test_two_counters_on_one_name_never_hand_out_the_same_value(tmp_path: Path) -> None:
+    """A second object opened on the same name (before the first reserved) skips past the
+    first one's reservation when it reserves, instead of starting over."""
+    store = SqliteStateStore(tmp_path / "s.sqlite")
+    first = SendCounter(store, "ic", block=4)
+    second = SendCounter(store, "ic", block=4)
+    used = [first.next(), second.next(), first.next(), *(second.next() for _ in range(4)),
+            *(first.next() for _ in range(4))]
+    assert len(used) == len(set(used))
+
+
+def test_a_reopened_counter_continues_after_the_reservation() -> None:
+    store = MemoryStateStore()
+    counter = SendCounter(store, "ic", block=10)
+    assert [counter.next(), counter.next()] == [1, 2]
+    again = counter.reopened()
+    assert again.peek == 11
+    assert (again.limit, again.block, again.name) == (counter.limit, 10, "ic")

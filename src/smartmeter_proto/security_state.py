@@ -262,11 +262,25 @@ class SendCounter:
                 "replace the key before sending again"
             )
         if value >= self._reserved_until:
+            # Another counter on the same name and store (a second object in this process,
+            # or a process sharing the database) may have reserved past us: start after it.
+            stored = self.store.read(self.name)
+            if stored is not None and stored > value:
+                value = stored
+                if value >= self.limit:
+                    self._next = self.limit
+                    return self.next()
             end = min(value + self.block, self.limit)
             self.store.write(self.name, end, durable=True)
             self._reserved_until = end
         self._next = value + 1
         return value
+
+    def reopened(self) -> SendCounter:
+        """The counter a restarted process opens on the same store and name: it starts at
+        the stored reservation, skipping what this one reserved and did not use."""
+        return SendCounter(self.store, self.name, first=self._next, limit=self.limit,
+                           block=self.block)
 
     def skip_to(self, value: int) -> None:
         """Never hand out a value below ``value`` (e.g. one a peer has already seen)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ from smartmeter_proto.aroute.association import (
     Pushed,
     Released,
     RequestTimedOut,
+    SendCounterExhausted,
     SetResult,
 )
 from smartmeter_proto.aroute.axdr import Data, DataType
@@ -53,6 +55,7 @@ from smartmeter_proto.aroute.cosem import DataAccessResult as CosemResult
 from smartmeter_proto.aroute.obis import Obis
 from smartmeter_proto.aroute.profile import CommandResult, LimiterReservation, ReservationState
 from smartmeter_proto.aroute.security import InvocationCounters
+from smartmeter_proto.security_state import CounterExhausted, MemoryStateStore, SendCounter
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -121,13 +124,15 @@ def _objects() -> dict[Obis, CosemObject]:
 
 def _server(**kw: object) -> AssociationServer:
     args: dict[str, object] = {"system_title": SERVER_TITLE, "ek": EK, "ak": AK,
-                               "challenge": lambda: b"S" * 16}
+                               "challenge": lambda: b"S" * 16,
+                               "counter": SendCounter(MemoryStateStore(), "server")}
     args.update(kw)
     return AssociationServer(_objects(), **args)  # type: ignore[arg-type]
 
 
 def _client(ciphered: bool = True, **kw: object) -> AssociationClient:
-    args: dict[str, object] = {"system_title": CLIENT_TITLE, "challenge": lambda: b"C" * 16}
+    args: dict[str, object] = {"system_title": CLIENT_TITLE, "challenge": lambda: b"C" * 16,
+                               "counter": SendCounter(MemoryStateStore(), "client")}
     if ciphered:
         args.update(ek=EK, ak=AK)
     args.update(kw)
@@ -247,7 +252,8 @@ def test_hls_gmac_four_pass() -> None:
         DataType.DOUBLE_LONG_UNSIGNED, 123456)
     # a client with the wrong key fails pass 3 at the server
     bad = AssociationClient(system_title=CLIENT_TITLE, ek=EK, ak=bytes(16),
-                            authentication=Authentication.HLS_GMAC)
+                            authentication=Authentication.HLS_GMAC,
+                            counter=SendCounter(MemoryStateStore(), "bad"))
     server = _server(authentication=Authentication.HLS_GMAC)
     bad.associate(0.0)
     events = pump(bad, server)
@@ -489,3 +495,29 @@ def test_dlms_cosem_client_drives_our_server() -> None:
     server.receive(request.to_bytes(), T0)
     response = xdlms.GetResponseNormal.from_bytes(server.apdus_to_send()[0])
     assert response.data == bytes.fromhex("060001e240")  # double-long-unsigned 123456
+
+
+def test_requests_that_find_the_counter_exhausted_end_with_an_event() -> None:
+    """Two values left, three requests queued: the first two go out (the last with
+    0xFFFFFFFE), the third ends with SendCounterExhausted instead of raising from receive."""
+    client, server = _associated()
+    client.counter.skip_to(0xFFFF_FFFD)
+    ids = [client.get(ENERGY, ClassId.REGISTER, 2) for _ in range(3)]
+    events = pump(client, server)
+    assert [type(e) for e in events] == [GetResult, GetResult, SendCounterExhausted]
+    assert events[2] == SendCounterExhausted(ids[2])
+    assert client.invocation_counter == 0xFFFF_FFFF
+    assert server.client_counters.last(CLIENT_TITLE) == 0xFFFF_FFFE
+    with pytest.raises(CounterExhausted):
+        client.get(ENERGY, ClassId.REGISTER, 2)
+
+
+def test_a_retry_that_finds_the_counter_exhausted_ends_with_an_event() -> None:
+    client, _server_side = _associated()
+    client.counter.skip_to(0xFFFF_FFFE)
+    invoke = client.get(ENERGY, ClassId.REGISTER, 2, now=0.0)
+    assert len(client.apdus_to_send()) == 1  # the last value, then the answer is lost
+    client.handle_timeout(client.timeout)
+    assert client.apdus_to_send() == []
+    assert client.events() == [SendCounterExhausted(invoke)]
+    assert client.next_deadline() is None

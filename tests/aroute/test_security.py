@@ -13,6 +13,7 @@ glo-get-request C8 1E ...). Cross-checked under Hypothesis against dlms-cosem's
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +32,7 @@ from smartmeter_proto.aroute.security import (
     verify_gmac_auth_value,
 )
 from smartmeter_proto.errors import AuthError, DecodeError
+from smartmeter_proto.security_state import FileStateStore, MemoryStateStore, ReplayFloors
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -69,8 +71,8 @@ def _protect(apdu: bytes, sc: int = 0x30, ic: int = IC, **kw: object) -> bytes:
         invocation_counter=ic,
         ek=EK,
         ak=AK,
-        **kw,
-    )  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 # ----------------------------------------------------------------- security control
@@ -283,6 +285,61 @@ def test_window_never_accepts_twice(ics: list[int], window: int) -> None:
     assert len(accepted) == len(set(accepted))
     if window == 0:
         assert accepted == sorted(accepted)
+
+
+def test_a_spoofed_unauthenticated_counter_is_never_recorded() -> None:
+    """23 bytes of general-glo-ciphering, encryption only (no tag), IC 0xFFFFFFFF: even a
+    receiver that allows unauthenticated data must not move its window, or that system
+    title would be locked out for good."""
+    spoof = bytes.fromhex("DB08") + SERVER_TITLE + bytes.fromhex("0C20FFFFFFFF") + bytes(7)
+    assert len(spoof) == 23
+    floors = ReplayFloors(MemoryStateStore(), "rx")
+    counters = InvocationCounters(floors=floors)
+    opened = unprotect(spoof, ek=EK, ak=AK, counters=counters, allow_unauthenticated=True)
+    assert opened.invocation_counter == 0xFFFF_FFFF
+    assert not opened.security_control.authenticated
+    with pytest.raises(AuthError, match="encryption without authentication"):
+        unprotect(spoof, ek=EK, ak=AK, counters=counters)
+    assert counters.last(SERVER_TITLE) is None
+    assert floors.floor(SERVER_TITLE) is None
+    genuine = _protect(GET_REQUEST, ic=2, dedicated=False)
+    assert unprotect(genuine, ek=EK, ak=AK, counters=counters).apdu == GET_REQUEST
+    assert counters.last(SERVER_TITLE) == 2 == floors.floor(SERVER_TITLE)
+
+
+def test_unauthenticated_data_is_still_checked_against_the_window() -> None:
+    counters = InvocationCounters()
+    counters.accept(SERVER_TITLE, 10)
+    old = _protect(GET_REQUEST, sc=0x20, ic=10)
+    with pytest.raises(AuthError, match="replayed"):
+        unprotect(old, ek=EK, ak=AK, counters=counters, allow_unauthenticated=True)
+
+
+@pytest.mark.parametrize("window", [0, 4])
+def test_floors_refuse_everything_up_to_them_after_a_restart(tmp_path: Path,
+                                                             window: int) -> None:
+    path = tmp_path / "rx.json"
+    counters = InvocationCounters(window, floors=ReplayFloors(FileStateStore(path), "rx"))
+    for ic in (10, 12):
+        unprotect(_protect(GET_REQUEST, ic=ic), ek=EK, ak=AK, counters=counters)
+    captured = _protect(GET_REQUEST, ic=12)
+
+    restarted = InvocationCounters(window, floors=ReplayFloors(FileStateStore(path), "rx"))
+    assert restarted.last(SERVER_TITLE) == 12
+    with pytest.raises(AuthError, match="replayed"):
+        unprotect(captured, ek=EK, ak=AK, counters=restarted)
+    with pytest.raises(AuthError):  # 11 was never seen, but the restart forgot which were
+        unprotect(_protect(GET_REQUEST, ic=11), ek=EK, ak=AK, counters=restarted)
+    assert unprotect(_protect(GET_REQUEST, ic=13), ek=EK, ak=AK, counters=restarted).apdu
+    assert ReplayFloors(FileStateStore(path), "rx").floor(SERVER_TITLE) == 13
+
+
+def test_floors_take_only_a_new_highest_counter() -> None:
+    store = MemoryStateStore()
+    counters = InvocationCounters(8, floors=ReplayFloors(store, "rx"))
+    for ic in (5, 3, 4, 9, 6):
+        counters.accept(SERVER_TITLE, ic)
+    assert store.read("rx:" + SERVER_TITLE.hex()) == 9
 
 
 # ----------------------------------------------------------------- properties

@@ -15,7 +15,7 @@ import pytest
 from smartmeter_proto.aroute.cosem import datetime_from_data
 from smartmeter_proto.hes.push import PERIOD_5MIN, PERIOD_30MIN
 from smartmeter_proto.hes.report import service_report
-from smartmeter_proto.hes.storage import Store
+from smartmeter_proto.hes.storage import MEMORY, Store
 from smartmeter_proto.sim.fleet import FleetPlan
 from smartmeter_proto.sim.fleet_run import FleetRun, run_fleet
 from smartmeter_proto.sim.load_curve import JST
@@ -92,7 +92,7 @@ def test_three_hundred_meters_outage_and_loss_all_confirmed(tmp_path: object) ->
 
 def test_a_small_fleet_over_ipv6_loopback() -> None:
     plan = FleetPlan(meters=5, start=START, hours=2, loss=0.05, seed=2)
-    store = Store()
+    store = Store(MEMORY)
     run = _run(plan, store, host="::1")
     report = service_report(store, t0=plan.t0, end=plan.end)
     assert all(m.address[0] == "::1" for m in run.fleet.members)  # type: ignore[index]
@@ -110,7 +110,7 @@ def test_the_collectors_capture_decodes_the_same_on_a_dask_cluster(tmp_path: obj
 
     plan = FleetPlan(meters=20, start=START, hours=4, loss=0.02, outage_s=3600, areas=4,
                      hostile=2, seed=6)
-    store = Store()
+    store = Store(MEMORY)
     run = asyncio.run(asyncio.wait_for(
         run_fleet(plan, store, config=CollectorConfig(capture=True)), 120))
     capture = f"{tmp_path}/capture.parquet"

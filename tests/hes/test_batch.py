@@ -22,6 +22,7 @@ from smartmeter_proto.aroute import wrapper
 from smartmeter_proto.aroute.cosem import datetime_from_data
 from smartmeter_proto.aroute.security import SecurityControl, protect, unprotect
 from smartmeter_proto.hes.push import PERIOD_5MIN, PERIOD_30MIN, MeterKeys, PowerEventKind
+from smartmeter_proto.security_state import MemoryStateStore
 from smartmeter_proto.sim.ameter import (
     DEFAULT_SPREAD_5MIN_S,
     DEFAULT_SPREAD_30MIN_S,
@@ -102,12 +103,13 @@ def build_fleet() -> Fleet:
         title = bytes.fromhex(f"4D4D4D00000081{n:02X}")  # a byte >= 0x80: not UTF-8
         k = _keys(n)
         meter = SimulatedAMeter(start=START, system_title=title, client_system_title=CLIENT_TITLE,
-                                ek=k.ek, ak=k.ak, seed=11 + n, push_5min=push_5min)
+                                ek=k.ek, ak=k.ak, state=MemoryStateStore(), seed=11 + n,
+                                push_5min=push_5min)
         meters[title], keys[title] = meter, k
         rows += _run(meter, f"10.0.0.{n + 1}:4059", outage)
     stranger = SimulatedAMeter(start=START, system_title=bytes.fromhex("4D4D4D00000002FF"),
                                client_system_title=CLIENT_TITLE, ek=bytes(16), ak=bytes(16),
-                               seed=99)
+                               state=MemoryStateStore(), seed=99)
     unknown = _run(stranger, "10.0.9.9:4059", outage=False)
     return Fleet(meters, keys, rows + unknown, len(unknown))
 

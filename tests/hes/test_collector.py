@@ -16,7 +16,7 @@ from smartmeter_proto.aroute import wrapper
 from smartmeter_proto.hes.collector import Collector, MeterInfo
 from smartmeter_proto.hes.push import PERIOD_30MIN
 from smartmeter_proto.hes.report import service_report
-from smartmeter_proto.hes.storage import VIA_BACKFILL, VIA_PUSH, Store
+from smartmeter_proto.hes.storage import MEMORY, VIA_BACKFILL, VIA_PUSH, Store
 from smartmeter_proto.sim.fleet import Fleet, FleetPlan
 from smartmeter_proto.sim.load_curve import JST
 
@@ -32,7 +32,7 @@ class Net:
 
     def __init__(self, plan: FleetPlan, drop: Drop | None = None) -> None:
         self.fleet = Fleet(plan, client_system_title=HES_TITLE, headend=HES)
-        self.store = Store()
+        self.store = Store(MEMORY)
         self.collector = Collector(
             [MeterInfo(m.system_title, m.keys, ("meter", m.index), m.five_min, m.realtime)
              for m in self.fleet.members],

@@ -26,6 +26,7 @@ from smartmeter_proto.hes.push import (
     open_push_datagram,
     readings_from_rows,
 )
+from smartmeter_proto.security_state import MemoryStateStore
 from smartmeter_proto.sim.ameter import SimulatedAMeter
 from smartmeter_proto.sim.load_curve import JST
 
@@ -41,7 +42,7 @@ def keys(title: bytes) -> MeterKeys | None:
 
 def _meter() -> SimulatedAMeter:
     return SimulatedAMeter(start=START, system_title=TITLE, client_system_title=bytes(8),
-                           ek=EK, ak=AK, push_5min=True)
+                           ek=EK, ak=AK, state=MemoryStateStore(), push_5min=True)
 
 
 def _pushes() -> tuple[SimulatedAMeter, list[bytes]]:

@@ -45,6 +45,7 @@ from smartmeter_proto.iot.valve import (
     ValveCommander,
     ValveController,
 )
+from smartmeter_proto.security_state import MemoryStateStore
 
 METER: Final = "JP-GAS-000123"
 HE_KID: Final = b"he"  # head-end -> meter
@@ -65,6 +66,7 @@ def make_pair(
         send_kid=DEV_KID,
         send_key=DEV_KEY,
         common_iv=COMMON_IV,
+        state_store=MemoryStateStore(),
         replay_window=cose.ReplayWindow(window),
         state=state,
     )
@@ -75,6 +77,7 @@ def make_pair(
         send_kid=HE_KID,
         send_key=he_key,
         common_iv=COMMON_IV,
+        state_store=MemoryStateStore(),
         retry_interval_s=10.0,
         max_attempts=3,
     )
@@ -294,6 +297,7 @@ def test_frame_for_another_meter_or_direction_is_rejected() -> None:
         send_kid=HE_KID,
         send_key=HE_KEY,
         common_iv=COMMON_IV,
+        state_store=MemoryStateStore(),
     )
     # The meter id is bound in the AAD: it fails authentication here.
     assert dev.receive(other.command(ValveAction.OPEN, None, T0), T0) == [
@@ -384,6 +388,7 @@ def test_construction_refuses_shared_send_and_receive_keys() -> None:
             send_kid=DEV_KID,
             send_key=HE_KEY,
             common_iv=COMMON_IV,
+            state_store=MemoryStateStore(),
         )
     with pytest.raises(ValueError, match="gas or water"):
         ValveCommander(
@@ -393,6 +398,7 @@ def test_construction_refuses_shared_send_and_receive_keys() -> None:
             send_kid=HE_KID,
             send_key=HE_KEY,
             common_iv=COMMON_IV,
+            state_store=MemoryStateStore(),
         )
     _, he = make_pair()
     he.command(ValveAction.OPEN, None, T0)

@@ -19,7 +19,6 @@ from smartmeter_proto.aroute.apdu import DataNotification, SelectiveAccess, deco
 from smartmeter_proto.aroute.association import (
     Associated,
     AssociationClient,
-    AssociationServer,
     GetResult,
     Pushed,
     SetResult,
@@ -48,6 +47,7 @@ from smartmeter_proto.aroute.profile import (
     load_catalogue,
 )
 from smartmeter_proto.aroute.security import InvocationCounters, unprotect
+from smartmeter_proto.security_state import MemoryStateStore, SendCounter
 from smartmeter_proto.sim.ameter import (
     PUSH_DEADLINE_S,
     VALUE_PUSH_5MIN,
@@ -74,7 +74,8 @@ CLOCK_TIME = CaptureObject(ClassId.CLOCK, CAT.by_name("clock").obis, 2)
 
 def meter(**kwargs: object) -> SimulatedAMeter:
     args: dict[str, object] = {"start": T0, "system_title": METER_TITLE,
-                               "client_system_title": CLIENT_TITLE, "ek": EK, "ak": AK}
+                               "client_system_title": CLIENT_TITLE, "ek": EK, "ak": AK,
+                               "state": MemoryStateStore()}
     args.update(kwargs)
     return SimulatedAMeter(**args)  # type: ignore[arg-type]
 
@@ -428,10 +429,10 @@ def test_random_outages_keep_counters_increasing_and_entries_on_boundaries(
 def test_through_the_association_server() -> None:
     """Back-fill by range read, a gated reservation, and pushes sharing the server's counter."""
     m = meter()
-    server = AssociationServer(m.objects, system_title=METER_TITLE, ek=EK, ak=AK)
-    m.use_cipher(server.protect_apdu)
+    server = m.association_server()
     client = AssociationClient(system_title=CLIENT_TITLE, ek=EK, ak=AK,
-                               server_system_title=METER_TITLE)
+                               server_system_title=METER_TITLE,
+                               counter=SendCounter(MemoryStateStore(), "client"))
     now = run(m, T0, 95)
     m.outage(now)
     back = T0 + timedelta(hours=3, minutes=10)

@@ -21,6 +21,7 @@ from .association_client import (
     Pushed,
     Released,
     RequestTimedOut,
+    SendCounterExhausted,
     SetResult,
 )
 from .association_server import (
@@ -50,6 +51,7 @@ __all__ = [
     "Pushed",
     "Released",
     "RequestTimedOut",
+    "SendCounterExhausted",
     "ServerState",
     "ServerStats",
     "SetResult",

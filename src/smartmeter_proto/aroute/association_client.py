@@ -6,6 +6,12 @@ transparently). Time is a float of seconds passed in by the caller; :meth:`next_
 and :meth:`handle_timeout` drive the request timeout with bounded retries. A ciphered
 request is re-ciphered with a new invocation counter when it is retried, since the server
 rejects a replayed counter.
+
+Every invocation counter comes from the caller's
+:class:`~smartmeter_proto.security_state.SendCounter` (durable, never reused across
+restarts). When it is exhausted a request call raises
+:class:`~smartmeter_proto.security_state.CounterExhausted`; a request already queued, a
+retry or a block that finds it exhausted ends with a :class:`SendCounterExhausted` event.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from enum import IntEnum
 
 from .._buffer import Cursor
 from ..errors import AuthError, DecodeError, SessionError
+from ..security_state import CounterExhausted, SendCounter
 from .acse import (
     AARE,
     AARQ,
@@ -69,11 +76,20 @@ from .association_events import (
     Pushed,
     Released,
     RequestTimedOut,
+    SendCounterExhausted,
     SetResult,
     push_time,
     rejection_text,
 )
 from .axdr import Data
+from .cosem import ClassId
+from .keys import (
+    GLOBAL_KEY_TRANSFER_METHOD,
+    SECURITY_SETUP_OBIS,
+    KeyId,
+    counters_for_new_key,
+    key_transfer_parameter,
+)
 from .obis import Obis
 from .security import (
     CipheringTag,
@@ -96,6 +112,7 @@ __all__ = [
     "Pushed",
     "Released",
     "RequestTimedOut",
+    "SendCounterExhausted",
     "SetResult",
 ]
 
@@ -140,12 +157,20 @@ class _Request:
     deadline: float = 0.0
     blocks: bytearray = field(default_factory=bytearray)
     next_block: int = 1
+    new_keys: tuple[bytes, bytes] | None = None  # (ek, ak) a key transfer puts in force
 
 
 class AssociationClient:
     """A COSEM client association. ``ek``/``ak`` None: no ciphering (application context
     LN); with keys the context is LN with ciphering and requests are ciphered unless a call
-    says ``ciphered=False``."""
+    says ``ciphered=False``.
+
+    ``counter`` hands out this client's invocation counters (required: where they come from
+    decides whether a restart reuses a GCM IV; one counter may serve every association of a
+    head end). ``server_counters`` is the replay window for the server's APDUs (give one on
+    :class:`~smartmeter_proto.security_state.ReplayFloors` so that it survives a restart,
+    see :func:`.keys.replay_counters`).
+    """
 
     def __init__(
         self,
@@ -158,7 +183,8 @@ class AssociationClient:
         password: bytes | None = None,
         conformance: Conformance = DEFAULT_CLIENT_CONFORMANCE,
         max_pdu_size: int = 1024,
-        invocation_counter: int = 1,
+        counter: SendCounter,
+        server_counters: InvocationCounters | None = None,
         security_control: int = 0x30,
         general_ciphering: bool = False,
         timeout: float = 5.0,
@@ -171,6 +197,8 @@ class AssociationClient:
             raise ValueError("give both ek and ak, or neither")
         if authentication is Authentication.HLS_GMAC and ek is None:
             raise ValueError("HLS-GMAC needs ek and ak")
+        if not isinstance(counter, SendCounter):
+            raise TypeError(f"counter must be a SendCounter, not {type(counter).__name__}")
         self.system_title = bytes(system_title)
         self._ek, self._ak = ek, ak
         self.server_system_title = server_system_title
@@ -178,12 +206,13 @@ class AssociationClient:
         self._password = password
         self.conformance = conformance
         self.max_pdu_size = max_pdu_size
-        self.invocation_counter = invocation_counter
+        self.counter = counter
         self.security_control = security_control
         self.general_ciphering = general_ciphering
         self.timeout, self.retries = timeout, retries
         self._challenge = challenge or (lambda: os.urandom(16))
-        self.server_counters = InvocationCounters()
+        self.server_counters = (InvocationCounters() if server_counters is None
+                                else server_counters)
         self.state = ClientState.IDLE
         self.stats = ClientStats()
         self.negotiated: Conformance | None = None
@@ -202,14 +231,20 @@ class AssociationClient:
     def ciphered(self) -> bool:
         return self._ek is not None
 
+    @property
+    def invocation_counter(self) -> int:
+        """The invocation counter the next ciphered APDU will carry (read-only)."""
+        return self.counter.peek
+
     # --- caller API ------------------------------------------------------------------------
 
     def associate(self, now: float) -> None:
         if self.state is not ClientState.IDLE:
             raise SessionError(f"associate() in state {self.state.name}")
         self._now = now
+        aarq = self._aarq()  # raises CounterExhausted before any state changes
         self.state = ClientState.ASSOCIATING
-        self._submit(_Request("acse", None, self._aarq(), False, self.retries))
+        self._submit(_Request("acse", None, aarq, False, self.retries))
 
     def get(self, obis: Obis, class_id: int, attribute: int, *,
             access: SelectiveAccess | None = None, ciphered: bool | None = None,
@@ -247,6 +282,41 @@ class AssociationClient:
         return self._service("action", ActionRequestNormal(desc, parameter, invoke).encode(),
                              invoke, ciphered)
 
+    def transfer_keys(self, master_key: bytes, *, ek: bytes | None = None,
+                      ak: bytes | None = None, security_setup: Obis = SECURITY_SETUP_OBIS,
+                      now: float | None = None) -> int:
+        """Replace the server's global keys: ACTION Security setup method 2,
+        global_key_transfer (Blue Book, IEC 62056-6-2 §4.4.7), each key wrapped with
+        ``master_key`` (RFC 3394).
+
+        The request goes ciphered under the current keys, and the server answers under them.
+        On success this client takes the new keys before its next request; its replay window
+        for the server starts again under the new encryption key (the server's counter starts
+        again under it too); its own counter continues. Returns the invoke id of the
+        :class:`ActionResult` to wait for.
+        """
+        if not self.ciphered:
+            raise ValueError("a key transfer needs a ciphering association")
+        assert self._ek is not None
+        assert self._ak is not None
+        keys: dict[KeyId, bytes] = {}
+        if ek is not None:
+            keys[KeyId.GLOBAL_UNICAST_ENCRYPTION] = bytes(ek)
+        if ak is not None:
+            keys[KeyId.AUTHENTICATION] = bytes(ak)
+        parameter = key_transfer_parameter(master_key, keys)  # checks every length
+        self._clock(now)
+        invoke = self._invoke()
+        desc = CosemMethodDescriptor(ClassId.SECURITY_SETUP, bytes(security_setup),
+                                     GLOBAL_KEY_TRANSFER_METHOD)
+        self._require_counter()
+        self._submit(_Request("action", invoke.invoke_id,
+                              ActionRequestNormal(desc, parameter, invoke).encode(), True,
+                              self.retries,
+                              new_keys=(keys.get(KeyId.GLOBAL_UNICAST_ENCRYPTION, self._ek),
+                                        keys.get(KeyId.AUTHENTICATION, self._ak))))
+        return invoke.invoke_id
+
     def _clock(self, now: float | None) -> None:
         if now is not None:
             self._now = now
@@ -276,7 +346,9 @@ class AssociationClient:
         if req.retries_left > 0:
             req.retries_left -= 1
             self.stats.retries += 1
-            self._transmit(req)
+            if not self._transmit(req):
+                self._abandon(req)
+                self._pump()
             return
         self._inflight = None
         self._events.append(RequestTimedOut(req.invoke_id))
@@ -305,6 +377,8 @@ class AssociationClient:
         cipher = self.ciphered if ciphered is None else ciphered
         if cipher and not self.ciphered:
             raise ValueError("ciphered request without keys")
+        if cipher:
+            self._require_counter()
         self._submit(_Request(kind, invoke.invoke_id, plain, cipher, self.retries))
         return invoke.invoke_id
 
@@ -312,21 +386,50 @@ class AssociationClient:
         self._queue.append(req)
         self._pump()
 
-    def _pump(self) -> None:
-        if self._inflight is None and self._queue:
-            self._inflight = self._queue.popleft()
-            self._transmit(self._inflight)
+    def _require_counter(self) -> None:
+        """Raise CounterExhausted now rather than queue a request that cannot be ciphered."""
+        if self.counter.remaining == 0:
+            raise CounterExhausted(
+                f"send counter {self.counter.name!r} reached its last value "
+                f"0x{self.counter.limit:X}: replace the key before sending again")
 
-    def _transmit(self, req: _Request) -> None:
+    def _pump(self) -> None:
+        while self._inflight is None and self._queue:
+            req = self._inflight = self._queue.popleft()
+            if not self._transmit(req):
+                self._abandon(req)
+
+    def _transmit(self, req: _Request) -> bool:
+        """Send ``req`` (re-ciphered with a new counter); False if the counter is exhausted."""
         req.deadline = self._now + self.timeout
-        self._out.append(self._protect(req.plain, _GLO_REQUEST[req.plain[0]])
-                         if req.ciphered else req.plain)
+        if not req.ciphered:
+            self._out.append(req.plain)
+            return True
+        try:
+            self._out.append(self._protect(req.plain, _GLO_REQUEST[req.plain[0]]))
+        except CounterExhausted:
+            return False
+        return True
+
+    def _abandon(self, req: _Request) -> None:
+        """End ``req``, which can no longer be ciphered: an event, never an exception."""
+        self._inflight = None
+        self._events.append(SendCounterExhausted(req.invoke_id))
+        if req.kind in ("acse", "hls"):
+            self._refuse("send counter exhausted: replace the key", None)
+
+    def _switch_keys(self, ek: bytes, ak: bytes) -> None:
+        """Put keys from a successful key transfer in force for everything sent next."""
+        assert self._ek is not None
+        if ek != self._ek:
+            self.server_counters = counters_for_new_key(self.server_counters,
+                                                        self.system_title, ek)
+        self._ek, self._ak = ek, ak
 
     def _protect(self, plain: bytes, service_tag: int, *, general: bool | None = None) -> bytes:
         assert self._ek is not None
         assert self._ak is not None
-        ic = self.invocation_counter
-        self.invocation_counter += 1
+        ic = self.counter.next()
         return protect(plain, security_control=self.security_control,
                        system_title=self.system_title, invocation_counter=ic, ek=self._ek,
                        ak=self._ak,
@@ -422,6 +525,8 @@ class AssociationClient:
             self._finish(SetResult(invoke.invoke_id, response.result))
         elif req.kind == "action" and isinstance(response, ActionResponseNormal):
             out = response.outcome
+            if req.new_keys is not None and out.result == ActionResultCode.SUCCESS:
+                self._switch_keys(*req.new_keys)  # before the next request goes out
             self._finish(ActionResult(invoke.invoke_id, out.result, out.return_parameters))
         else:
             self.stats.unexpected += 1
@@ -446,7 +551,9 @@ class AssociationClient:
             req.plain = GetRequestNext(response.block_number,
                                        InvokeIdAndPriority(req.invoke_id)).encode()
             req.retries_left = self.retries
-            self._transmit(req)
+            if not self._transmit(req):
+                self._abandon(req)
+                self._pump()
             return
         raw = bytes(req.blocks)
         try:
@@ -519,9 +626,13 @@ class AssociationClient:
             return
         assert self._ek is not None
         assert self._ak is not None
+        try:
+            ic = self.counter.next()
+        except CounterExhausted:
+            self._events.append(SendCounterExhausted(None))
+            self._refuse("send counter exhausted: replace the key", None)
+            return
         self.state = ClientState.HLS_PENDING
-        ic = self.invocation_counter
-        self.invocation_counter += 1
         self._next_id = (self._next_id + 1) % _INVOKE_IDS
         invoke = InvokeIdAndPriority(self._next_id)
         plain = hls_reply_request(stoc, invoke, system_title=self.system_title,

@@ -28,6 +28,7 @@ __all__ = [
     "Pushed",
     "Released",
     "RequestTimedOut",
+    "SendCounterExhausted",
     "SetResult",
     "push_time",
     "rejection_text",
@@ -95,6 +96,14 @@ class RequestTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class SendCounterExhausted:
+    """The request ``invoke_id`` (None: the association itself) could not be ciphered: the
+    client's send counter reached its last value, the key must be replaced."""
+
+    invoke_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExceptionReceived:
     """The server answered the request in flight with an ExceptionResponse."""
 
@@ -114,6 +123,7 @@ ClientEvent = (
     | Released
     | RequestTimedOut
     | ExceptionReceived
+    | SendCounterExhausted
 )
 
 

@@ -12,6 +12,20 @@ Choices (see the module docstring of :mod:`.association` for the whole picture):
 * A service request before association (or during a pending HLS exchange other than the
   reply_to_HLS_authentication action) gets ExceptionResponse service-not-allowed /
   operation-not-possible.
+* Every invocation counter the server sends (responses, f(CtoS), pushes through
+  :meth:`AssociationServer.protect_apdu`) comes from its
+  :class:`~smartmeter_proto.security_state.SendCounter`. When that counter is exhausted the
+  server answers nothing more under the key: each refused answer is counted in
+  ``stats.counter_exhausted`` (and :attr:`AssociationServer.exhausted` is true);
+  ``protect_apdu`` raises :class:`~smartmeter_proto.security_state.CounterExhausted`. A key
+  transfer is the way out: it is applied even when its answer could not be sent.
+* Key transfer (Security setup method 2, global_key_transfer, Blue Book / IEC 62056-6-2
+  §4.4.7): only in an authenticated request with a fresh counter, only with a ``master_key``
+  (KEK) configured, all keys or none. The answer goes under the old keys, then the new ones
+  are in force. A new encryption key starts a new counter, named after the key
+  (:func:`.keys.send_counter`, a new key makes every value fresh, NIST SP 800-38D §8), in the
+  same store, and a new replay window for the clients (:func:`.keys.counters_for_new_key`):
+  traffic under the old key no longer verifies.
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ from enum import IntEnum
 
 from .._buffer import Cursor
 from ..errors import AuthError, DecodeError
+from ..security_state import CounterExhausted, SendCounter
 from .acse import (
     AARE,
     AARQ,
@@ -66,7 +81,7 @@ from .apdu import (
     SetResponseWithList,
     decode_apdu,
 )
-from .association_access import NEEDED, get_value, invoke_method, set_value
+from .association_access import NEEDED, get_value, invoke_method, lookup, set_value
 from .association_auth import ASSOCIATION_LN_CLASS as ASSOCIATION_LN_CLASS
 from .association_auth import ASSOCIATION_LN_OBIS, HLS_METHOD, Authentication, check_mechanism
 from .association_auth import CHALLENGE_MAX as CHALLENGE_MAX
@@ -75,7 +90,14 @@ from .association_auth import REPLY_TO_HLS_METHOD as REPLY_TO_HLS_METHOD
 from .association_blocks import BLOCK_HEADER, CIPHER_OVERHEAD, LongGet, result_list_bytes
 from .axdr import Data, DataType, encode_data
 from .context import RequestContext
-from .cosem import CosemObject
+from .cosem import ClassId, CosemAccessError, CosemObject
+from .keys import (
+    GLOBAL_KEY_TRANSFER_METHOD,
+    KeyId,
+    counters_for_new_key,
+    parse_key_transfer,
+    send_counter,
+)
 from .obis import Obis
 from .security import (
     CipheringTag,
@@ -141,6 +163,9 @@ class ServerStats:
     auth_failed: int = 0
     replayed: int = 0
     associations_rejected: int = 0
+    counter_exhausted: int = 0  # answers or pushes not sent: the send counter is exhausted
+    keys_transferred: int = 0
+    key_transfers_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +202,13 @@ class AssociationServer:
     ``objects`` maps logical names to COSEM objects; those implementing
     :class:`~.context.ContextualObject` get ``set_in``/``invoke_in`` with a
     :class:`~.context.RequestContext`. ``password`` is the LLS secret (``LLS``);
-    ``client_counters`` remembers the clients' invocation counters across associations.
-    ``invocation_counter`` is the server's own next IC (persist it with
-    :attr:`invocation_counter`). ``challenge`` makes StoC deterministic in tests.
+    ``client_counters`` remembers the clients' invocation counters across associations (on
+    :class:`~smartmeter_proto.security_state.ReplayFloors` it survives a restart, see
+    :func:`.keys.replay_counters`). ``counter`` hands out the server's own invocation
+    counters (required; :func:`.keys.send_counter` names it after the key, as a key transfer
+    does). ``master_key`` (KEK) enables global_key_transfer; ``on_new_keys(ek, ak)`` is
+    called when transferred keys come into force, for the caller to keep them.
+    ``challenge`` makes StoC deterministic in tests.
     """
 
     def __init__(
@@ -194,7 +223,9 @@ class AssociationServer:
         conformance: Conformance = DEFAULT_SERVER_CONFORMANCE,
         max_pdu_size: int = 1024,
         client_counters: InvocationCounters | None = None,
-        invocation_counter: int = 1,
+        counter: SendCounter,
+        master_key: bytes | None = None,
+        on_new_keys: Callable[[bytes, bytes], None] | None = None,
         security_control: int = 0x30,
         challenge: Callable[[], bytes] | None = None,
     ) -> None:
@@ -202,6 +233,10 @@ class AssociationServer:
             raise ValueError("system title must be 8 bytes")
         if authentication is Authentication.LLS and not password:
             raise ValueError("LLS needs a password")
+        if not isinstance(counter, SendCounter):
+            raise TypeError(f"counter must be a SendCounter, not {type(counter).__name__}")
+        if master_key is not None and len(master_key) != len(ek):
+            raise ValueError(f"master key must be {len(ek)} bytes, got {len(master_key)}")
         self.objects = objects
         self.system_title = bytes(system_title)
         self._ek, self._ak = bytes(ek), bytes(ak)
@@ -209,8 +244,12 @@ class AssociationServer:
         self._password = password
         self.conformance = Conformance(conformance)
         self.max_pdu_size = max_pdu_size
-        self.client_counters = client_counters or InvocationCounters()
-        self.invocation_counter = invocation_counter
+        self.client_counters = (InvocationCounters() if client_counters is None
+                                else client_counters)
+        self.counter = counter
+        self._master_key = None if master_key is None else bytes(master_key)
+        self._on_new_keys = on_new_keys
+        self._pending_keys: tuple[bytes, bytes] | None = None
         self.security_control = security_control
         self._challenge = challenge or (lambda: os.urandom(16))
         self.state = ServerState.IDLE
@@ -228,19 +267,36 @@ class AssociationServer:
         out, self._out = self._out, []
         return out
 
+    @property
+    def invocation_counter(self) -> int:
+        """The invocation counter the next ciphered APDU will carry (read-only)."""
+        return self.counter.peek
+
+    @property
+    def exhausted(self) -> bool:
+        """True when nothing more can be sent under the current key."""
+        return self.counter.remaining == 0
+
     def restarted(self) -> AssociationServer:
-        """The same server after a device restart: no association, the same keys and
-        settings, and the invocation counters carried over (kept in non-volatile memory)."""
+        """The same server after a device restart: no association, the keys in force and the
+        same settings. The send counter is reopened from its store (what was reserved and not
+        used is skipped); a replay window on ReplayFloors is reopened from them (everything
+        up to the stored floors refused), one without floors is carried over as it is."""
+        counters = self.client_counters
+        if counters.floors is not None:
+            counters = InvocationCounters(counters.window, floors=counters.floors)
         return AssociationServer(
             self.objects, system_title=self.system_title, ek=self._ek, ak=self._ak,
             authentication=self.authentication, password=self._password,
             conformance=self.conformance, max_pdu_size=self.max_pdu_size,
-            client_counters=self.client_counters, invocation_counter=self.invocation_counter,
+            client_counters=counters, counter=self.counter.reopened(),
+            master_key=self._master_key, on_new_keys=self._on_new_keys,
             security_control=self.security_control, challenge=self._challenge)
 
     def protect_apdu(self, apdu: bytes) -> bytes:
         """Cipher a server-originated APDU (a push) in general-glo-ciphering with this
-        server's keys and invocation counter, so pushes and responses never reuse an IV."""
+        server's keys and invocation counter, so pushes and responses never reuse an IV.
+        Raises CounterExhausted (counted in ``stats.counter_exhausted``) at the last value."""
         return self._protect(apdu, None, None)
 
     def receive(self, apdu: bytes, now: datetime) -> None:
@@ -250,6 +306,8 @@ class AssociationServer:
         except (DecodeError, ValueError) as exc:  # malformed at any layer
             del exc
             self.stats.malformed += 1
+        except CounterExhausted:
+            pass  # counted by _protect; nothing more is sent under this key
 
     # --- dispatch --------------------------------------------------------------------------
 
@@ -307,9 +365,13 @@ class AssociationServer:
             return
         ctx = RequestContext(sec.authenticated, sec.authenticated, now,
                              sec.system_title or self._session.client_system_title)
-        response = self._dispatch(request, ctx, sec)
-        if response is not None:
-            self._reply(response, sec)
+        try:
+            response = self._dispatch(request, ctx, sec)
+            if response is not None:
+                self._reply(response, sec)  # a key transfer is answered under the old keys
+        finally:
+            if self._pending_keys is not None:
+                self._switch_keys(*self._pending_keys)
 
     def _dispatch(self, request: object, ctx: RequestContext, sec: _Security) -> bytes | None:
         negotiated = self._session.conformance
@@ -362,8 +424,11 @@ class AssociationServer:
         """Cipher with the server's title and next IC; general-glo unless ``service_tag``."""
         if sc is None:
             sc = SecurityControl.from_byte(self.security_control)
-        ic = self.invocation_counter
-        self.invocation_counter += 1
+        try:
+            ic = self.counter.next()
+        except CounterExhausted:
+            self.stats.counter_exhausted += 1
+            raise
         return protect(apdu, security_control=sc, system_title=self.system_title,
                        invocation_counter=ic, ek=self._ek, ak=self._ak, service_tag=service_tag)
 
@@ -426,7 +491,50 @@ class AssociationServer:
                     ctx: RequestContext, sec: _Security) -> ActionOutcome:
         if method == HLS_METHOD:
             return self._reply_to_hls(parameters, sec)
+        if (method.class_id == ClassId.SECURITY_SETUP
+                and method.method_id == GLOBAL_KEY_TRANSFER_METHOD):
+            target = lookup(self.objects, method)
+            if isinstance(target, int):
+                return ActionOutcome(target)
+            return self._key_transfer(parameters, ctx)
         return invoke_method(self.objects, method, parameters, ctx)
+
+    def _key_transfer(self, parameters: Data | None, ctx: RequestContext) -> ActionOutcome:
+        """global_key_transfer: unwrap every key with the master key; the keys come into
+        force once the answer is ciphered (:meth:`_service`). Only the global unicast
+        encryption key and the authentication key are taken (key ids 0 and 2)."""
+        if self._master_key is None or ctx.authenticated is not True or ctx.fresh is not True:
+            self.stats.key_transfers_refused += 1
+            return ActionOutcome(_AR.READ_WRITE_DENIED)
+        try:
+            keys = parse_key_transfer(parameters, self._master_key)
+        except CosemAccessError as exc:
+            self.stats.key_transfers_refused += 1
+            return ActionOutcome(int(exc.result))
+        except AuthError:
+            self.stats.key_transfers_refused += 1
+            return ActionOutcome(_AR.OTHER_REASON)
+        if not set(keys) <= {KeyId.GLOBAL_UNICAST_ENCRYPTION, KeyId.AUTHENTICATION}:
+            self.stats.key_transfers_refused += 1
+            return ActionOutcome(_AR.OTHER_REASON)
+        self._pending_keys = (keys.get(KeyId.GLOBAL_UNICAST_ENCRYPTION, self._ek),
+                              keys.get(KeyId.AUTHENTICATION, self._ak))
+        return ActionOutcome(_AR.SUCCESS)
+
+    def _switch_keys(self, ek: bytes, ak: bytes) -> None:
+        """Put transferred keys in force: a new encryption key gets its own counter and
+        replay window (module docstring)."""
+        self._pending_keys = None
+        if ek != self._ek:
+            old = self.counter
+            self.counter = send_counter(old.store, self.system_title, ek, limit=old.limit,
+                                        block=old.block)
+            self.client_counters = counters_for_new_key(self.client_counters,
+                                                        self.system_title, ek)
+        self._ek, self._ak = ek, ak
+        self.stats.keys_transferred += 1
+        if self._on_new_keys is not None:
+            self._on_new_keys(ek, ak)
 
     def _reply_to_hls(self, parameters: Data | None, sec: _Security) -> ActionOutcome:
         """Pass 3/4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
@@ -445,12 +553,15 @@ class AssociationServer:
             self.stats.auth_failed += 1
             self.state = ServerState.IDLE
             return ActionOutcome(_AR.READ_WRITE_DENIED)
-        self.state = ServerState.ASSOCIATED
-        s.hls_done = True
-        ic = self.invocation_counter
-        self.invocation_counter += 1
+        try:
+            ic = self.counter.next()
+        except CounterExhausted:
+            self.stats.counter_exhausted += 1
+            raise
         value = gmac_auth_value(s.challenge_ctos, system_title=self.system_title,
                                 invocation_counter=ic, ek=self._ek, ak=self._ak)
+        self.state = ServerState.ASSOCIATED
+        s.hls_done = True
         return ActionOutcome(_AR.SUCCESS, Data(DataType.OCTET_STRING, value))
 
     # --- ACSE ------------------------------------------------------------------------------
@@ -527,6 +638,10 @@ class AssociationServer:
             return self._reject(aarq, _D.NO_REASON_GIVEN, ConfirmedServiceError(
                 _INITIATE_ERROR, _SERVICE_ERROR_INITIATE, error))
         hls = self.authentication is Authentication.HLS_GMAC
+        initiate_response = InitiateResponse(negotiated, self.max_pdu_size)
+        response: InitiateResponse | bytes = initiate_response
+        if ciphered_init:  # before any state changes: raises CounterExhausted when exhausted
+            response = self._protect(initiate_response.encode(), None, _GLO_INITIATE_RESPONSE)
         self._session = _Session(
             context=ctx, conformance=negotiated,
             client_max_pdu=request.client_max_receive_pdu_size or 0xFFFF,
@@ -535,10 +650,6 @@ class AssociationServer:
             challenge_stoc=self._challenge() if hls else b"",
         )
         self.state = ServerState.HLS_PENDING if hls else ServerState.ASSOCIATED
-        initiate_response = InitiateResponse(negotiated, self.max_pdu_size)
-        response: InitiateResponse | bytes = initiate_response
-        if ciphered_init:
-            response = self._protect(initiate_response.encode(), None, _GLO_INITIATE_RESPONSE)
         return AARE(
             result=AssociationResult.ACCEPTED,
             diagnostic=_D.AUTHENTICATION_REQUIRED if hls else _D.NULL,

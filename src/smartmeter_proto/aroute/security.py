@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .._buffer import Writer
 from ..errors import AuthError, DecodeError, EncodeError
+from ..security_state import ReplayFloors
 from .axdr import push_length
 
 __all__ = [
@@ -424,7 +425,8 @@ def unprotect(
     ``system_title`` is the peer's, needed when the APDU does not carry one (service-specific
     tags, or a zero-length title). ``counters``, when given, rejects replayed or old invocation
     counters and records the accepted one after the tag verifies. Encryption-only content has
-    no integrity at all: it is refused unless ``allow_unauthenticated``.
+    no integrity at all: it is refused unless ``allow_unauthenticated``, and even then its
+    counter is only checked, never recorded (a forged counter must not move the window).
     Raises DecodeError on malformed bytes and AuthError on any security failure.
     """
     if len(ek) != KEY_LENGTH or len(ak) != KEY_LENGTH:
@@ -464,8 +466,8 @@ def unprotect(
         # The ciphering tag is outside the authenticated data: bind it to the content here.
         raise _fail(f"ciphering tag 0x{raw_tag:02X} does not match the protected APDU",
                     title, ic)
-    if counters is not None:
-        counters.accept(title, ic)
+    if counters is not None and sc.authenticated:
+        counters.accept(title, ic)  # only a verified tag may move the window
     return _unprotected(apdu, title, ic, sc, _TAG_BY_CODE[raw_tag])
 
 
@@ -481,24 +483,37 @@ class InvocationCounters:
     one. With ``window = n`` a counter up to ``n - 1`` below the highest accepted is also taken
     if it has not been seen (a sliding bitmap, as IPsec anti-replay, for UDP reordering).
     Only counters of APDUs whose tag verified are recorded, so forged traffic cannot fill it.
+
+    ``floors`` keeps the highest accepted counter per title in a state store: a window opened
+    again on the same floors (after a restart) refuses every counter at or below the stored
+    one, since which of them were seen is no longer known.
     """
 
-    __slots__ = ("_state", "window")
+    __slots__ = ("_state", "floors", "window")
 
-    def __init__(self, window: int = 0) -> None:
+    def __init__(self, window: int = 0, *, floors: ReplayFloors | None = None) -> None:
         if window < 0:
             raise ValueError("window must be >= 0")
         self.window = window
+        self.floors = floors
         self._state: dict[bytes, tuple[int, int]] = {}  # title -> (highest, seen bitmap)
 
+    def _load(self, title: bytes) -> tuple[int, int] | None:
+        state = self._state.get(title)
+        if state is None and self.floors is not None:
+            floor = self.floors.floor(title)
+            if floor is not None:  # everything up to the stored floor counts as seen
+                state = self._state[title] = (floor, (1 << max(self.window, 1)) - 1)
+        return state
+
     def last(self, system_title: bytes) -> int | None:
-        state = self._state.get(bytes(system_title))
+        state = self._load(bytes(system_title))
         return None if state is None else state[0]
 
     def check(self, system_title: bytes, invocation_counter: int) -> None:
         """Raise AuthError if ``invocation_counter`` may not be accepted now."""
         title = bytes(system_title)
-        state = self._state.get(title)
+        state = self._load(title)
         if state is None:
             return
         top, seen = state
@@ -513,20 +528,22 @@ class InvocationCounters:
             raise _fail(f"invocation counter older than {limit} (0x{top:08X})", title, ic)
 
     def accept(self, system_title: bytes, invocation_counter: int) -> None:
-        """Check and record ``invocation_counter``."""
+        """Check and record ``invocation_counter``; call it only after the tag verified."""
         self.check(system_title, invocation_counter)
         title = bytes(system_title)
         ic = invocation_counter
         state = self._state.get(title)
         if state is None:
             self._state[title] = (ic, 1)
-            return
-        top, seen = state
-        mask = (1 << max(self.window, 1)) - 1
-        if ic > top:
-            self._state[title] = (ic, ((seen << (ic - top)) | 1) & mask)
         else:
-            self._state[title] = (top, seen | (1 << (top - ic)))
+            top, seen = state
+            if ic <= top:
+                self._state[title] = (top, seen | (1 << (top - ic)))
+                return
+            mask = (1 << max(self.window, 1)) - 1
+            self._state[title] = (ic, ((seen << (ic - top)) | 1) & mask)
+        if self.floors is not None:
+            self.floors.record(title, ic)
 
 
 # --------------------------------------------------------------------------- HLS-GMAC

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 from ..errors import DecodeError
-from ..sim.ameter import SimulatedAMeter
 from . import wrapper
 from .association import AssociationClient, AssociationServer, ClientEvent
 
-__all__ = ["DLMS_UDP_PORT", "HeadEndEndpoint", "MeterEndpoint"]
+__all__ = ["DLMS_UDP_PORT", "HeadEndEndpoint", "MeterEndpoint", "MeterModel"]
 
 #: IANA "dlms/cosem" port, used by the UDP wrapper profile.
 DLMS_UDP_PORT: Final = 4059
@@ -35,18 +34,44 @@ def _at(now: float) -> datetime:
     return datetime.fromtimestamp(now, UTC)
 
 
+class MeterModel(Protocol):
+    """What :class:`MeterEndpoint` needs of a meter (e.g. ``sim.ameter.SimulatedAMeter``):
+    a clock-driven model whose pushes go through the attached association server."""
+
+    @property
+    def powered(self) -> bool: ...
+
+    live_registers: bool
+
+    def refresh_registers(self) -> None: ...
+
+    def attach(self, server: AssociationServer) -> None: ...
+
+    def tick(self, now: datetime) -> object: ...
+
+    def outage(self, now: datetime) -> None: ...
+
+    def restore(self, now: datetime) -> object: ...
+
+    def reboot(self, now: datetime) -> None: ...
+
+    def pushes_to_send(self) -> list[bytes]: ...
+
+    def next_deadline(self) -> datetime | None: ...
+
+
 class MeterEndpoint:
     """A simulated A-route meter on UDP: association server plus pushes to ``headend``."""
 
     def __init__(
-        self, meter: SimulatedAMeter, server: AssociationServer, *, headend: Hashable
+        self, meter: MeterModel, server: AssociationServer, *, headend: Hashable
     ) -> None:
         self.meter = meter
         self.server = server
         self.headend = headend
         self._out: list[tuple[bytes, Hashable]] = []
         self.dropped = 0
-        meter.use_cipher(server.protect_apdu)  # one invocation counter for answers and pushes
+        meter.attach(server)  # one invocation counter for answers and pushes
 
     def receive_datagram(self, data: bytes, source: Hashable, now: float) -> None:
         try:
@@ -68,17 +93,18 @@ class MeterEndpoint:
 
     def restore(self, now: float) -> None:
         """Power returns: the meter starts again without any association (associations live
-        in RAM; the invocation counters do not) and sends its restoration push."""
+        in RAM; the invocation counters are reopened from their store) and sends its
+        restoration push."""
         self.server = self.server.restarted()
-        self.meter.use_cipher(self.server.protect_apdu)
+        self.meter.attach(self.server)
         self.meter.restore(_at(now))
 
     def reboot(self, now: float) -> None:
         """The meter restarts: its association is gone (a new server, same keys), while the
-        invocation counters live on in non-volatile memory so no GCM IV is ever reused."""
+        invocation counters live on in their store so no GCM IV is ever reused."""
         self.meter.reboot(_at(now))
         self.server = self.server.restarted()
-        self.meter.use_cipher(self.server.protect_apdu)
+        self.meter.attach(self.server)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Hashable]]:
         for push in self.meter.pushes_to_send():

@@ -14,8 +14,10 @@ from ..hes.collector import CollectorConfig
 from ..hes.report import ServiceReport, service_report
 from ..hes.storage import Store
 from ..sim.fleet import FleetPlan
-from ..sim.fleet_run import FleetRun, run_fleet
+from ..sim.fleet_run import FleetRun, meter_state_beside, run_files, run_fleet, stored_plan
 from ..sim.load_curve import JST
+from .arguments import int_at_least, output_path, positive_float
+from .failure import fail, require_extra
 
 __all__ = ["register"]
 
@@ -41,44 +43,68 @@ def share(text: str) -> float:
     return value
 
 
+def _optional_output(text: str) -> Path | None:
+    """An output file, checked before the run; '' means none."""
+    return output_path(text) if text else None
+
+
+def _start(text: str) -> datetime:
+    """ISO date and time, JST unless it names its own offset."""
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO date and time: {text[:40]!r} (e.g. 2026-05-01T00:00)"
+        ) from None
+    return start.replace(tzinfo=JST) if start.tzinfo is None else start
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "fleet", help="simulate N A-route meters against a head end; print the service levels")
-    parser.add_argument("--meters", type=int, default=1000, help="fleet size (default 1000)")
-    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (24)")
+    parser.add_argument("--meters", type=int_at_least(1), default=1000,
+                        help="fleet size (default 1000)")
+    parser.add_argument("--hours", type=positive_float, default=24.0,
+                        help="simulated hours (24)")
     parser.add_argument("--loss", type=share, default=0.0, help="datagram loss, e.g. 0.5%%")
     parser.add_argument("--outage", type=duration, default=0.0,
                         help="area outage length, e.g. 2h (0: none)")
     parser.add_argument("--outage-at", type=duration, default=None,
                         help="outage start after the run start (default: a third of the run)")
-    parser.add_argument("--areas", type=int, default=10,
+    parser.add_argument("--areas", type=int_at_least(1), default=10,
                         help="areas; the outage hits one of them (default 10)")
     parser.add_argument("--five-min-share", type=share, default=0.10,
                         help="meters whose 5-minute values are collected (10%%)")
     parser.add_argument("--realtime-share", type=share, default=0.03,
                         help="meters pushing real-time 5-minute values (3%%)")
-    parser.add_argument("--drifting", type=int, default=0, help="meters with a fast clock")
-    parser.add_argument("--reboots", type=int, default=0, help="meters that restart once")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--start", default="2026-05-01T00:00",
+    parser.add_argument("--drifting", type=int_at_least(0), default=0,
+                        help="meters with a fast clock (0)")
+    parser.add_argument("--reboots", type=int_at_least(0), default=0,
+                        help="meters that restart once (0)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulation (1)")
+    parser.add_argument("--start", type=_start, default="2026-05-01T00:00",
                         help="simulated start, JST (default 2026-05-01T00:00)")
-    parser.add_argument("--db", default="fleet.sqlite",
+    parser.add_argument("--db", type=output_path, default="fleet.sqlite",
                         help="SQLite store (replaced if it exists; default fleet.sqlite)")
-    parser.add_argument("--chart", default="fleet.png", help="PNG chart path ('' for none)")
-    parser.add_argument("--capture", default="",
-                        help="also write every received datagram to this Parquet file")
-    parser.add_argument("--speed", type=float, default=None,
-                        help="at most this many simulated seconds per wall second")
+    parser.add_argument("--chart", type=_optional_output, default="fleet.png",
+                        help="PNG chart path ('' for none; needs the 'hes' extra)")
+    parser.add_argument("--capture", type=_optional_output, default="",
+                        help="also write every received datagram to this Parquet file "
+                        "(needs the 'hes' extra)")
+    parser.add_argument("--speed", type=positive_float, default=None,
+                        help="at most this many simulated seconds per wall second "
+                        "(default: as fast as possible)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a service level misses its target")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run kept in --db (killed or stopped) from its last "
+                        "commit; its plan comes from the store, the plan options are not used")
     parser.set_defaults(handler=_fleet)
 
 
 def _plan(args: argparse.Namespace) -> FleetPlan:
-    start = datetime.fromisoformat(args.start)
-    start = start.replace(tzinfo=JST) if start.tzinfo is None else start
-    return FleetPlan(meters=args.meters, start=start, hours=args.hours, loss=args.loss,
+    return FleetPlan(meters=args.meters, start=args.start, hours=args.hours, loss=args.loss,
                      outage_s=args.outage, outage_at_s=args.outage_at, areas=args.areas,
                      five_min_share=args.five_min_share, realtime_share=args.realtime_share,
                      drifting=args.drifting, reboots=args.reboots, seed=args.seed)
@@ -105,18 +131,32 @@ def _json(report: ServiceReport, run: FleetRun) -> dict[str, object]:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    # Everything the run will need, checked before it starts: output paths (by their
+    # argument types) and the optional modules that write the chart and the capture.
+    if args.chart:
+        require_extra("hes", "matplotlib")
+    if args.capture:
+        require_extra("hes", "pyarrow")
     try:
         plan = _plan(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        fail(str(exc))
     db = Path(args.db)
-    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-        path.unlink(missing_ok=True)
+    if args.resume and not db.is_file():
+        fail(f"nothing to resume: no store {str(db)[:80]!r}")
+    if not args.resume:
+        for path in run_files(db):
+            path.unlink(missing_ok=True)
     store = Store(db)
+    if args.resume:
+        try:
+            plan = stored_plan(store)
+        except ValueError as exc:
+            fail(str(exc))
     config = CollectorConfig(capture=bool(args.capture))
     run = asyncio.run(run_fleet(plan, store, config=config, max_speed=args.speed,
-                                progress=None if args.json else _progress))
+                                progress=None if args.json else _progress,
+                                meter_state=meter_state_beside(store), resume=args.resume))
     if not args.json:
         print(file=sys.stderr)
     report = service_report(store, t0=plan.t0, end=plan.end,

@@ -20,6 +20,35 @@ log is read over the range so the outage is known from the meter itself.
 Service levels (METI/ANRE next-generation requirements, ``/work/shared/notes``): 30-minute
 values within 60 minutes, real-time 5-minute values within 10 minutes; the defaults leave
 the back-fill half of each window.
+
+Restarts (everything below lives in the :class:`~.storage.Store`, nothing only in memory):
+
+* The head end's own invocation counter is a :class:`~smartmeter_proto.security_state.SendCounter`
+  in the store's ``security_state`` table, reserved in blocks before use, so a restarted
+  collector never ciphers with an IV it used before. One counter serves every association:
+  the GCM IV is the head end's system title ‖ IC (Green Book, security suite 0), each
+  value is handed out once in all, so no (key, IV) pair repeats under any meter's key, a
+  re-keyed one included; a meter's own IVs carry the meter's system title, which must
+  differ from the head end's (checked when a meter is provisioned).
+* The replay window of every meter is kept as a floor (highest invocation counter
+  accepted, per meter and key: :func:`~smartmeter_proto.aroute.keys.replay_counters`),
+  written in the same transaction as the readings it protects (:meth:`Collector.commit`).
+  A restarted collector refuses every push at or below the floor as ``replayed`` (Last
+  Gasp and restoration included); a reordered push inside the window that had not arrived
+  before the restart is refused too (its value is read back like any other gap).
+* Commit before acknowledge: what the collector considers collected is settled in
+  memory and committed by :meth:`Collector.commit`, which :meth:`Collector.handle_timeout`
+  calls at its end and the adapter calls after each batch of received datagrams.
+* A new collector on the same store rebuilds, per meter, the settled marks (and what is
+  settled above them), the known outages (a Last Gasp without restoration keeps the meter
+  in outage) and the replay floors; its gap checks continue from their stored cursors, so
+  it reads back at once whatever went unsettled while it was down.
+
+Re-keying (:meth:`Collector.rekey`): the new keys are sent to the meter by a global key
+transfer in a ciphered association under the old keys. Once the meter confirms, the
+collector ciphers with the new keys and still accepts pushes under the old ones for
+``rekey_grace`` seconds (pushes in flight, or queued in the meter before the change), each
+key with its own replay window, so a re-key loses no push.
 """
 
 from __future__ import annotations
@@ -28,17 +57,20 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from ..aroute import wrapper
 from ..aroute.axdr import Data, DataType
+from ..aroute.keys import replay_counters
 from ..aroute.security import InvocationCounters, decode_ciphered
 from ..errors import AuthError, DecodeError
+from ..security_state import SendCounter
 from .push import (
     PERIOD_5MIN,
     PERIOD_30MIN,
     MeterKeys,
+    OpenedPush,
     PowerEvent,
     PowerEventKind,
     ValueReading,
@@ -46,7 +78,7 @@ from .push import (
     posix_of,
     readings_from_rows,
 )
-from .sessions import LOG_PERIOD, MeterSession, Outcome, Read, SessionResult
+from .sessions import KEY_TRANSFER, LOG_PERIOD, MeterSession, Outcome, Read, SessionResult
 from .storage import VIA_BACKFILL, VIA_LOG, VIA_PUSH, Store
 
 __all__ = ["Collector", "CollectorConfig", "CollectorStats", "MeterInfo"]
@@ -57,6 +89,13 @@ _SERVER_WPORT: Final = wrapper.MANAGEMENT_LOGICAL_DEVICE
 #: How far back the power event log is read when a restoration arrives without a Last Gasp.
 _LOG_LOOKBACK: Final = 2 * 86_400
 _POWER_CODES: Final = frozenset(int(k) for k in PowerEventKind)
+#: The head end's one invocation counter, for all the keys it ciphers under, in the store's
+#: ``security_state`` table (:mod:`smartmeter_proto.security_state`). The replay floors
+#: there are named by :func:`~smartmeter_proto.aroute.keys.replay_counters` (per key).
+_COUNTER_NAME: Final = "dlms/{title}/ic"
+#: Names of the collector's cursors in the store's ``collector_state`` table.
+_CHECK_STATE: Final = "check:{period}"
+_PULL_STATE: Final = "next_pull"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +120,8 @@ class CollectorConfig:
     request_timeout: float = 20.0
     request_retries: int = 2
     replay_window: int = 64
-    flush_every: float = 300.0
+    #: How long pushes under a meter's previous keys are still accepted after a re-key (s).
+    rekey_grace: float = 3600.0
     capture: bool = False
 
 
@@ -95,21 +135,40 @@ class CollectorStats:
     sessions: int = 0
     reads: int = 0
     reads_failed: int = 0
+    rekeys: int = 0
+    rekeys_failed: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+
+
+class _KeySlot:
+    """One key of a meter: the keys and the replay window of pushes under them, on floors
+    in the store (named by the key's check value, so new keys start a new window)."""
+
+    __slots__ = ("keys", "until", "window")
+
+    def __init__(self, keys: MeterKeys, window: InvocationCounters) -> None:
+        self.keys = keys
+        self.window = window
+        self.until = math.inf
 
 
 class _Meter:
     __slots__ = (
+        "dirty",
         "in_outage",
         "info",
+        "keys",
         "last_gasp_at",
         "mark",
         "max_drift",
+        "new_keys",
         "not_before",
         "outages",
+        "previous",
         "queued",
         "session",
         "settled",
+        "transferring",
         "wanted",
     )
 
@@ -128,6 +187,15 @@ class _Meter:
         self.max_drift = 0.0
         #: known power failures: (failure, restoration or None while still out)
         self.outages: list[tuple[int | None, int | None]] = []
+        #: the keys in use (set by the collector), the previous ones while their grace lasts
+        self.keys: _KeySlot
+        self.previous: _KeySlot | None = None
+        #: keys to transfer to the meter with its next session
+        self.new_keys: MeterKeys | None = None
+        #: keys sent in a key transfer the meter has not confirmed yet
+        self.transferring: MeterKeys | None = None
+        #: marks moved since the last commit
+        self.dirty = True
 
     def explained(self, at: int) -> bool:
         """Whether a known outage covers capture time ``at`` (nothing captured then)."""
@@ -145,7 +213,9 @@ class _Meter:
         while mark + period in done:
             mark += period
             done.discard(mark)
-        self.mark[period] = mark
+        if mark != self.mark[period]:
+            self.mark[period] = mark
+            self.dirty = True
 
     def is_settled(self, period: int, at: int) -> bool:
         return at <= self.mark[period] or at in self.settled[period]
@@ -159,39 +229,88 @@ class _Meter:
 
 
 class Collector:
-    """Receives pushes from ``meters``, stores them in ``store``, back-fills the gaps."""
+    """Receives pushes from ``meters``, stores them in ``store``, back-fills the gaps.
+
+    ``store`` is where everything durable lives (see the module text): a new collector on
+    the store of a previous one continues its work. ``invocation_counter`` replaces the
+    head end's counter kept in the store (a caller that keeps it elsewhere); ``start`` is
+    the simulated time the collector starts at (POSIX s).
+    """
 
     def __init__(self, meters: Iterable[MeterInfo], store: Store, *, system_title: bytes,
-                 start: float, config: CollectorConfig | None = None) -> None:
+                 start: float, config: CollectorConfig | None = None,
+                 invocation_counter: SendCounter | None = None) -> None:
         self.config = config or CollectorConfig()
         self.store = store
         self.system_title = bytes(system_title)
         self.stats = CollectorStats()
+        state = store.security_state
+        self.invocation_counter = invocation_counter or SendCounter(
+            state, _COUNTER_NAME.format(title=self.system_title.hex()))
+        self._saved = _Saved(store)
         self._meters: dict[bytes, _Meter] = {}
         self._by_address: dict[Hashable, _Meter] = {}
-        for info in meters:
-            self.add_meter(info, start)
-        store.add_meters((m.info.system_title, m.info.five_min, m.info.realtime)
-                         for m in self._meters.values())
-        self._counters = InvocationCounters(window=self.config.replay_window)
-        self._invocation_counter = 1
         self._out: list[tuple[bytes, Hashable]] = []
         self._waiting: deque[_Meter] = deque()
         self._active: set[bytes] = set()
         self._retry: list[tuple[float, bytes]] = []
+        cursors = self._saved.cursors
         first_30 = math.floor(start / PERIOD_30MIN) * PERIOD_30MIN + PERIOD_30MIN
         first_5 = math.floor(start / PERIOD_5MIN) * PERIOD_5MIN + PERIOD_5MIN
         #: next capture time to check, per period (30 min: every meter; 5 min: real-time)
-        self._check = {PERIOD_30MIN: first_30, PERIOD_5MIN: first_5}
-        self._next_pull = start + self.config.pull_5min
-        self._next_flush = start + self.config.flush_every
+        self._check = {
+            PERIOD_30MIN: int(cursors.get(_CHECK_STATE.format(period=PERIOD_30MIN), first_30)),
+            PERIOD_5MIN: int(cursors.get(_CHECK_STATE.format(period=PERIOD_5MIN), first_5)),
+        }
+        self._next_pull = cursors.get(_PULL_STATE, start + self.config.pull_5min)
         self.captured: list[tuple[float, str, bytes]] = []
+        for info in meters:
+            self.add_meter(info, start)
+        store.add_meters((m.info.system_title, m.info.five_min, m.info.realtime)
+                         for m in self._meters.values())
 
     def add_meter(self, info: MeterInfo, start: float) -> None:
-        """Provision one more meter (its store row is written by the caller, see __init__)."""
+        """Provision one more meter (its store row is written by the caller, see __init__);
+        what the store knows of it (a previous collector's work) is restored."""
+        if info.system_title == self.system_title:
+            raise ValueError("a meter's system title must differ from the head end's "
+                             "(the GCM IV starts with the sender's system title)")
         meter = _Meter(info, start)
+        self._restore(meter)
         self._meters[info.system_title] = meter
         self._by_address[info.address] = meter
+
+    def _restore(self, meter: _Meter) -> None:
+        title = meter.info.system_title
+        saved = self._saved
+        for period in meter.mark:
+            mark = saved.marks.get((title, period))
+            if mark is not None:
+                meter.mark[period] = mark
+            for at in saved.settled.get((title, period), ()):
+                meter.settle(period, at)
+        for kind, at, via in saved.events.get(title, ()):
+            event = PowerEvent(title, PowerEventKind(kind), at)
+            if via == VIA_LOG:
+                self._learn_from_log(meter, event)
+            else:
+                self._track_power(meter, event)
+        meter.keys = self._slot(meter.info.keys)
+        # what a previous collector had checked but not yet settled is wanted at once
+        for period, mark in meter.mark.items():
+            if period == PERIOD_5MIN and not meter.info.realtime:
+                continue
+            last = self._check[period] - period
+            if meter.in_outage and meter.last_gasp_at is not None:
+                last = min(last, math.floor(meter.last_gasp_at / period) * period)
+            meter.want(period, mark + period, last)
+        self._enqueue(meter)
+
+    def _slot(self, keys: MeterKeys) -> _KeySlot:
+        # durable=False: a floor commits with the readings it protects (commit())
+        return _KeySlot(keys, replay_counters(self.store.security_state, self.system_title,
+                                              keys.ek, window=self.config.replay_window,
+                                              durable=False))
 
     def _drop(self, reason: str) -> None:
         self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
@@ -199,6 +318,7 @@ class Collector:
 
     # ------------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, source: Hashable, now: float) -> None:
+        """One datagram from ``source``; call :meth:`commit` after each batch."""
         self.stats.datagrams += 1
         if self.config.capture:
             self.captured.append((now, f"{source}", bytes(data)))
@@ -218,12 +338,33 @@ class Collector:
         client = meter.session.client
         before = (client.stats.malformed, client.stats.auth_failed, client.stats.unexpected)
         meter.session.receive(apdu, now)
+        client = meter.session.client
         after = (client.stats.malformed, client.stats.auth_failed, client.stats.unexpected)
         for reason, old, new in zip(("malformed", "forged", "unsolicited"), before, after,
                                     strict=True):
             for _ in range(new - old):
                 self._drop(reason)
         self._after_session(meter, now)
+
+    def _open_with(self, meter: _Meter, apdu: bytes, title: bytes,
+                   now: float) -> tuple[OpenedPush, _KeySlot]:
+        """Verify ``apdu`` under the meter's keys, else under its previous keys while their
+        grace lasts, else under keys being transferred (a push under them proves the meter
+        took them); AuthError when none verifies."""
+        try:
+            return open_push_from(apdu, title, meter.keys.keys, None), meter.keys
+        except AuthError:
+            previous = meter.previous
+            if previous is not None and now <= previous.until:
+                try:
+                    return open_push_from(apdu, title, previous.keys, None), previous
+                except AuthError:
+                    pass
+            if meter.transferring is None:
+                raise
+            opened = open_push_from(apdu, title, meter.transferring, None)
+            self._promote(meter, meter.transferring, now)
+            return opened, meter.keys
 
     def _push(self, apdu: bytes, now: float) -> None:
         try:
@@ -239,15 +380,15 @@ class Collector:
         # The tag first, then the counter (as hes.batch does): a tampered copy of an earlier
         # push is forged, a genuine copy replayed; only verified counters are recorded.
         try:
-            opened = open_push_from(apdu, title, meter.info.keys, None)
+            opened, slot = self._open_with(meter, apdu, title, now)
         except DecodeError:
             self._drop("malformed")
             return
         except AuthError:
             self._drop("forged")
             return
-        try:
-            self._counters.accept(title, opened.invocation_counter)
+        try:  # at or below the stored floor: accepted before a restart
+            slot.window.accept(title, opened.invocation_counter)
         except AuthError:
             self._drop("replayed")
             return
@@ -281,26 +422,34 @@ class Collector:
         if via == VIA_LOG:
             self._learn_from_log(meter, event)
             return
+        gasp_seen = meter.last_gasp_at is not None
+        self._track_power(meter, event)
+        if event.kind is PowerEventKind.LAST_GASP:
+            return
+        last = math.floor(event.at / PERIOD_30MIN) * PERIOD_30MIN
+        meter.want(PERIOD_30MIN, meter.mark[PERIOD_30MIN] + PERIOD_30MIN, last)
+        if meter.info.five_min:
+            last5 = math.floor(event.at / PERIOD_5MIN) * PERIOD_5MIN
+            meter.want(PERIOD_5MIN, meter.mark[PERIOD_5MIN] + PERIOD_5MIN, last5)
+        if not gasp_seen:  # the Last Gasp never arrived: ask the meter
+            meter.want(LOG_PERIOD, event.at - _LOG_LOOKBACK, event.at)
+        meter.not_before = 0.0
+        self._enqueue(meter)
+
+    @staticmethod
+    def _track_power(meter: _Meter, event: PowerEvent) -> None:
+        """The outage state a pushed Last Gasp or restoration leaves (also on restore)."""
         if event.kind is PowerEventKind.LAST_GASP:
             meter.in_outage = True
             meter.last_gasp_at = event.at
             meter.outages.append((event.at, None))
             return
         meter.in_outage = False
+        meter.last_gasp_at = None
         if meter.outages and meter.outages[-1][1] is None:
             meter.outages[-1] = (meter.outages[-1][0], event.at)
         else:
             meter.outages.append((None, event.at))
-        last = math.floor(event.at / PERIOD_30MIN) * PERIOD_30MIN
-        meter.want(PERIOD_30MIN, meter.mark[PERIOD_30MIN] + PERIOD_30MIN, last)
-        if meter.info.five_min:
-            last5 = math.floor(event.at / PERIOD_5MIN) * PERIOD_5MIN
-            meter.want(PERIOD_5MIN, meter.mark[PERIOD_5MIN] + PERIOD_5MIN, last5)
-        if meter.last_gasp_at is None:  # the Last Gasp never arrived: ask the meter
-            meter.want(LOG_PERIOD, event.at - _LOG_LOOKBACK, event.at)
-        meter.last_gasp_at = None
-        meter.not_before = 0.0
-        self._enqueue(meter)
 
     def _back_without_restoration(self, meter: _Meter, now: float) -> None:
         """A meter thought without power pushes values: its restoration push was lost.
@@ -332,7 +481,8 @@ class Collector:
 
     # ------------------------------------------------------------------ back-fill
     def _enqueue(self, meter: _Meter) -> None:
-        if not meter.queued and meter.wanted and meter.info.system_title not in self._active:
+        if not meter.queued and (meter.wanted or meter.new_keys is not None) \
+                and meter.info.system_title not in self._active:
             meter.queued = True
             self._waiting.append(meter)
 
@@ -341,7 +491,7 @@ class Collector:
         while self._waiting and len(self._active) < self.config.max_sessions:
             meter = self._waiting.popleft()
             meter.queued = False
-            if not meter.wanted:
+            if not meter.wanted and meter.new_keys is None:
                 continue
             if meter.not_before > now:
                 deferred.append(meter)
@@ -358,10 +508,13 @@ class Collector:
         if meter.session is None:
             meter.session = MeterSession(
                 client_title=self.system_title, server_title=meter.info.system_title,
-                keys=meter.info.keys, invocation_counter=self._invocation_counter,
+                keys=meter.keys.keys, invocation_counter=self.invocation_counter,
                 timeout=self.config.request_timeout, retries=self.config.request_retries)
         reads = [Read(p, first, last) for p, (first, last) in sorted(meter.wanted.items())]
         meter.wanted = {}
+        if meter.new_keys is not None:  # the key transfer first, the reads under new keys
+            meter.session.transfer_keys(meter.new_keys)
+            meter.transferring, meter.new_keys = meter.new_keys, None
         self._active.add(meter.info.system_title)
         self.stats.sessions += 1
         meter.session.start(reads, now)
@@ -374,8 +527,6 @@ class Collector:
         for apdu in session.apdus_to_send():
             frame = wrapper.WrapperFrame(_CLIENT_WPORT, _SERVER_WPORT, apdu)
             self._out.append((wrapper.encode(frame), meter.info.address))
-        self._invocation_counter = max(self._invocation_counter,
-                                       session.client.invocation_counter)
         failed = False
         for result in session.take_results():
             failed |= not self._apply(meter, result, now)
@@ -392,6 +543,8 @@ class Collector:
 
     def _apply(self, meter: _Meter, result: SessionResult, now: float) -> bool:
         read = result.read
+        if read.period == KEY_TRANSFER:
+            return self._keys_transferred(meter, result, now)
         self.stats.reads += 1
         if result.outcome is Outcome.FAILED or result.rows is None:
             self.stats.reads_failed += 1
@@ -425,11 +578,70 @@ class Collector:
             meter.want(LOG_PERIOD, read.first, read.last + read.period)
         return True
 
+    # ------------------------------------------------------------------ re-keying
+    def rekey(self, system_title: bytes, keys: MeterKeys, now: float) -> None:
+        """Replace a meter's global keys: a key transfer (wrapped under ``keys.kek``, the
+        meter's master key) in a ciphered association under the current keys, as soon as a
+        session slot is free. Pushes under the old keys stay accepted for
+        ``config.rekey_grace`` seconds after the meter confirmed."""
+        meter = self._meters.get(system_title)
+        if meter is None:
+            raise ValueError(f"no provisioned meter {system_title.hex().upper()}")
+        if keys.kek is None:
+            raise ValueError("a key transfer needs the meter's master key (kek)")
+        meter.new_keys = keys
+        meter.not_before = 0.0
+        self._enqueue(meter)
+        self._start_sessions(now)
+
+    def keys_of(self, system_title: bytes) -> MeterKeys:
+        """The keys the collector uses for the meter now (never shown in a repr)."""
+        return self._meters[system_title].keys.keys
+
+    def _keys_transferred(self, meter: _Meter, result: SessionResult, now: float) -> bool:
+        new = meter.transferring
+        if new is None:
+            return True  # a push under the new keys already completed the re-key
+        if result.outcome is Outcome.FAILED:
+            self.stats.rekeys_failed += 1
+            meter.transferring = None
+            meter.new_keys = new  # try again with the next session
+            return False
+        self._promote(meter, new, now)
+        return True
+
+    def _promote(self, meter: _Meter, new: MeterKeys, now: float) -> None:
+        """The meter uses ``new`` from now on; the old keys enter their grace period."""
+        meter.transferring = None
+        old = meter.keys
+        old.until = now + self.config.rekey_grace
+        meter.previous = old
+        meter.keys = self._slot(new)
+        meter.info = replace(meter.info, keys=new)
+        if meter.session is not None:
+            meter.session.use_keys(new)
+        self.stats.rekeys += 1
+
+    # ------------------------------------------------------------------ committing
+    def commit(self) -> None:
+        """Commit what was stored since the last commit, with the replay floors it raised,
+        the settled marks and the gap-check cursors, in one transaction. Call it after each
+        batch of received datagrams (:meth:`handle_timeout` calls it itself)."""
+        for meter in self._meters.values():
+            if meter.dirty:
+                for period, mark in meter.mark.items():
+                    self.store.set_mark(meter.info.system_title, period, mark)
+                meter.dirty = False
+        for period, at in self._check.items():
+            self.store.set_state(_CHECK_STATE.format(period=period), at)
+        self.store.set_state(_PULL_STATE, self._next_pull)
+        self.store.commit()
+
     # ------------------------------------------------------------------ timers
     def next_deadline(self) -> float | None:
         times = [self._check[PERIOD_30MIN] + self.config.grace_30min,
                  self._check[PERIOD_5MIN] + self.config.grace_5min,
-                 self._next_pull, self._next_flush]
+                 self._next_pull]
         if self._retry:
             times.append(self._retry[0][0])
         for title in self._active:
@@ -457,9 +669,7 @@ class Collector:
             _, title = heapq.heappop(self._retry)
             self._enqueue(self._meters[title])
         self._start_sessions(now)
-        if now >= self._next_flush:
-            self._next_flush = now + self.config.flush_every
-            self.store.flush()
+        self.commit()
 
     def _checks(self, now: float) -> None:
         graces = {PERIOD_30MIN: self.config.grace_30min, PERIOD_5MIN: self.config.grace_5min}
@@ -495,12 +705,27 @@ class Collector:
         return out
 
     def finish(self) -> None:
-        """Write everything buffered to the store."""
-        self.store.flush()
+        """Commit everything (see :meth:`commit`)."""
+        self.commit()
 
     def clock_drift(self) -> dict[bytes, float]:
         """Largest clock offset seen per meter (s, meter minus head end), from push times."""
         return {t: m.max_drift for t, m in self._meters.items() if m.max_drift}
+
+
+class _Saved:
+    """What a previous collector left in the store, read once when a collector starts."""
+
+    __slots__ = ("cursors", "events", "marks", "settled")
+
+    def __init__(self, store: Store) -> None:
+        self.marks = store.marks()
+        self.settled = store.settled_above(self.marks)
+        self.cursors = store.state()
+        self.events: dict[bytes, list[tuple[int, int, int]]] = {}
+        for title, kind, at, via in store.power_events():
+            if kind in _POWER_CODES:
+                self.events.setdefault(title, []).append((kind, at, via))
 
 
 def _events_from_log(rows: Data, title: bytes) -> list[PowerEvent]:

@@ -94,10 +94,13 @@ class PowerEvent:
 
 @dataclass(frozen=True, slots=True)
 class MeterKeys:
-    """A meter's global keys (never shown)."""
+    """A meter's global keys (never shown): encryption and authentication keys, and the
+    master key (KEK) that wraps new keys in a key transfer (Green Book, key transfer), when
+    the head end may re-key the meter."""
 
     ek: bytes
     ak: bytes
+    kek: bytes | None = None
 
     def __repr__(self) -> str:
         return "MeterKeys(<hidden>)"

@@ -8,6 +8,12 @@ power event log included. A GET that times out fails the session (the meter is p
 without power; the collector retries later); an exception-response means the meter lost
 its association (a restart): the session associates again once and repeats the read.
 
+A key transfer (:meth:`MeterSession.transfer_keys`) is the Security setup's
+global_key_transfer (Blue Book, class 64 method 2; :mod:`smartmeter_proto.aroute.keys`)
+under the current keys, before any read queued with it; once the meter confirms, the
+session associates again under the new keys. Every association of the head end draws its
+invocation counters from one :class:`~smartmeter_proto.security_state.SendCounter`.
+
 Sans-IO: APDUs in and out, time as an argument.
 """
 
@@ -18,8 +24,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Final
 
+from ..aroute.apdu import ActionResult as ActionResultCode
 from ..aroute.apdu import SelectiveAccess
 from ..aroute.association import (
+    ActionResult,
     Associated,
     AssociationClient,
     AssociationRefused,
@@ -34,9 +42,11 @@ from ..aroute.axdr_datetime import CosemDateTime
 from ..aroute.cosem import CaptureObject, ClassId, RangeDescriptor, datetime_data
 from ..aroute.obis import Obis
 from ..aroute.profile import load_catalogue
+from ..security_state import SendCounter
 from .push import JST, PERIOD_5MIN, PERIOD_30MIN, MeterKeys
 
-__all__ = ["LOG_PERIOD", "PROFILE_OF", "MeterSession", "Outcome", "Read", "SessionResult"]
+__all__ = ["KEY_TRANSFER", "LOG_PERIOD", "PROFILE_OF", "MeterSession", "Outcome", "Read",
+           "SessionResult"]
 
 _CATALOGUE = load_catalogue()
 #: The profile read back for each capture period (specs/cosem/profiles.yaml).
@@ -47,6 +57,8 @@ PROFILE_OF: Final[dict[int, Obis]] = {
 #: Pseudo period naming the power event log (specs/cosem/events.yaml) in a :class:`Read`.
 LOG_PERIOD: Final = 0
 _POWER_LOG: Final = _CATALOGUE.by_name("power_event_log").obis
+#: Pseudo period naming a key transfer in a :class:`Read` (its range is unused).
+KEY_TRANSFER: Final = -1
 _CLOCK_TIME: Final = CaptureObject(ClassId.CLOCK, _CATALOGUE.by_name("clock").obis, 2)
 _REASSOCIATIONS: Final = 1
 
@@ -81,12 +93,14 @@ class MeterSession:
     """The head end's association with one meter and the reads queued on it."""
 
     def __init__(self, *, client_title: bytes, server_title: bytes, keys: MeterKeys,
-                 invocation_counter: int, timeout: float, retries: int) -> None:
+                 invocation_counter: SendCounter, timeout: float, retries: int) -> None:
         self._client_title = client_title
         self._server_title = server_title
         self._keys = keys
+        self._counter = invocation_counter
         self._timeout, self._retries = timeout, retries
-        self.client = self._new_client(invocation_counter)
+        self.client = self._new_client()
+        self._new_keys: MeterKeys | None = None
         self.reads: list[Read] = []
         self._current: Read | None = None
         self._reassociations = 0
@@ -94,11 +108,24 @@ class MeterSession:
         self.associations = 0
         self.requests = 0
 
-    def _new_client(self, invocation_counter: int) -> AssociationClient:
+    def _new_client(self) -> AssociationClient:
         return AssociationClient(system_title=self._client_title, ek=self._keys.ek,
                                  ak=self._keys.ak, server_system_title=self._server_title,
-                                 invocation_counter=invocation_counter,
+                                 counter=self._counter,
                                  timeout=self._timeout, retries=self._retries)
+
+    def transfer_keys(self, keys: MeterKeys) -> None:
+        """Queue a key transfer to ``keys`` (wrapped under ``keys.kek``) before the reads."""
+        if keys.kek is None:
+            raise ValueError("a key transfer needs the meter's master key (kek)")
+        self._new_keys = keys
+        self.reads.insert(0, Read(KEY_TRANSFER, 0, 0))
+
+    def use_keys(self, keys: MeterKeys) -> None:
+        """The meter uses ``keys`` now: later associations are made under them."""
+        self._keys = keys
+        if self._current is None:
+            self._restart_client()
 
     @property
     def busy(self) -> bool:
@@ -122,9 +149,15 @@ class MeterSession:
             return
         read = self.reads.pop(0)
         self._current = read
+        self.requests += 1
+        if read.period == KEY_TRANSFER:
+            new = self._new_keys
+            assert new is not None
+            assert new.kek is not None
+            self.client.transfer_keys(new.kek, ek=new.ek, ak=new.ak, now=now)
+            return
         obis = _POWER_LOG if read.period == LOG_PERIOD else PROFILE_OF[read.period]
         access = RangeDescriptor(_CLOCK_TIME, _when(read.first), _when(read.last)).to_data()
-        self.requests += 1
         self.client.get(obis, ClassId.PROFILE_GENERIC, 2,
                         access=SelectiveAccess(RangeDescriptor.SELECTOR, access), now=now)
 
@@ -135,7 +168,7 @@ class MeterSession:
         self.reads = []
 
     def _restart_client(self) -> None:
-        self.client = self._new_client(self.client.invocation_counter)
+        self.client = self._new_client()
 
     def receive(self, apdu: bytes, now: float) -> None:
         self.client.receive(apdu, now)
@@ -170,6 +203,15 @@ class MeterSession:
                 self._reassociations += 1
                 if self._reassociations > _REASSOCIATIONS:
                     self._fail_all("exception-response after re-association")
+            elif isinstance(event, ActionResult) and self._current is not None:
+                read, self._current = self._current, None
+                if event.result == ActionResultCode.SUCCESS and self._new_keys is not None:
+                    # the client took the new keys itself; later associations use them too
+                    self.results.append(SessionResult(read, Outcome.ROWS))
+                    self._keys, self._new_keys = self._new_keys, None
+                else:
+                    self.results.append(SessionResult(read, Outcome.FAILED,
+                                                      reason=f"action-result {event.result}"))
             elif isinstance(event, GetResult) and self._current is not None:
                 read, self._current = self._current, None
                 if isinstance(event.result, Data):

@@ -10,9 +10,16 @@ Tables (times are POSIX seconds; ``period_end`` is the meter's capture time):
   read back from the meter's power event log;
 * ``absent``: entries a meter answered it does not have (a back-fill range came back
   without them), so the collector stops asking;
-* ``drops``: datagrams dropped by reason (malformed, forged, replayed, unknown meter, ...).
+* ``drops``: datagrams dropped by reason (malformed, forged, replayed, unknown meter, ...);
+* ``marks``: per meter and period, the capture time up to which everything is settled
+  (stored or absent), so a restarted collector reads only what lies above it;
+* ``collector_state``: the collector's own cursors (next gap check per period, next pull);
+* ``security_state`` (:class:`~smartmeter_proto.security_state.SqliteStateStore` on the same
+  connection): the head end's invocation counter and the meters' replay floors.
 
-Readings are buffered and written with ``executemany`` on :meth:`Store.flush`.
+Rows are buffered and written with ``executemany`` by :meth:`Store.commit`, in one
+transaction with the replay floors and marks written since the last commit: what the
+collector considers collected is on disk together with what protects it from a replay.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from ..security_state import SqliteStateStore
 from .push import PowerEvent, ValueReading
 
-__all__ = ["VIA_BACKFILL", "VIA_LOG", "VIA_PUSH", "Store"]
+__all__ = ["MEMORY", "VIA_BACKFILL", "VIA_LOG", "VIA_PUSH", "Store"]
 
 VIA_PUSH: Final = 0
 VIA_BACKFILL: Final = 1
@@ -71,24 +79,46 @@ CREATE TABLE IF NOT EXISTS run (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS marks (
+    system_title BLOB NOT NULL,
+    period INTEGER NOT NULL,
+    mark INTEGER NOT NULL,
+    PRIMARY KEY (system_title, period)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS collector_state (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
+) WITHOUT ROWID;
 """
+#: Path that selects a throw-away database living in memory (say so explicitly).
+MEMORY: Final = ":memory:"
 
 
 class Store:
-    """The SQLite store at ``path`` (``":memory:"`` for a throw-away one)."""
+    """The SQLite store at ``path``; :data:`MEMORY` (``":memory:"``) for a throw-away one,
+    which a restarted collector cannot resume from, so it must be asked for by name.
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    WAL with ``synchronous=NORMAL``: a commit survives the process being killed (what a
+    restart needs); a power loss may lose the last commits, never the database."""
+
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        if not self.path:
+            raise ValueError(f"a store needs a path (or {MEMORY!r} for a throw-away one)")
         self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:"
+        self.db.execute("PRAGMA journal_mode=WAL" if self.path != MEMORY
                         else "PRAGMA journal_mode=MEMORY")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        #: Counters and replay floors, on this connection: they commit with the readings.
+        self.security_state = SqliteStateStore(self.db)
         self._readings: list[tuple[bytes, int, int, float, int, int | None, int | None,
                                    str | None]] = []
         self._events: list[tuple[bytes, int, int, float, int]] = []
         self._absent: list[tuple[bytes, int, int, float]] = []
         self._drops: dict[str, int] = {}
+        self._marks: dict[tuple[bytes, int], int] = {}
+        self._state: dict[str, float] = {}
 
     def add_meters(self, meters: Iterable[tuple[bytes, bool, bool]]) -> None:
         """(system title, five_min, realtime) of each provisioned meter."""
@@ -113,6 +143,14 @@ class Store:
     def count_drop(self, reason: str) -> None:
         self._drops[reason] = self._drops.get(reason, 0) + 1
 
+    def set_mark(self, system_title: bytes, period: int, mark: int) -> None:
+        """Everything of ``period`` up to capture time ``mark`` is settled (next commit)."""
+        self._marks[(system_title, period)] = mark
+
+    def set_state(self, name: str, value: float) -> None:
+        """A collector cursor, written with the next commit."""
+        self._state[name] = value
+
     def set_run(self, **values: object) -> None:
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)",
                             ((k, json.dumps(v)) for k, v in values.items()))
@@ -122,9 +160,12 @@ class Store:
         return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM run")}
 
     def flush(self) -> None:
-        """Write what is buffered in one transaction."""
-        if not (self._readings or self._events or self._absent or self._drops):
-            return
+        """Write what is buffered in one transaction (see :meth:`commit`)."""
+        self.commit()
+
+    def commit(self) -> None:
+        """Write what is buffered and commit it, with every deferred write made on this
+        connection since the last commit (replay floors), in one transaction."""
         with self.db:
             self.db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 self._readings)
@@ -136,10 +177,47 @@ class Store:
                 "INSERT INTO drops VALUES (?, ?) "
                 "ON CONFLICT(reason) DO UPDATE SET count = count + excluded.count",
                 self._drops.items())
+            self.db.executemany(
+                "INSERT INTO marks VALUES (?, ?, ?) ON CONFLICT(system_title, period) "
+                "DO UPDATE SET mark = max(mark, excluded.mark)",
+                ((t, p, m) for (t, p), m in self._marks.items()))
+            self.db.executemany("INSERT OR REPLACE INTO collector_state VALUES (?, ?)",
+                                self._state.items())
         self._readings.clear()
         self._events.clear()
         self._absent.clear()
         self._drops.clear()
+        self._marks.clear()
+        self._state.clear()
+
+    # ------------------------------------------------------------------ reading back
+    def marks(self) -> dict[tuple[bytes, int], int]:
+        """Committed marks by (system title, period)."""
+        return {(t, p): m for t, p, m in self.db.execute("SELECT * FROM marks")}
+
+    def state(self) -> dict[str, float]:
+        """Committed collector cursors."""
+        return dict(self.db.execute("SELECT name, value FROM collector_state"))
+
+    def settled_above(self, marks: dict[tuple[bytes, int], int]
+                      ) -> dict[tuple[bytes, int], list[int]]:
+        """Capture times stored or answered absent above each (system title, period)'s mark
+        (every capture time when a pair has no mark), ascending."""
+        out: dict[tuple[bytes, int], list[int]] = {}
+        for table in ("readings", "absent"):
+            for title, period, at in self.db.execute(
+                    f"SELECT system_title, period, period_end FROM {table}"):  # noqa: S608
+                key = (title, period)
+                if at > marks.get(key, -1):
+                    out.setdefault(key, []).append(at)
+        for times in out.values():
+            times.sort()
+        return out
+
+    def power_events(self) -> list[tuple[bytes, int, int, int]]:
+        """(system title, kind, at, via) of every stored power event, in time order."""
+        return list(self.db.execute("SELECT system_title, kind, at, via FROM power_events "
+                                    "ORDER BY system_title, at, kind"))
 
     def readings(self, period: int | None = None) -> dict[tuple[bytes, int, int], tuple[int, ...]]:
         """Stored values by (system title, period, period end), in register order."""
@@ -159,5 +237,5 @@ class Store:
         return dict(self.db.execute("SELECT reason, count FROM drops ORDER BY reason"))
 
     def close(self) -> None:
-        self.flush()
+        self.commit()
         self.db.close()

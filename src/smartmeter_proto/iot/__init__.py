@@ -3,10 +3,11 @@
 Submodules: :mod:`.frame` and :mod:`.senml` (CBOR/SenML codec), :mod:`.cose`
 (COSE protection), :mod:`.channel` (the protected meter <-> head-end channel),
 :mod:`.backfill` (gap detection and back-fill), :mod:`.headend` (the sans-IO
-head-end), :mod:`.valve` (valve control with reservations).
+head-end), :mod:`.valve` (valve control with reservations), :mod:`.sequence` (send
+counters and replay floors that survive a restart).
 """
 
-from .channel import MeterKeys, SecureChannel
+from .channel import DEFAULT_REKEY_GRACE_S, MeterKeys, SecureChannel, meter_of_kid, open_frame
 from .frame import (
     CRITICAL_KEY_LIMIT,
     FIRST_READING_SEQ,
@@ -45,19 +46,23 @@ from .senml import (
     encode_senml,
     load_cbor,
 )
+from .sequence import SEQ_LIMIT, DurableReplayWindow, counter_name, send_counter
 
 __all__ = [
     "CRITICAL_KEY_LIMIT",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_RECORDS",
+    "DEFAULT_REKEY_GRACE_S",
     "FIRST_READING_SEQ",
     "FORMAT_VERSION",
     "MAX_DEPTH_CEILING",
+    "SEQ_LIMIT",
     "AckResult",
     "BackfillEntry",
     "BackfillRequest",
     "BackfillResponse",
+    "DurableReplayWindow",
     "Header",
     "Key",
     "Label",
@@ -78,9 +83,13 @@ __all__ = [
     "ValveReservation",
     "ValveState",
     "ValveStatus",
+    "counter_name",
     "decode",
     "decode_senml",
     "encode",
     "encode_senml",
     "load_cbor",
+    "meter_of_kid",
+    "open_frame",
+    "send_counter",
 ]

@@ -572,6 +572,18 @@ class ReplayWindow:
         state = self._state.get(meter_id)
         return None if state is None else state[0]
 
+    def restore(self, meter_id: Hashable, highest: int) -> None:
+        """Start ``meter_id`` from a saved highest number: it and all below count as seen.
+
+        What arrived below a saved floor is unknown after a restart, so the whole window
+        under it is taken as used (a restarted receiver refuses rather than re-accepts).
+        """
+        if highest < 0:
+            raise ValueError(f"sequence number must be >= 0, got {highest}")
+        state = self._state.get(meter_id)
+        if state is None or state[0] < highest:
+            self._state[meter_id] = (highest, (1 << self._size) - 1)
+
     def check_and_update(self, meter_id: Hashable, seq: int) -> None:
         """Record ``seq`` for ``meter_id``; :class:`AuthError` if replayed or too old."""
         if seq < 0:

@@ -5,6 +5,11 @@ readings and back-fill answers to a :class:`~.backfill.Collector`, and turns
 the collector's requests into protected ``BackfillRequest`` frames for the
 address the meter last spoke from. Bad, forged or replayed datagrams are
 dropped and counted by reason; nothing a peer sends can stop it.
+
+Its send counters and replay floors live in ``state_store`` (the CLI's ``collect`` uses an
+:class:`~smartmeter_proto.security_state.SqliteStateStore`): a restarted head-end neither
+reuses a downlink nonce nor accepts an uplink frame captured before the restart.
+:meth:`HeadEnd.rekey` replaces one meter's keys (see :meth:`.channel.SecureChannel.rekey`).
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthError, DecodeError, SessionError
+from ..security_state import CounterExhausted, StateStore
 from . import backfill
-from .channel import MeterKeys, SecureChannel
+from .channel import DEFAULT_REKEY_GRACE_S, MeterKeys, SecureChannel
 from .frame import BackfillRequest, BackfillResponse, Header, MeterKind, Reading, Route
 
 __all__ = ["Dropped", "HeadEnd", "ReadingReceived"]
 
 Address = Hashable
+#: Requests remembered (to place their answers) per collected meter: the collector has a
+#: few in flight per meter; older ones were retried or abandoned (fuzz/stateful.py found
+#: this map growing by one entry per retry without this bound).
+_REQUESTS_KEPT_PER_METER = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +51,34 @@ class Dropped:
 
 
 class HeadEnd:
-    """Collects the readings of a set of meters, back-filling every gap."""
+    """Collects the readings of a set of meters, back-filling every gap.
+
+    ``state_store`` keeps every meter's downlink send counter and uplink replay floor
+    (no default: it is what makes a restart safe); ``rekey_grace_s`` is how long a
+    replaced uplink key is still accepted.
+    """
 
     def __init__(
         self,
         meters: Iterable[MeterKeys],
         *,
+        state_store: StateStore,
         route: Route = Route.A_IOT,
         collector: backfill.Collector | None = None,
         listener: Callable[[Any], None] | None = None,
+        rekey_grace_s: float = DEFAULT_REKEY_GRACE_S,
     ) -> None:
         self.route = route
         #: Called with every event as it happens (a CLI's progress lines, a metrics hook).
         self.listener = listener
         self.collector = collector or backfill.Collector()
+        self.state_store = state_store
         self._channels: dict[bytes, SecureChannel] = {}
         self._by_meter: dict[str, SecureChannel] = {}
         for keys in meters:
-            channel = SecureChannel(keys, side="headend", route=route)
+            channel = SecureChannel(
+                keys, side="headend", state_store=state_store, route=route, grace_s=rekey_grace_s
+            )
             self._channels[keys.uplink_kid] = channel
             self._by_meter[keys.meter_id] = channel
         self._addresses: dict[str, Address] = {}
@@ -74,10 +94,13 @@ class HeadEnd:
         """One datagram from ``source``; returns collector events and :class:`Dropped`."""
         kid = SecureChannel.kid_of(data)
         channel = self._channels.get(kid) if kid is not None else None
+        if kid is not None and channel is not None and kid not in channel.receive_kids(now):
+            del self._channels[kid]  # a replaced key whose grace period is over
+            channel = None
         if channel is None:
             return [self._drop(source, "malformed" if kid is None else "unknown kid")]
         try:
-            message = channel.open(data)
+            message = channel.open(data, now)
         except DecodeError:
             return [self._drop(source, "malformed")]
         except AuthError as exc:
@@ -112,6 +135,21 @@ class HeadEnd:
         ]
         return list(self.collector.receive_backfill(meter_id, readings, now, request=asked))
 
+    def rekey(self, keys: MeterKeys, now: float) -> None:
+        """Replace the keys of meter ``keys.meter_id`` from ``now`` on.
+
+        Downlink frames are sealed under the new key at once (its counter starts fresh);
+        uplink frames under the old kid are accepted for ``rekey_grace_s`` more seconds.
+        """
+        channel = self._by_meter.get(keys.meter_id)
+        if channel is None:
+            raise ValueError(f"meter {keys.meter_id!r} is not collected here")
+        channel.rekey(keys, now)
+        self._channels[keys.uplink_kid] = channel
+        for kid in [k for k, c in self._channels.items() if c is channel]:
+            if kid not in channel.receive_kids(now):
+                del self._channels[kid]
+
     def _drop(self, source: Address, reason: str) -> Dropped:
         self.dropped[reason] += 1
         return Dropped(source, reason)
@@ -125,11 +163,21 @@ class HeadEnd:
                 continue
             self._request_ids = (self._request_ids + 1) & 0xFFFFFFFF
             self._requests[(request.meter_id, self._request_ids)] = request
+            if len(self._requests) > _REQUESTS_KEPT_PER_METER * len(self._by_meter):
+                # Retried and abandoned requests are never answered: forget the oldest (a
+                # late answer to it is matched by its seqs, as an answer without a request).
+                del self._requests[next(iter(self._requests))]
             header = Header(
                 request.meter_id, self._kinds[request.meter_id], self.route, self._request_ids
             )
             frame = BackfillRequest(header, self._request_ids, request.first, request.last)
-            self._outgoing.append((channel.seal(frame), address))
+            try:
+                sealed = channel.seal(frame)
+            except CounterExhausted:
+                # Nothing more may be sent under this meter's downlink key until a re-key.
+                self.dropped["send counter exhausted"] += 1
+                continue
+            self._outgoing.append((sealed, address))
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         out, self._outgoing = self._outgoing, []

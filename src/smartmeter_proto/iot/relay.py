@@ -23,19 +23,11 @@ from typing import Any
 from ..echonet import frame as el_frame
 from ..echonet.frame import ArbitraryFrame
 from ..errors import DecodeError
-from .channel import SecureChannel
+from .channel import SecureChannel, meter_of_kid
 
 __all__ = ["Format2Carrier", "IotRelay"]
 
 Address = Hashable
-_KID_SUFFIXES = (b"/up", b"/down")
-
-
-def _meter_of(kid: bytes | None) -> str | None:
-    for suffix in _KID_SUFFIXES:
-        if kid is not None and kid.endswith(suffix):
-            return kid[: -len(suffix)].decode("utf-8", "replace")
-    return None
 
 
 class Format2Carrier:
@@ -88,7 +80,7 @@ class IotRelay:
     def __call__(
         self, frame: ArbitraryFrame, source: Address, now: float
     ) -> list[tuple[bytes, Address]]:
-        meter_id = _meter_of(SecureChannel.kid_of(frame.edata))
+        meter_id = meter_of_kid(SecureChannel.kid_of(frame.edata))
         if meter_id is None:
             self.counters["not an IoT frame"] += 1
             return []

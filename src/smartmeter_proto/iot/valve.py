@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import SessionError
+from ..security_state import StateStore
 from . import cose
 from .frame import (
     AckResult,
@@ -98,7 +99,8 @@ class ValveController:
     """Meter-side valve: applies authentic, fresh commands; answers with protected frames.
 
     ``keys_by_kid`` verify the head-end; ``send_kid``/``send_key`` protect the answers and
-    must differ from them. ``first_seq`` is the next own seq (persisted across restarts).
+    must differ from them. ``state_store`` keeps the send counter of ``send_kid`` and the replay
+    floors across restarts (:mod:`.sequence`); it has no default.
     """
 
     def __init__(
@@ -110,10 +112,10 @@ class ValveController:
         send_kid: bytes,
         send_key: bytes,
         common_iv: bytes,
+        state_store: StateStore,
         replay_window: cose.ReplayWindow | None = None,
         route: Route = Route.A_IOT,
         state: ValveState = ValveState.CLOSED,
-        first_seq: int = 0,
         late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
         remembered_ids: int = DEFAULT_REMEMBERED_IDS,
     ) -> None:
@@ -123,7 +125,7 @@ class ValveController:
             raise ValueError("late_tolerance_s must be >= 0 and remembered_ids >= 1")
         self._channel = _Channel(
             meter_id, kind, route, keys_by_kid, send_kid, send_key, common_iv,
-            replay_window, first_seq, (UPLINK_TAG, DOWNLINK_TAG),
+            replay_window, state_store, (UPLINK_TAG, DOWNLINK_TAG),
         )  # fmt: skip
         self._state: ValveState = state
         self._pending: ValveReservation | None = None
@@ -299,7 +301,8 @@ class ValveCommander:
     """Head-end side for one meter: sends commands/cancels, retries them, tracks answers.
 
     ``keys_by_kid`` verify the meter; ``send_kid``/``send_key`` protect commands and must
-    differ from them. Retries re-send the same command id under a fresh seq.
+    differ from them. Retries re-send the same command id under a fresh seq. ``state_store``
+    keeps the send counter and the replay floors across restarts (:mod:`.sequence`).
     """
 
     def __init__(
@@ -311,9 +314,9 @@ class ValveCommander:
         send_kid: bytes,
         send_key: bytes,
         common_iv: bytes,
+        state_store: StateStore,
         replay_window: cose.ReplayWindow | None = None,
         route: Route = Route.A_IOT,
-        first_seq: int = 0,
         first_command_id: int = 1,
         retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -322,7 +325,7 @@ class ValveCommander:
             raise ValueError("need retry_interval_s > 0, max_attempts >= 1, first_command_id >= 0")
         self._channel = _Channel(
             meter_id, kind, route, keys_by_kid, send_kid, send_key, common_iv,
-            replay_window, first_seq, (DOWNLINK_TAG, UPLINK_TAG),
+            replay_window, state_store, (DOWNLINK_TAG, UPLINK_TAG),
         )  # fmt: skip
         self._next_id = first_command_id
         self._interval = retry_interval_s

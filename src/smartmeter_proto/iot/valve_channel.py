@@ -1,16 +1,21 @@
 """One end of the protected valve channel (:mod:`.valve`): COSE seal/open plus envelope checks.
 
 The external AAD is ``[meter id, direction tag, seq]`` and the envelope seq must equal the
-COSE Partial IV; failures come back as a :class:`.valve_events.RejectReason`.
+COSE Partial IV; failures come back as a :class:`.valve_events.RejectReason`. The seq comes
+from a durable :func:`~.sequence.send_counter` named after the sending kid, and the replay
+window reloads its floors from the same store (:mod:`.sequence`), so neither a restarted
+sender nor a restarted receiver reuses or re-accepts a seq.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ..errors import AuthError, DecodeError, SessionError
+from ..errors import AuthError, DecodeError
+from ..security_state import StateStore
 from . import cose, frame
 from .frame import Header, Message, MeterKind, Route
+from .sequence import DurableReplayWindow, send_counter
 from .valve_events import RejectReason
 
 __all__ = ["DOWNLINK_TAG", "UPLINK_TAG"]
@@ -21,6 +26,8 @@ DOWNLINK_TAG = "valve/head-end->meter"
 UPLINK_TAG = "valve/meter->head-end"
 
 _VALVE_KINDS = frozenset({MeterKind.GAS, MeterKind.WATER})
+#: The first seq a new valve key sends with (the profile's frames have started at 0).
+FIRST_VALVE_SEQ = 0
 
 
 class _Channel:
@@ -28,8 +35,8 @@ class _Channel:
 
     __slots__ = (
         "_common_iv",
+        "_counter",
         "_keys_by_kid",
-        "_next_seq",
         "_recv_tag",
         "_send_key",
         "_send_kid",
@@ -50,7 +57,7 @@ class _Channel:
         send_key: bytes,
         common_iv: bytes,
         window: cose.ReplayWindow | None,
-        first_seq: int,
+        state_store: StateStore,
         tags: tuple[str, str],
     ) -> None:
         if kind not in _VALVE_KINDS:
@@ -58,8 +65,6 @@ class _Channel:
         if send_kid in keys_by_kid or send_key in keys_by_kid.values():
             # AES-CCM nonces repeat if both directions count seqs under one key.
             raise ValueError("the sending key must differ from every receiving key")
-        if not 0 <= first_seq <= cose.MAX_SEQ:
-            raise ValueError(f"first_seq must be in 0..{cose.MAX_SEQ}, got {first_seq}")
         self.meter_id = meter_id
         self.kind = kind
         self.route = route
@@ -67,21 +72,22 @@ class _Channel:
         self._send_kid = send_kid
         self._send_key = send_key
         self._common_iv = common_iv
-        self._window = window if window is not None else cose.ReplayWindow()
-        self._next_seq = first_seq
+        self._window = DurableReplayWindow(state_store, meter_id, window)
+        self._counter = send_counter(state_store, meter_id, send_kid, first=FIRST_VALVE_SEQ)
         self._send_tag, self._recv_tag = tags
 
     @property
     def next_seq(self) -> int:
-        """The seq the next outgoing frame gets; persist it so a restart never reuses one."""
-        return self._next_seq
+        """The seq the next outgoing frame gets (the durable counter survives a restart)."""
+        return self._counter.peek
 
     def seal(self, build: Callable[[Header], Message]) -> bytes:
-        """Protect the message ``build(header)`` under a fresh seq."""
-        if self._next_seq > cose.MAX_SEQ:
-            raise SessionError("sequence numbers exhausted: re-key before sending again")
-        seq = self._next_seq
-        self._next_seq += 1
+        """Protect the message ``build(header)`` under a fresh seq.
+
+        Raises :class:`~smartmeter_proto.security_state.CounterExhausted` at
+        :data:`~.sequence.SEQ_LIMIT`: re-key before sending again.
+        """
+        seq = self._counter.next()
         header = Header(self.meter_id, self.kind, self.route, seq)
         msg = build(header)
         return cose.protect_encrypt0(
@@ -109,7 +115,7 @@ class _Channel:
         except AuthError:
             return RejectReason.AUTH_FAILED
         try:
-            self._window.check_and_update((self.meter_id, opened.kid), opened.seq)
+            self._window.check_and_update(opened.kid, opened.seq)
         except AuthError:
             return RejectReason.REPLAY
         try:

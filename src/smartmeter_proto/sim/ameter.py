@@ -32,12 +32,18 @@ Choices (documented here, tested in ``tests/sim/test_ameter.py``):
   time and the event code together, and the same decoder and key path serve every push.
   The Last Gasp carries high priority in its long-invoke-id-and-priority.
 * Every push is general-glo-ciphering with authenticated encryption (security suite 0,
-  security control 0x30) under the meter's system title; the invocation counter rises by one
-  per push, across outages, and is never reused. When the meter also answers through an
-  :class:`~smartmeter_proto.aroute.association.AssociationServer` with the same keys and
-  system title, call :meth:`~SimulatedAMeter.use_cipher` with the server's ``protect_apdu``:
-  responses and pushes must share ONE invocation counter, or a GCM IV (system title and
-  counter) would repeat under one key.
+  security control 0x30) under the meter's system title. The invocation counter is a
+  :class:`~smartmeter_proto.security_state.SendCounter` in the ``state`` store the caller
+  gives (:func:`~smartmeter_proto.aroute.keys.send_counter`: named after the system title
+  and the key), so it rises across outages, reboots and restarts of the program and is never
+  reused; a throw-away run passes a ``MemoryStateStore`` explicitly. At the counter's last
+  value a push is not sent and is counted in :attr:`SimulatedAMeter.exhausted_pushes`.
+* Answers and pushes share ONE counter, or a GCM IV (system title and counter) would repeat
+  under one key: build the meter's association server with
+  :meth:`~SimulatedAMeter.association_server` (or give an
+  :class:`~smartmeter_proto.aroute.association.AssociationServer` the meter's
+  :attr:`~SimulatedAMeter.send_counter` and :meth:`~SimulatedAMeter.attach` it); pushes
+  then go through the server, under the keys in force after a key transfer.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from ..aroute.apdu import DataNotification, LongInvokeIdAndPriority
+from ..aroute.association import AssociationServer, Authentication
 from ..aroute.axdr import Data, DataType
 from ..aroute.axdr_datetime import CosemDateTime
 from ..aroute.cosem import (
@@ -70,6 +77,7 @@ from ..aroute.cosem import (
     ValueDefinition,
     datetime_data,
 )
+from ..aroute.keys import send_counter
 from ..aroute.obis import Obis
 from ..aroute.profile import (
     CaptureSpec,
@@ -84,8 +92,8 @@ from ..aroute.profile import (
     ValveReservation,
     load_catalogue,
 )
-from ..aroute.security import KEY_LENGTH, SecurityControl, protect
-from ..errors import SessionError
+from ..aroute.security import KEY_LENGTH, InvocationCounters, SecurityControl, protect
+from ..security_state import CounterExhausted, SendCounter, StateStore
 from .ameter_objects import (
     GatedDisconnectControl,
     GatedLimiter,
@@ -125,7 +133,6 @@ _PUSH_SECURITY: Final = SecurityControl(authenticated=True, encrypted=True)
 #: security_policy 3 = authenticated and encrypted (Security setup version 0 enum).
 _POLICY_AUTH_ENC: Final = 3
 _SYSTEM_TITLE_LENGTH: Final = 8
-_MAX_INVOCATION_COUNTER: Final = 0xFFFFFFFF
 _LONG_INVOKE_IDS: Final = 1 << 24
 #: Model constants (simulation choices): power factor, nominal phase voltage (Japanese
 #: single-phase three-wire 100/200 V), voltage noise, share of current on phase T.
@@ -175,13 +182,15 @@ class SimulatedAMeter:
 
     ``ek``/``ak``: the global encryption and authentication keys (16 bytes, never shown);
     ``system_title``: the meter's (8 bytes, also its id in pushes); ``client_system_title``:
-    the head end's, kept in the security setup.
+    the head end's, kept in the security setup. ``state``: where the invocation counter lives
+    (its non-volatile memory: a ``FileStateStore``/``SqliteStateStore`` survives a restart of
+    the program, a ``MemoryStateStore`` only this run).
     """
 
     def __init__(self, *, start: datetime, system_title: bytes, client_system_title: bytes,
-                 ek: bytes, ak: bytes, seed: int = 1, curve: LoadCurve | None = None,
-                 initial_kwh: float = 12_345.6, contract_limit_a: int = 30,
-                 push_5min: bool = False, invocation_counter: int = 1,
+                 ek: bytes, ak: bytes, state: StateStore, seed: int = 1,
+                 curve: LoadCurve | None = None, initial_kwh: float = 12_345.6,
+                 contract_limit_a: int = 30, push_5min: bool = False,
                  push_destination: bytes = b"", catalogue: Catalogue | None = None,
                  live_registers: bool = True) -> None:
         for name, key in (("ek", ek), ("ak", ak)):
@@ -191,8 +200,6 @@ class SimulatedAMeter:
                             ("client_system_title", client_system_title)):
             if len(title) != _SYSTEM_TITLE_LENGTH:
                 raise ValueError(f"{name} must be {_SYSTEM_TITLE_LENGTH} bytes, got {len(title)}")
-        if not 0 <= invocation_counter <= _MAX_INVOCATION_COUNTER:
-            raise ValueError("invocation_counter must be 0..2**32-1")
         self._ek, self._ak = bytes(ek), bytes(ak)
         self.system_title = bytes(system_title)
         self.client_system_title = bytes(client_system_title)
@@ -202,7 +209,11 @@ class SimulatedAMeter:
         #: False: registers and the clock object are brought up to date only by
         #: :meth:`refresh_registers` (a fleet meter refreshes them when a request arrives).
         self.live_registers = live_registers
-        self.invocation_counter = invocation_counter  # the next one to use
+        self.state = state
+        self._counter = send_counter(state, system_title, self._ek)
+        #: Pushes not sent because the invocation counter is exhausted (keys must change).
+        self.exhausted_pushes = 0
+        self._server: AssociationServer | None = None
         self.catalogue = catalogue or load_catalogue()
         t0 = _posix(start, "start")
         self.curve = curve or LoadCurve(seed=seed)
@@ -217,7 +228,6 @@ class SimulatedAMeter:
         self._scheduled: list[_Scheduled] = []
         self._outbox: list[bytes] = []
         self._push_seq = 0
-        self._cipher: Callable[[bytes], bytes] | None = None
         #: Value pushes dropped by an outage before they went out.
         self.dropped_pushes = 0
         #: Every reservation event applied so far (limit changes, valve operations, drills).
@@ -459,10 +469,43 @@ class SimulatedAMeter:
             self.dropped_pushes += len(self._scheduled)
             self._scheduled.clear()
 
-    def use_cipher(self, protect_apdu: Callable[[bytes], bytes]) -> None:
-        """Cipher pushes with ``protect_apdu`` (an AssociationServer's), sharing its counter;
-        :attr:`invocation_counter` is then no longer used."""
-        self._cipher = protect_apdu
+    @property
+    def send_counter(self) -> SendCounter:
+        """The meter's invocation counter under the key in force (its server's once
+        attached: one counter for answers and pushes)."""
+        return self._counter if self._server is None else self._server.counter
+
+    @property
+    def invocation_counter(self) -> int:
+        """The invocation counter the next ciphered APDU of this meter will carry."""
+        return self.send_counter.peek
+
+    def association_server(self, *, authentication: Authentication = Authentication.LOWEST,
+                           password: bytes | None = None,
+                           client_counters: InvocationCounters | None = None,
+                           master_key: bytes | None = None,
+                           challenge: Callable[[], bytes] | None = None) -> AssociationServer:
+        """The meter's association server: its objects, title, keys and counter, attached
+        (pushes go through it). ``master_key`` enables key transfer."""
+        server = AssociationServer(
+            self.objects, system_title=self.system_title, ek=self._ek, ak=self._ak,
+            authentication=authentication, password=password, client_counters=client_counters,
+            counter=self.send_counter, master_key=master_key, on_new_keys=self._new_keys,
+            challenge=challenge)
+        self.attach(server)
+        return server
+
+    def attach(self, server: AssociationServer) -> None:
+        """Send pushes through ``server`` (same system title): one counter for answers and
+        pushes, and the keys a key transfer puts in force. A restarted server is attached
+        again."""
+        if server.system_title != self.system_title:
+            raise ValueError("the server answers for another system title")
+        self._server = server
+
+    def _new_keys(self, ek: bytes, ak: bytes) -> None:
+        """A key transfer through the attached server: the meter's keys follow."""
+        self._ek, self._ak = bytes(ek), bytes(ak)
 
     def pushes_to_send(self) -> list[bytes]:
         """The ciphered push APDUs produced since the last call, oldest first."""
@@ -555,16 +598,17 @@ class SimulatedAMeter:
             long_invoke=LongInvokeIdAndPriority(self._push_seq % _LONG_INVOKE_IDS,
                                                 high_priority=high_priority))
         self._push_seq += 1
-        if self._cipher is not None:
-            self._outbox.append(self._cipher(notification.encode()))
+        try:
+            if self._server is not None:
+                self._outbox.append(self._server.protect_apdu(notification.encode()))
+                return
+            ic = self._counter.next()
+        except CounterExhausted:
+            self.exhausted_pushes += 1
             return
-        if self.invocation_counter > _MAX_INVOCATION_COUNTER:
-            raise SessionError("invocation counter exhausted: the keys must be renewed")
         self._outbox.append(protect(
             notification.encode(), security_control=_PUSH_SECURITY,
-            system_title=self.system_title, invocation_counter=self.invocation_counter,
-            ek=self._ek, ak=self._ak))
-        self.invocation_counter += 1
+            system_title=self.system_title, invocation_counter=ic, ek=self._ek, ak=self._ak))
 
     def _refresh(self, t: float) -> None:
         for obis in self._models:

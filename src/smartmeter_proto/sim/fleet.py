@@ -23,7 +23,18 @@ Faults, all seeded and reproducible:
   lost): a replay of the meter's last push, a forged push (fresh invocation counter, content
   not authentic), garbage bytes, and a push under a system title nobody provisioned.
 
-Keys are derived from ``seed`` and the meter index (simulation keys, never printed).
+Keys are derived from ``seed`` and the meter index (simulation keys, never printed); each
+meter also has a master key (KEK), so the head end can re-key it (global_key_transfer).
+
+Non-volatile memory: the meters' invocation counters (one per meter and key) and their
+replay floors for the head end's requests live in ``state``, a
+:class:`~smartmeter_proto.security_state.StateStore` (memory unless the caller gives a
+durable one). Everything else a meter holds (profiles, power event log, registers) is a
+function of the plan and time: the seeded load curve, the seeded fault schedule. A fleet
+resumed after its process was killed (:meth:`Fleet.fast_forward`) therefore runs its
+meters again up to the resume time off the network and gets the same measurements, while
+its counters come from ``state`` and skip every value used before (no GCM IV repeats; the
+head end does not refuse the resumed meters' pushes as replayed).
 """
 
 from __future__ import annotations
@@ -38,10 +49,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from ..aroute.association import AssociationServer
+from ..aroute.keys import replay_counters
 from ..aroute.profile import Catalogue, load_catalogue
 from ..aroute.udp_endpoints import MeterEndpoint
 from ..hes.push import MeterKeys, posix_of
+from ..security_state import MemoryStateStore, StateStore
 from .ameter import SimulatedAMeter
 from .load_curve import LoadCurve
 
@@ -119,7 +131,9 @@ class FleetMember:
 
     @property
     def meter(self) -> SimulatedAMeter:
-        return self.endpoint.meter
+        meter = self.endpoint.meter
+        assert isinstance(meter, SimulatedAMeter)  # the fleet builds only these
+        return meter
 
 
 @dataclass(slots=True)
@@ -149,11 +163,16 @@ def _lean(catalogue: Catalogue, keep_5min: bool) -> Catalogue:
 
 
 class Fleet:
-    """N meters, their schedule and the faults; datagrams in and out through the caller."""
+    """N meters, their schedule and the faults; datagrams in and out through the caller.
+
+    ``state`` is the meters' non-volatile memory (counters and replay floors, see the
+    module text); a fresh :class:`~smartmeter_proto.security_state.MemoryStateStore` when
+    not given (a fleet that lives as long as its process)."""
 
     def __init__(self, plan: FleetPlan, *, client_system_title: bytes,
-                 headend: Hashable = None) -> None:
+                 headend: Hashable = None, state: StateStore | None = None) -> None:
         self.plan = plan
+        self.state: StateStore = MemoryStateStore() if state is None else state
         self.stats = FleetStats()
         self._rng = random.Random(plan.seed * 7_919 + 1)  # noqa: S311 - simulation, not crypto
         full = load_catalogue()
@@ -167,13 +186,16 @@ class Fleet:
         self.members: list[FleetMember] = []
         for i in range(plan.meters):
             title = _MANUFACTURER + i.to_bytes(_SERIAL_BYTES, "big")
-            keys = MeterKeys(_key(plan.seed, i, "ek"), _key(plan.seed, i, "ak"))
+            keys = MeterKeys(_key(plan.seed, i, "ek"), _key(plan.seed, i, "ak"),
+                             _key(plan.seed, i, "kek"))
             meter = SimulatedAMeter(
                 start=plan.start, system_title=title, client_system_title=client_system_title,
-                ek=keys.ek, ak=keys.ak, seed=plan.seed * 100_003 + i,
+                ek=keys.ek, ak=keys.ak, state=self.state, seed=plan.seed * 100_003 + i,
                 curve=LoadCurve(seed=plan.seed * 100_003 + i, start=plan.t0 - _HISTORY_S),
                 push_5min=i in real, catalogue=catalogues[i in five], live_registers=False)
-            server = AssociationServer(meter.objects, system_title=title, ek=keys.ek, ak=keys.ak)
+            server = meter.association_server(
+                client_counters=replay_counters(self.state, title, keys.ek),
+                master_key=keys.kek)
             self.members.append(FleetMember(
                 i, title, keys, MeterEndpoint(meter, server, headend=headend),
                 area=i % plan.areas, five_min=i in five, realtime=i in real,
@@ -187,6 +209,17 @@ class Fleet:
         self._last_push: dict[int, bytes] = {}
         for member in self.members:
             self._reschedule(member)
+
+    def fast_forward(self, until: float) -> int:
+        """Run every meter and fault up to ``until`` with nothing on the network (what a
+        resumed fleet does to rebuild its meters, see the module text); the datagrams are
+        discarded. Returns how many."""
+        discarded = 0
+        while (due := self.next_deadline()) is not None and due <= until:
+            self.handle_timeout(due)
+            discarded += len(self.datagrams_to_send())
+        self._last_push.clear()  # a hostile replay imitates only what went on the wire
+        return discarded
 
     # ------------------------------------------------------------------ schedule
     def _plan_faults(self) -> None:

@@ -5,6 +5,9 @@ next sequence number, keeps it in a bounded :class:`~smartmeter_proto.iot.backfi
 and sends it, protected, to the head-end; it answers ``BackfillRequest``s
 from the store. Values follow a seeded consumption model: cumulative volume in
 m3 for gas and water, cumulative generation in kWh plus power in W for PV.
+Its send counter and replay floor live in ``state_store`` (the CLI gives it a
+:class:`~smartmeter_proto.security_state.FileStateStore`), so a restarted meter never
+reuses a nonce nor accepts a request captured before the restart.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..iot.frame import (
     Route,
 )
 from ..iot.senml import SenmlPack, SenmlRecord
+from ..security_state import StateStore
 
 __all__ = ["SimulatedIotMeter"]
 
@@ -47,6 +51,7 @@ class SimulatedIotMeter:
         *,
         headend: Address,
         start: float,
+        state_store: StateStore,
         interval: float = 1800.0,
         capacity: int = 1440,
         route: Route = Route.A_IOT,
@@ -54,13 +59,15 @@ class SimulatedIotMeter:
     ) -> None:
         if kind not in _MEAN_PER_HOUR:
             raise ValueError(f"no consumption model for {kind!r}")
+        if not 0 < interval < math.inf:
+            raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
         self.keys = keys
         self.kind = kind
         self.route = route
         self.headend = headend
         self.interval = interval
         self.store = MeterStore(keys.meter_id, capacity, max_per_answer=_ENTRIES_PER_ANSWER)
-        self.channel = SecureChannel(keys, side="meter", route=route)
+        self.channel = SecureChannel(keys, side="meter", state_store=state_store, route=route)
         self._rng = random.Random(seed)  # noqa: S311 - seeded simulation noise, not secrets
         self._next = start + interval
         self._total = 0.0
@@ -125,7 +132,7 @@ class SimulatedIotMeter:
     def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
         """A frame from the head-end: back-fill requests are answered from the store."""
         try:
-            message = self.channel.open(data)
+            message = self.channel.open(data, now)
         except (DecodeError, AuthError):
             self.dropped += 1
             return
