@@ -6,7 +6,10 @@ fires the emulator's timers with ``loop.call_later``. Clients open the slave
 path like any serial port (pyserial, momonga). It holds no protocol logic and
 logs byte counts only, never content (the host's lines carry the B-route
 credentials). ``time_scale`` > 1 runs the emulator's clock faster than the
-wall clock (scans, PANA and the meter's 30-minute schedule alike).
+wall clock (scans, PANA and the meter's 30-minute schedule alike). With
+``run_timers=False`` the emulator's time is ``clock`` itself and no timer is armed:
+the caller moves the clock and calls :meth:`DonglePty.handle_timeout` (a test that
+moves time only once both directions of the line are drained, whatever the load).
 """
 
 from __future__ import annotations
@@ -62,11 +65,14 @@ class DonglePty:
         *,
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
+        run_timers: bool = True,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.emulator = emulator
         self._scale = time_scale
+        self._clock = clock
+        self._run_timers = run_timers
         self._start = clock()
         self._mono = time.monotonic()
         self._master = -1
@@ -78,10 +84,25 @@ class DonglePty:
         self.path = ""
         #: Set when the master side was closed (fault ``disconnect`` or :meth:`close`).
         self.closed = asyncio.Event()
+        #: Bytes the host wrote that the emulator has taken in, and bytes it produced.
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     def now(self) -> float:
-        """The emulator's clock: the start time plus scaled monotonic time."""
+        """The emulator's clock: the start time plus scaled monotonic time, or ``clock()``
+        itself with ``run_timers=False``."""
+        if not self._run_timers:
+            return self._clock()
         return self._start + (time.monotonic() - self._mono) * self._scale
+
+    def next_deadline(self) -> float | None:
+        """When the emulator's timers are next due (emulator time), or ``None``."""
+        return self.emulator.next_deadline()
+
+    def handle_timeout(self) -> None:
+        """Fire the emulator's timers due at :meth:`now` and serve their effects."""
+        self.emulator.handle_timeout(self.now())
+        self._after_emulator()
 
     def open(self) -> str:
         """Open the pty, start serving, and return the slave's path."""
@@ -133,6 +154,7 @@ class DonglePty:
             return
         logger.debug("host -> dongle: %d bytes", len(data))
         self.emulator.receive_data(data, self.now())
+        self.bytes_in += len(data)
         self._after_emulator()
 
     def _on_timer(self) -> None:
@@ -150,6 +172,7 @@ class DonglePty:
         out = self.emulator.data_to_send()
         if out:
             logger.debug("dongle -> host: %d bytes", len(out))
+            self.bytes_out += len(out)
             self._pending += out
             self._write()
         if self.emulator.disconnected:
@@ -176,7 +199,7 @@ class DonglePty:
             self._timer = None
         deadline = self.emulator.next_deadline()
         self._armed_for = deadline
-        if deadline is not None:
+        if deadline is not None and self._run_timers:
             delay = max(0.0, (deadline - self.now()) / self._scale)
             self._timer = self._loop.call_later(delay, self._on_timer)
 
@@ -187,9 +210,12 @@ async def run_dongle_on_pty(
     *,
     time_scale: float = 1.0,
     clock: Callable[[], float] = time.time,
+    run_timers: bool = True,
 ) -> AsyncIterator[str]:
     """Serve ``emulator`` on a new pty for the duration of the block; yields the slave path."""
-    async with serve_dongle(emulator, time_scale=time_scale, clock=clock) as pty:
+    async with serve_dongle(
+        emulator, time_scale=time_scale, clock=clock, run_timers=run_timers
+    ) as pty:
         yield pty.path
 
 
@@ -199,9 +225,10 @@ async def serve_dongle(
     *,
     time_scale: float = 1.0,
     clock: Callable[[], float] = time.time,
+    run_timers: bool = True,
 ) -> AsyncIterator[DonglePty]:
     """Like :func:`run_dongle_on_pty`, yielding the :class:`DonglePty` (path, inject, closed)."""
-    pty = DonglePty(emulator, time_scale=time_scale, clock=clock)
+    pty = DonglePty(emulator, time_scale=time_scale, clock=clock, run_timers=run_timers)
     pty.open()
     try:
         yield pty
@@ -221,9 +248,12 @@ async def _serve_until_stopped(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with serve_dongle(emulator, time_scale=time_scale) as pty:
-        print(pty.path, file=stdout, flush=True)
         for delay, fault, params in injections:
-            loop.call_later(delay / time_scale, functools.partial(pty.inject, fault, **params))
+            if delay <= 0:  # in place before the host can know the path, so before its first byte
+                pty.inject(fault, **params)
+            else:
+                loop.call_later(delay / time_scale, functools.partial(pty.inject, fault, **params))
+        print(pty.path, file=stdout, flush=True)
         await stop.wait()
 
 
