@@ -228,6 +228,9 @@ class Running:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Our ^C: the default SIGINT disposition, whatever this process inherited (a
+            # background job starts with SIGINT ignored, and so would its children).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
