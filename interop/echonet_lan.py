@@ -150,7 +150,7 @@ async def hems() -> dict[str, Any]:
         report = await run_conformance(
             client,
             (METER, ECHONET_PORT),
-            RunConfig(response_bound_s=2.0),
+            RunConfig(response_bound_s=2.0, allow_writes=True),
             clock=VirtualClock(0.0),
         )
         status = [r.outcome.value for r in report.results if r.check_id == "object.status_inf"]

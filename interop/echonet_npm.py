@@ -87,7 +87,7 @@ def installed_version() -> str | None:
     return version
 
 
-def _node_env() -> dict[str, str]:
+def node_env() -> dict[str, str]:
     return {**os.environ, "ECHONET_NPM_DIR": str(npm_dir())}
 
 
@@ -100,7 +100,7 @@ def run_helper(mode: str, stdin: str = "", timeout: float = 30.0) -> Any:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_node_env(),
+        env=node_env(),
         check=False,
     )
     if done.returncode != 0:
@@ -119,7 +119,7 @@ def _their_map_edt(edt: bytes) -> str:
     return bytes([len(epcs), *epcs]).hex()
 
 
-def _expected_details(props: tuple[Property, ...]) -> dict[str, str]:
+def expected_details(props: tuple[Property, ...]) -> dict[str, str]:
     out = {}
     for prop in props:
         edt = prop.edt.hex()
@@ -148,17 +148,17 @@ def check_decoders(report: Report, cases: list[Case]) -> None:
             report.equal(f"{where} EHD", "1082", parsed["EHD"])
             report.equal(f"{where} TID+EDATA", f"{ours.tid:04x}{ours.edata.hex()}", parsed["AMF"])
             continue
-        _compare_frame(report, where, ours, parsed)
+        compare_frame(report, where, ours, parsed)
 
 
-def _compare_frame(report: Report, where: str, ours: Frame, parsed: dict[str, Any]) -> None:
+def compare_frame(report: Report, where: str, ours: Frame, parsed: dict[str, Any]) -> None:
     report.equal(f"{where} EHD", "1081", parsed["EHD"])
     report.equal(f"{where} TID", f"{ours.tid:04x}", parsed["TID"])
     report.equal(f"{where} SEOJ", str(ours.seoj).lower(), parsed["SEOJ"])
     report.equal(f"{where} DEOJ", str(ours.deoj).lower(), parsed["DEOJ"])
     report.equal(f"{where} ESV", f"{int(ours.esv):02x}", parsed["ESV"])
     report.equal(f"{where} OPC", f"{len(ours.properties):02x}", parsed["OPC"])
-    report.equal(f"{where} EPC/EDT", _expected_details(ours.properties), parsed["DETAILs"])
+    report.equal(f"{where} EPC/EDT", expected_details(ours.properties), parsed["DETAILs"])
     if ours.esv in _SETGET:
         # EL parses only the OPCSet list; the rest stays as hex in DETAIL.
         tail = bytearray([len(ours.get_properties)])
@@ -226,7 +226,7 @@ async def check_client(report: Report, timeout_s: float = 10.0) -> None:
     node = meter_node(make_meter(), now=FIXED_NOW)
     proc = await asyncio.create_subprocess_exec(
         shutil.which("node") or "node", str(HELPER), "client", METER_HOST, NPM_HOST,
-        str(int(timeout_s * 1000)), "20", env=_node_env(),
+        str(int(timeout_s * 1000)), "20", env=node_env(),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -316,7 +316,7 @@ async def _compare_facilities(
             if value is None:
                 report.check(False, f"live {eoj} 0x{epc:02X}", "our client got no value")
                 continue
-            expected = _expected_details((Property(epc, value.edt),))[f"{epc:02x}"]
+            expected = expected_details((Property(epc, value.edt),))[f"{epc:02x}"]
             report.equal(f"live {eoj} 0x{epc:02X} EDT (npm)", expected, theirs[f"{epc:02x}"])
     single = [
         r

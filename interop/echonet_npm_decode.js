@@ -142,7 +142,7 @@ async function buildMode() {
 // this sets the state initialize() would set, binds the receive socket to
 // LOCAL:3610 only, and hands every datagram to EL.returner, EL's own receive
 // path. EL.sendBase then sends from LOCAL:23610 (its usingIF.v4 branch).
-function clientMode(meter, local, timeoutMs, delayMs) {
+function clientMode(meter, local, timeoutMs, delayMs, eojs = ['028801']) {
 	EL.debugMode = false;
 	EL.ipVer = 4;
 	EL.usingIF = { v4: local, v6: '' };
@@ -176,14 +176,16 @@ function clientMode(meter, local, timeoutMs, delayMs) {
 	};
 	const complete = () => {
 		const node = EL.facilities[meter];
-		if (!node || !node['028801'] || !node['0ef001']) return false;
-		for (const eoj of ['028801', '0ef001']) {
+		if (!node || !node['0ef001'] || eojs.some((e) => !node[e])) return false;
+		for (const eoj of [...eojs, '0ef001']) {
 			const props = node[eoj];
 			if (!props['9f']) return false;
 			const map = EL.toHexArray(props['9f']);
 			for (const epc of map.slice(1)) {
 				const key = EL.toHexString(epc);
-				if (key === 'd6' && eoj === '0ef001') continue; // EL never re-reads d6 (its loop guard)
+				// EL's auto-get never reads d6, in any object (its loop guard for the node
+				// profile's instance list, index.js returner, applied to every EOJ).
+				if (key === 'd6') continue;
 				if (props[key] === undefined) return false;
 			}
 		}
@@ -195,7 +197,7 @@ function clientMode(meter, local, timeoutMs, delayMs) {
 		clearInterval(poll);
 		clearTimeout(timer);
 		// One more single-property Get through EL.sendOPC1, then report.
-		EL.sendOPC1(meter, EL.NODE_PROFILE_OBJECT, '028801', EL.GET, 'e7');
+		if (eojs.includes('028801')) EL.sendOPC1(meter, EL.NODE_PROFILE_OBJECT, '028801', EL.GET, 'e7');
 		setTimeout(() => {
 			const details = {};
 			for (const [epc, edt] of Object.entries(EL.Node_details)) details[epc] = EL.bytesToString(edt);
@@ -233,9 +235,10 @@ if (mode === 'decode') {
 } else if (mode === 'build') {
 	buildMode();
 } else if (mode === 'client') {
-	const [meter, local, timeoutMs = '10000', delayMs = '20'] = args;
-	clientMode(meter, local, Number(timeoutMs), Number(delayMs));
+	// EOJS: the device objects whose crawl must complete (default the meter 028801).
+	const [meter, local, timeoutMs = '10000', delayMs = '20', eojs = '028801'] = args;
+	clientMode(meter, local, Number(timeoutMs), Number(delayMs), eojs.split(','));
 } else {
-	process.stderr.write('usage: echonet_npm_decode.js decode|build|client METER LOCAL [TIMEOUT_MS DELAY_MS]\n');
+	process.stderr.write('usage: echonet_npm_decode.js decode|build|client METER LOCAL [TIMEOUT_MS DELAY_MS EOJS]\n');
 	process.exit(2);
 }

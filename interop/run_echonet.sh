@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # ECHONET Lite interop in one command: install the pinned peers under
-# interop/.work/ (gitignored) and run both interop scripts against our stack.
+# interop/.work/ (gitignored) and run the interop scripts against our stack.
 #
 #   interop/run_echonet.sh            # venv + npm dir created on first use
 #   INTEROP_PYTHON=.venv/bin/python interop/run_echonet.sh   # use an existing env
 #
-# Exits non-zero if either script reports a disagreement or cannot run.
-# All traffic stays on 127.36.10.10-13 (loopback), UDP port 3610/23610.
+# Exits non-zero if any script reports a disagreement or cannot run.
+# All traffic stays on 127.36.10.10-15 (loopback), UDP port 3610/23610.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,7 +60,7 @@ fi
 
 # ------------------------------------------------------------------------ run
 status=0
-for script in echonet_pychonet.py echonet_npm.py; do
+for script in echonet_pychonet.py echonet_classes.py echonet_npm.py; do
     start=$EPOCHREALTIME
     if ECHONET_NPM_DIR="$NPM_DIR" PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" \
         "$PY" "$HERE/$script"; then

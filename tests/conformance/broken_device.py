@@ -30,6 +30,8 @@ SETI_ANSWERED: Final = "seti_answered"  # SetI of a read-only EPC answered with 
 NO_INF: Final = "no_inf"  # no INF when a property of 0x9D changes (0x80)
 SLOW: Final = "slow"  # the meter answers late
 HANGS_ON_MALFORMED: Final = "hangs_on_malformed"  # goes silent after an undecodable frame
+OUT_OF_RANGE: Final = "out_of_range"  # 0xD7 (effective digits, 1..8) answered 12
+SETC_REFUSES_SETTABLE: Final = "setc_refuses_settable"  # SetC of 0xE5 (in 0x9E): SetC_SNA
 FAULTS: Final = frozenset(
     {
         MISSING_MANDATORY,
@@ -41,12 +43,16 @@ FAULTS: Final = frozenset(
         NO_INF,
         SLOW,
         HANGS_ON_MALFORMED,
+        OUT_OF_RANGE,
+        SETC_REFUSES_SETTABLE,
     }
 )
 
 _CUMULATIVE_NORMAL: Final = 0xE0
 _CUMULATIVE_REVERSE: Final = 0xE3  # optional in the class: only the map check sees it
 _OPERATION_STATUS: Final = 0x80
+_EFFECTIVE_DIGITS: Final = 0xD7  # APPENDIX 0x0288: 0x01..0x08
+_HISTORY_DAY: Final = 0xE5  # settable in the meter (0x9E), not announced (not in 0x9D)
 _ANSWER_ESVS: Final = frozenset(
     {ESV.GET_RES, ESV.GET_SNA, ESV.SET_RES, ESV.SETC_SNA, ESV.SETI_SNA, ESV.INF_SNA}
 )
@@ -76,6 +82,8 @@ class BrokenMeter(SimulatedMeter):
             return None
         if REFUSED_IN_GET_MAP in self.faults and epc == _CUMULATIVE_REVERSE:
             return None
+        if OUT_OF_RANGE in self.faults and epc == _EFFECTIVE_DIGITS:
+            return b"\x0c"
         return super().read(epc, now)
 
 
@@ -90,6 +98,8 @@ class BrokenNode(Node):
         self.meter = BrokenMeter(self.faults)
         super().__init__([self.meter])
         self.hung = False
+        #: Every SetC/SetI property to the meter: (ESV, EPC, EDT sent, EDT held before).
+        self.writes: list[tuple[ESV, int, bytes, bytes | None]] = []
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
         if self.hung:
@@ -102,6 +112,15 @@ class BrokenNode(Node):
 
     def receive_frame(self, request: Frame, source: Address, now: float) -> list[Event]:
         targets = self._targets(request.deoj)
+        if request.esv in (ESV.SETC, ESV.SETI) and request.deoj == self.meter.eoj:
+            for prop in request.properties:
+                held = self.meter.read(prop.epc, now)
+                self.writes.append((ESV(request.esv), prop.epc, prop.edt, held))
+        settable_refused = SETC_REFUSES_SETTABLE in self.faults and request.esv is ESV.SETC
+        if settable_refused and any(p.epc == _HISTORY_DAY for p in request.properties):
+            echoed = tuple(request.properties)  # SetC_SNA echoes the refused EDT (§4.2.3)
+            self._reply(self.meter, request, ESV.SETC_SNA, echoed, source)
+            return []
         unknown = any(p.epc not in obj.supported for obj in targets for p in request.properties)
         if SILENT_SNA in self.faults and request.esv is ESV.GET and unknown:
             return []

@@ -97,7 +97,7 @@ def _against_broken(faults: set[str], config: RunConfig | None = None) -> Report
             return await run_conformance(
                 client,
                 address,
-                config or RunConfig(response_bound_s=RESPONSE_BOUND_S),
+                config or RunConfig(response_bound_s=RESPONSE_BOUND_S, allow_writes=True),
                 clock=clock,
             )
 
@@ -105,7 +105,9 @@ def _against_broken(faults: set[str], config: RunConfig | None = None) -> Report
 
 
 def test_simulated_meter_passes_every_check() -> None:
-    report = _against_simulated_meter(RunConfig(response_bound_s=RESPONSE_BOUND_S))
+    report = _against_simulated_meter(
+        RunConfig(response_bound_s=RESPONSE_BOUND_S, allow_writes=True)
+    )
     text = text_report(report)
     assert report.ok, text
     assert report.failing() == []
@@ -118,6 +120,11 @@ def test_simulated_meter_passes_every_check() -> None:
     assert by_key[("node.reachable", str(NODE_PROFILE))].reason == "instance list: 028801"
     # The meter's status change (0x81, in both 0x9D and 0x9E) was announced and restored.
     assert by_key[("object.status_inf", str(METER_EOJ))].outcome is Outcome.PASS
+    assert "INF of 0x81" in by_key[("object.status_inf", str(METER_EOJ))].reason
+    # The class rules: values in range, settable properties take their own value back.
+    for check_id in ("object.values_in_range", "object.set_accepted"):
+        assert by_key[(check_id, str(METER_EOJ))].outcome is Outcome.PASS, check_id
+    assert "0x81" in by_key[("object.set_accepted", str(METER_EOJ))].reason
     # The node profile has nothing settable: a skip, with its reason.
     profile_inf = by_key[("object.status_inf", str(NODE_PROFILE))]
     assert profile_inf.outcome is Outcome.SKIP
@@ -137,6 +144,8 @@ def test_simulated_meter_passes_every_check() -> None:
         (bd.SETI_ANSWERED, {"object.seti_read_only"}),
         (bd.NO_INF, {"object.status_inf"}),
         (bd.SLOW, {"object.response_time"}),
+        (bd.OUT_OF_RANGE, {"object.values_in_range"}),
+        (bd.SETC_REFUSES_SETTABLE, {"object.set_accepted"}),
     ],
 )
 def test_each_planted_fault_is_named(fault: str, expected: set[str]) -> None:
@@ -156,7 +165,51 @@ def test_failure_reasons_say_what_was_wrong() -> None:
     report = _against_broken({bd.WRONG_TID, bd.NO_INF})
     reasons = {(r.check_id, r.subject): r.reason for r in report.results}
     assert "TID 0x00C3 answered to TID 0xA5C3" in reasons[("object.tid_seoj_echo", "0EF001")]
-    assert "no INF of 0x80" in reasons[("object.status_inf", str(METER_EOJ))]
+    # The harmless installation location is changed, never operation status first.
+    assert "no INF of 0x81" in reasons[("object.status_inf", str(METER_EOJ))]
+
+
+def test_class_rule_failures_name_the_epc_and_the_rule() -> None:
+    report = _against_broken({bd.OUT_OF_RANGE, bd.SETC_REFUSES_SETTABLE, bd.MISSING_MANDATORY})
+    reasons = {(r.check_id, r.subject): r.reason for r in report.results}
+    meter = str(METER_EOJ)
+    in_range = reasons[("object.values_in_range", meter)]
+    assert "0xD7" in in_range, in_range
+    assert "12 is out of range" in in_range, in_range
+    assert "APPENDIX" in in_range
+    refused = reasons[("object.set_accepted", meter)]
+    assert "SetC of 0xE5" in refused, refused
+    assert "SETC_SNA" in refused, refused
+    maps = reasons[("object.property_maps", meter)]
+    assert "0x9F lacks mandatory get 0xE0 (access rule: required)" in maps, maps
+
+
+def test_without_allow_writes_only_values_just_read_are_written() -> None:
+    node_box: list[bd.BrokenNode] = []
+
+    async def body(client: EchonetClient) -> Report:
+        assert client.link is not None
+        node = bd.BrokenNode({bd.NO_INF})
+        node_box.append(node)
+        async with bd.serve_broken(
+            node, local=(DEVICE_HOST, 0), announce_to=client.link.address
+        ) as address:
+            config = RunConfig(response_bound_s=5.0)
+            return await run_conformance(client, address, config, clock=VirtualClock(0.0))
+
+    report = run(_with_client(body))
+    by_key = {(r.check_id, r.subject): r for r in report.results}
+    status = by_key[("object.status_inf", str(METER_EOJ))]
+    # The planted missing INF goes unseen: provoking it would change a setting.
+    assert status.outcome is Outcome.SKIP
+    assert "--allow-writes" in status.reason
+    assert "0x81" in status.reason
+    assert report.ok, text_report(report)
+    writes = node_box[0].writes
+    settable = [w for w in writes if "set" in node_box[0].meter.access(w[1])]
+    assert settable, writes  # set_accepted did write, so the assertion below means something
+    # Every write to a settable property carried the value the meter held.
+    assert all(edt == held for _, _, edt, held in settable), settable
 
 
 def test_junit_counts_match_the_report() -> None:
@@ -297,10 +350,14 @@ def test_cli_exit_code_and_junit_against_the_simulated_meter(
         host, port = bound[0]
         junit = tmp_path / "conformance.xml"
         argv = [f"udp://{host}:{port}", "--bind", f"{CLIENT_HOST}:{client_port}"]
-        code = _cli([*argv, "--timeout", "0.25", "--junit", str(junit), "--fuzz", "16"])
+        code = _cli(
+            [*argv, "--timeout", "0.25", "--junit", str(junit), "--fuzz", "16", "--allow-writes"]
+        )
         out, _ = capsys.readouterr()
         assert code == 0, out
         assert "0 failed" in out
+        status = [line.split() for line in out.splitlines() if "object.status_inf" in line]
+        assert ["PASS", "object.status_inf", str(METER_EOJ)] in [s[:3] for s in status], out
         suite = ET.parse(junit).getroot().find("testsuite")
         assert suite is not None
         assert suite.get("failures") == "0"
@@ -372,7 +429,7 @@ def test_cli_streams_results_and_on_interrupt_writes_junit_and_exits_130(tmp_pat
         )
         try:
             assert process.stdout is not None
-            lines = []
+            lines: list[str] = []
             # Results arrive one by one, before the run ends: wait for the tenth.
             while len(lines) < 10:
                 line = process.stdout.readline()

@@ -22,6 +22,7 @@ def _fresh_caches() -> Iterator[None]:
     for class_id in (SUPER_CLASS, *known_classes()):
         load_class(class_id)  # the class files are loaded once, not per input
     typed._SHAPES.clear()
+    typed._SEEN_ONCE.clear()
     typed._last[0] = typed._NO_SHAPE
     yield
     typed._SHAPES.clear()
@@ -79,9 +80,9 @@ def test_every_table_full_stays_within_the_tables_budget() -> None:
 
 
 def test_unknown_class_ids_share_their_owners_table() -> None:
-    assert properties.decoder_table(0x0130) is properties.decoder_table(SUPER_CLASS)
+    assert properties.decoder_table(0x0131) is properties.decoder_table(SUPER_CLASS)
     assert properties.decoder_table(0x0E01) is properties.decoder_table(0x0E02)
-    assert properties.lookup(0x0130, 0x80) is properties.lookup(SUPER_CLASS, 0x80)
+    assert properties.lookup(0x0131, 0x80) is properties.lookup(SUPER_CLASS, 0x80)
     assert properties.lookup(0x0E01, 0x80) is None
     assert properties.decoder_table(0x0288) is not properties.decoder_table(SUPER_CLASS)
 
@@ -113,9 +114,11 @@ def test_a_compiled_shape_costs_less_than_its_estimate(count: int) -> None:
     props = _decodable_properties()[:count]
     data = fr.encode(fr.Frame(1, METER, CONTROLLER, fr.ESV.GET_RES, props))
     typed.decode_typed(data)
+    typed.decode_typed(data)  # the second sighting compiles
     (shape,) = typed._SHAPES.values()
     typed._SHAPES.clear()
     typed._last[0] = typed._NO_SHAPE
+    typed.decode_typed(data)  # seen once again (its key is remembered: no growth after)
     grown = _growth(typed.decode_typed, data)  # compiles and caches the shape again
     assert len(shape.plan) == count
     assert 0 < grown <= shape.cost
@@ -125,8 +128,8 @@ def test_shapes_with_the_same_header_are_both_kept() -> None:
     """Two skeletons behind one header used to evict each other on every frame."""
     first, second = _frame((0xE7, 0xE0)), _frame((0xE7, 0xE8))
     assert first[4:12] == second[4:12]
-    typed.decode_typed(first)
-    typed.decode_typed(second)
+    for data in (first, second, first, second):  # compiled at the second sighting
+        typed.decode_typed(data)
     assert len(typed._SHAPES) == 2
     compiled = 0
     original = typed._compile
@@ -150,6 +153,7 @@ def test_shapes_with_the_same_header_are_both_kept() -> None:
 def test_shape_cache_evicts_least_recently_used_within_its_budget() -> None:
     hot = _frame((0xE7,))
     typed.decode_typed(hot)
+    typed.decode_typed(hot)
     spec = load_class(0x0288)
     assert spec is not None
     epcs = sorted(spec.properties)
@@ -157,6 +161,7 @@ def test_shape_cache_evicts_least_recently_used_within_its_budget() -> None:
     # Different PDCs give different skeletons: far more shapes than the budget holds.
     for pdc in range(1, 256):
         for epc in epcs[:8]:
+            typed.decode_typed(_frame((epc, 0xE7), pdc=pdc))
             typed.decode_typed(_frame((epc, 0xE7), pdc=pdc))
             added += 1
             if added % 50 == 0:
@@ -170,6 +175,7 @@ def test_shape_cache_evicts_least_recently_used_within_its_budget() -> None:
     # A full cache still takes new shapes (it used to freeze at 512 entries).
     new = _frame((0xE0, 0xE7, 0xE8), pdc=4)
     typed.decode_typed(new)
+    typed.decode_typed(new)
     assert list(typed._SHAPES)[-1] == new[4:12] + bytes((0xE0, 4, 0xE7, 4, 0xE8, 4))
 
 
@@ -178,10 +184,25 @@ def test_shape_cache_memory_stays_within_its_budget() -> None:
         for pdc in range(1, 256):
             for epc in (0xE0, 0xE1, 0xE7, 0xE8, 0xEA, 0xEB, 0xD3, 0xD7):
                 typed.decode_typed(_frame((epc,) * 8, pdc=pdc))
+                typed.decode_typed(_frame((epc,) * 8, pdc=pdc))
 
     grown = _growth(flood)
     assert typed._SHAPES.cost <= typed.SHAPE_CACHE_BUDGET
-    assert grown <= typed.SHAPE_CACHE_BUDGET
+    assert grown <= typed.SHAPE_CACHE_BUDGET + typed._SEEN_ONCE_BUDGET
+
+
+def test_seen_once_keys_stay_within_their_budget() -> None:
+    typed._SEEN_ONCE.clear()
+
+    def one_offs() -> None:
+        for index in range(typed._SEEN_ONCE_LIMIT + 500):
+            epcs = tuple(0x80 + (index >> (5 * k) & 0x1F) for k in range(3)) + (0xE7,) * 29
+            typed.decode_typed(_frame(epcs, pdc=1 + index % 4))
+
+    grown = _growth(one_offs)
+    assert len(typed._SEEN_ONCE) <= typed._SEEN_ONCE_LIMIT
+    assert len(typed._SHAPES) == 0  # nothing seen twice: nothing compiled
+    assert grown <= typed._SEEN_ONCE_BUDGET
 
 
 def test_eoj_cache_evicts_when_full() -> None:

@@ -249,7 +249,7 @@ def test_node_rejects_bad_configuration() -> None:
     with pytest.raises(ValueError, match="unique_id"):
         Node([_meter()], unique_id=b"\x00")
     with pytest.raises(ValueError, match="no specification"):
-        DeviceObject(EOJ(0x01, 0x30, 0x01))
+        DeviceObject(EOJ(0x01, 0x31, 0x01))
 
 
 # --- Set ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from smartmeter_proto.errors import DecodeError, EncodeError
 
 LOW_VOLTAGE: Final = 0x0288
 NODE_PROFILE_CLASS: Final = 0x0EF0
-AIR_CONDITIONER: Final = 0x0130  # no class file: super class properties only
+UNLISTED: Final = 0x0131  # in no class file (not in the MRA either): super class properties only
 VECTORS: Final = Path(__file__).resolve().parents[1] / "vectors" / "echonet"
 
 
@@ -133,10 +133,10 @@ def test_lookup_rules() -> None:
     assert meter_spec.name == "instantaneous_power"
     assert meter_spec.unit == "W"
     # A device class without a file still has the super class's properties.
-    status = lookup(AIR_CONDITIONER, 0x80)
+    status = lookup(UNLISTED, 0x80)
     assert status is not None
     assert status is lookup(SUPER_CLASS, 0x80)
-    assert lookup(AIR_CONDITIONER, 0xB0) is None
+    assert lookup(UNLISTED, 0xB0) is None
     # Profile objects do not inherit the device super class.
     assert lookup(NODE_PROFILE_CLASS, 0x81) is None
     assert lookup(0x0E00, 0x80) is None
@@ -195,7 +195,10 @@ def test_property_value_is_a_property_and_serialises() -> None:
     }
     stamp = _home_meter_value("get_res_ea").as_json()
     assert stamp["value"] == {"timestamp": "2026-05-20T14:00:00", "energy": 0xFE68}
-    assert _home_meter_value("get_res_8a").as_json()["value"] == "000016"
+    assert _home_meter_value("get_res_8a").as_json()["value"] == {
+        "code": "000016",
+        "name": "Toshiba",
+    }
     assert "instantaneous_power" in repr(_home_meter_value("get_res_e7"))
 
 
@@ -206,15 +209,15 @@ def test_encode_by_code_or_name() -> None:
     assert encode_property(LOW_VOLTAGE, 0xE5, 3) == b"\x03"
     assert encode_property(LOW_VOLTAGE, "historical_day", 3) == b"\x03"
     assert encode_property(LOW_VOLTAGE, "operation_status", "off") == b"\x31"
-    assert encode_property(AIR_CONDITIONER, 0x80, "on") == b"\x30"
+    assert encode_property(UNLISTED, 0x80, "on") == b"\x30"
     # Raw EDT for an EPC no file describes.
-    assert encode_property(AIR_CONDITIONER, 0xB0, b"\x41") == b"\x41"
+    assert encode_property(UNLISTED, 0xB0, b"\x41") == b"\x41"
     with pytest.raises(ValueError, match="not specified"):
-        encode_property(AIR_CONDITIONER, 0xB0, 0x41)
+        encode_property(UNLISTED, 0xB0, 0x41)
     with pytest.raises(KeyError):
         encode_property(LOW_VOLTAGE, "no_such_property", 1)
     with pytest.raises(ValueError, match="no specification"):
-        encode_property(AIR_CONDITIONER, "operation_status", "on")
+        encode_property(UNLISTED, "operation_status", "on")
     with pytest.raises(EncodeError):
         encode_property(LOW_VOLTAGE, 0xE7, "lots")
 
@@ -283,4 +286,29 @@ def test_known_classes_list_the_files() -> None:
     assert LOW_VOLTAGE in classes
     assert NODE_PROFILE_CLASS in classes
     assert SUPER_CLASS not in classes
-    assert load_class(AIR_CONDITIONER) is None
+    assert load_class(UNLISTED) is None
+
+
+# --- manufacturer codes (EPC 0x8A) -----------------------------------------------------------
+
+
+def test_manufacturer_code_is_named_from_the_public_list() -> None:
+    from smartmeter_proto.echonet.datatypes import ManufacturerCode
+    from smartmeter_proto.echonet.specs import manufacturer_names
+
+    names = manufacturer_names()
+    assert names[0x00000B] == "Panasonic"
+    assert names[0x000106] == "Nature"
+    for class_id in (0x0130, 0x0288, 0x0EF0, 0x05FF, 0x0123):  # a class without a file too
+        value = decode_property(class_id, 0x8A, bytes.fromhex("00000b"))
+        assert isinstance(value.value, ManufacturerCode)
+        assert value.value == b"\x00\x00\x0b"  # still the 3-byte code
+        assert value.as_json()["value"] == {"code": "00000B", "name": "Panasonic"}
+    unlisted = decode_property(0x0130, 0x8A, bytes.fromhex("7a7b7c")).value
+    assert (unlisted.code, unlisted.name) == ("7A7B7C", None)
+    assert encode_property(0x0130, 0x8A, "000106") == b"\x00\x01\x06"
+    assert encode_property(0x0130, 0x8A, b"\xff\xff\xff") == b"\xff\xff\xff"
+    with pytest.raises(DecodeError):
+        decode_property(0x0130, 0x8A, b"\x00\x01")
+    with pytest.raises(EncodeError, match="manufacturer_code"):
+        encode_property(0x0130, 0x8A, "xyz")

@@ -140,14 +140,14 @@ def test_constructor_limits(kwargs: dict[str, Any]) -> None:
 
 
 def test_tids_count_up_and_wrap() -> None:
-    session = Session(first_tid=0xFFFE)
+    session = Session(first_tid=0xFFFE, max_in_flight=0)
     for _ in range(3):
         session.get(METER_ADDR, METER, [0xE7], now=0.0)
     assert [f.tid for f, _ in _sent(session)] == [0xFFFE, 0xFFFF, 0x0000]
 
 
 def test_tids_in_use_are_skipped_and_exhaustion_is_reported() -> None:
-    session = Session(first_tid=0)
+    session = Session(first_tid=0, max_in_flight=0)
     for _ in range(0x10000):
         session.get(METER_ADDR, METER, [0xE7], now=0.0)
     assert session.pending == 0x10000
@@ -265,7 +265,7 @@ def test_no_retries_fails_at_the_first_deadline() -> None:
 
 
 def test_get_split_by_max_properties_merges_into_one_done() -> None:
-    session = Session(max_properties=2)
+    session = Session(max_properties=2, max_in_flight=0)
     epcs = [0x80, 0x88, 0xD7, 0xE1, 0xE7]
     request_id = session.get(METER_ADDR, METER, epcs, now=0.0)
     parts = [f for f, _ in _sent(session)]
@@ -294,17 +294,17 @@ def test_get_split_by_max_properties_merges_into_one_done() -> None:
 
 def test_get_split_by_expected_answer_size() -> None:
     # 0xE2 and 0xE4 answer 194 bytes each: with room for 220 bytes they go in two frames.
-    session = Session(max_response_size=220)
+    session = Session(max_response_size=220, max_in_flight=0)
     session.get(METER_ADDR, METER, [0xE2, 0xE7, 0xE4], now=0.0)
     assert [f.epcs for f, _ in _sent(session)] == [(0xE2, 0xE7), (0xE4,)]
     # EPCs no class file describes may answer 255 bytes: four fit the default 1232.
-    session = Session()
+    session = Session(max_in_flight=0)
     session.get(METER_ADDR, EOJ(0x02, 0x99, 0x01), [0xF0, 0xF1, 0xF2, 0xF3, 0xF4], now=0.0)
     assert [len(f.epcs) for f, _ in _sent(session)] == [4, 1]
 
 
 def test_split_get_without_answer_fails_once() -> None:
-    session = Session(max_properties=1, timeout=1.0, retries=0)
+    session = Session(max_properties=1, timeout=1.0, retries=0, max_in_flight=0)
     session.get(METER_ADDR, METER, [0xE7, 0xE0], now=0.0)
     assert len(session.datagrams_to_send()) == 2
     events = session.handle_timeout(1.0)
@@ -312,7 +312,7 @@ def test_split_get_without_answer_fails_once() -> None:
 
 
 def test_split_get_fails_if_one_part_is_never_answered() -> None:
-    session = Session(max_properties=1, timeout=1.0, retries=0)
+    session = Session(max_properties=1, timeout=1.0, retries=0, max_in_flight=0)
     request_id = session.get(METER_ADDR, METER, [0xE7, 0xE0], now=0.0)
     first, _second = (f for f, _ in _sent(session))
     answer = _answer(first, ESV.GET_RES, [Property(0xE7, bytes(4))])
@@ -347,7 +347,12 @@ def test_partial_get_sna_keeps_what_was_served() -> None:
     answer = _answer(
         request, ESV.GET_SNA, [Property(0xE7, bytes.fromhex("FFFFFDF4")), Property(0xE3)]
     )
-    done = _done(session.receive_data(answer, METER_ADDR, now=0.1))
+    assert not _of(session.receive_data(answer, METER_ADDR, now=0.1), RequestDone)
+    # The refused EPC is asked once more on its own (a gateway may refuse for size).
+    again, _ = _only(session)
+    assert again.epcs == (0xE3,)
+    refusal = _answer(again, ESV.GET_SNA, [Property(0xE3)])
+    done = _done(session.receive_data(refusal, METER_ADDR, now=0.2))
     assert done.esv is ESV.GET_SNA
     assert done[0xE7].value == -524
     assert done.refused == (0xE3,)
@@ -694,3 +699,43 @@ def test_nodes_are_not_learnt_unless_asked() -> None:
     session.receive_data(QIITA_INF_EA_EB, METER_ADDR, now=0.0)
     assert session.datagrams_to_send() == []
     assert session.known_nodes == {}
+
+
+# --- property names in place of EPCs -------------------------------------------------------
+
+AIRCON: Final = EOJ(0x01, 0x30, 0x01)
+
+
+def test_set_and_get_take_property_names() -> None:
+    session = Session()
+    session.set(METER_ADDR, AIRCON, {"operationStatus": True, "targetTemperature": 25}, now=0.0)
+    request, _ = _only(session)
+    assert request.esv is ESV.SETC
+    assert request.properties == (Property(0x80, b"\x30"), Property(0xB3, b"\x19"))
+    session = Session()
+    session.get(METER_ADDR, METER, ["instantaneousElectricPower", "cumulative_energy_unit"], 0.0)
+    request, _ = _only(session)
+    assert request.epcs == (0xE7, 0xE1)
+    session = Session()
+    session.set_get(METER_ADDR, AIRCON, {"target_temperature": 20}, ["operationStatus"], 0.0)
+    request, _ = _only(session)
+    assert [p.epc for p in request.properties] == [0xB3]
+    assert [p.epc for p in request.get_properties] == [0x80]
+
+
+def test_the_issue_example_epcs_with_typed_values() -> None:
+    session = Session()
+    session.set(METER_ADDR, AIRCON, {0x80: "on", 0xB3: 25}, now=0.0)
+    request, _ = _only(session)
+    assert request.properties == (Property(0x80, b"\x30"), Property(0xB3, b"\x19"))
+
+
+@pytest.mark.parametrize("call", ["get", "inf_req", "set"])
+def test_unknown_name_names_the_name_and_the_class(call: str) -> None:
+    session = Session()
+    request = getattr(session, call)
+    argument: Any = {"warpDrive": 1} if call == "set" else ["warpDrive"]
+    with pytest.raises(ValueError, match=r"class 0x0130 has no property named 'warpDrive'"):
+        request(METER_ADDR, AIRCON, argument, 0.0)
+    assert session.datagrams_to_send() == []
+    assert session.pending == 0

@@ -85,3 +85,56 @@ def test_npm_client_reads_simulated_meter(npm_checks: ModuleType) -> None:
     asyncio.run(npm_checks.check_client(report))
     _assert_ok(report)
     assert "EL crawl finished" in report.passed
+
+
+@pytest.fixture(scope="module")
+def class_checks(pychonet_checks: ModuleType) -> ModuleType:
+    sys.path.insert(0, str(INTEROP))  # echonet_classes imports echonet_pychonet by name
+    return _load("echonet_classes")
+
+
+def test_pychonet_types_device_classes_like_us(class_checks: ModuleType) -> None:
+    report = class_checks.Report("pychonet device classes")
+    by_class = class_checks.check_codec(report)
+    _assert_ok(report)
+    assert set(by_class) >= {0x027D, 0x0279}, "the storage battery and PV classes were compared"
+    assert set(by_class) == {c for c in class_checks.CLASSES if class_checks.specified(c)}
+    assert any(text.startswith("codec 0x027D 0xD3") for text in report.passed)
+
+
+@pytest.mark.e2e
+def test_pychonet_client_reads_device_classes(class_checks: ModuleType) -> None:
+    report = class_checks.Report("pychonet device classes live")
+    asyncio.run(class_checks.check_live(report, class_checks.check_codec(report)))
+    _assert_ok(report)
+    assert "live pychonet discover(host)" in report.passed
+    assert any(text.startswith("live 0x0279 0xE0") for text in report.passed)
+
+
+@pytest.fixture(scope="module")
+def npm_class_checks(npm_checks: ModuleType) -> ModuleType:
+    sys.path.insert(0, str(INTEROP))  # echonet_classes_npm imports echonet_npm by name
+    return _load("echonet_classes_npm")
+
+
+def test_npm_parses_device_class_frames_like_us(npm_class_checks: ModuleType) -> None:
+    report = npm_class_checks.Report("echonet-lite device classes codec")
+    npm_class_checks.check_decode(report)
+    _assert_ok(report)
+    for class_id in npm_class_checks.CLASSES:
+        assert any(text.startswith(f"class 0x{class_id:04X} ") for text in report.passed)
+    assert not report.excluded
+
+
+@pytest.mark.e2e
+def test_npm_client_reads_device_classes(npm_class_checks: ModuleType) -> None:
+    report = npm_class_checks.Report("echonet-lite device classes live")
+    asyncio.run(npm_class_checks.check_live(report))
+    _assert_ok(report)
+    assert "EL discovered every object (0xD6)" in report.passed
+    assert any(text.startswith("live 027901 0xE0 EDT") for text in report.passed)
+    # The peer's own bug is counted apart, never as a pass or a failure.
+    assert {what for what, _ in report.excluded} == {
+        "live 026B01 0xD6 (in 0x9F)",
+        "live 027D01 0xD6 (in 0x9F)",
+    }

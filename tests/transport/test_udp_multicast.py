@@ -164,7 +164,7 @@ def test_conformance_passes_over_multicast_with_status_inf() -> None:
             report = await run_conformance(
                 client,
                 (meter_host, ECHONET_PORT),
-                RunConfig(response_bound_s=0.2),
+                RunConfig(response_bound_s=0.2, allow_writes=True),
                 clock=VirtualClock(0.0),
             )
         by_key = {(r.check_id, r.subject): r for r in report.results}

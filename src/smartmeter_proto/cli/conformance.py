@@ -132,6 +132,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--fuzz-seed", type=int, default=1, help="seed of the frame mutator")
     parser.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="let the status-change check write a new value and restore it (installation "
+        "location 0x81 first, operation status 0x80 last); without it only values just read "
+        "are written back, since the target may be a real appliance",
+    )
+    parser.add_argument(
         "--timeout",
         type=positive_float,
         default=None,
@@ -172,6 +179,7 @@ def _main(args: argparse.Namespace) -> int:
         response_bound_s=args.response_bound,
         fuzz_frames=args.fuzz,
         fuzz_seed=args.fuzz_seed,
+        allow_writes=args.allow_writes,
     )
     report = Report(str(target), on_result=_print_result)
     print(f"ECHONET Lite conformance: {target}", flush=True)

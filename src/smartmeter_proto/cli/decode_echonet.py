@@ -122,6 +122,8 @@ def _shown(prop: dict[str, Any]) -> str:
     unit = f" {prop['unit']}" if prop.get("unit") else ""
     code = f" (0x{prop['code']:02X})" if "code" in prop else ""
     value = prop["value"]
+    if prop.get("name") == "manufacturer_code" and isinstance(value, dict):
+        return f"{value['name'] or 'unlisted'} (0x{value['code']})"  # EPC 0x8A
     shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return f"{shown}{unit}{code}"
 

@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any, Final
 
+from ..echonet.datatypes import ManufacturerCode
 from ..echonet.frame import EOJ
 from ..echonet.node import NODE_PROFILE
 from ..echonet.properties import PropertyValue, lookup
@@ -18,6 +19,7 @@ from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
 from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
 from .arguments import endpoint, positive_float
+from .device import add_device_parser
 from .dongle import add_dongle_parser
 from .endpoints import run_for
 from .iot import add_simulate_parsers
@@ -54,6 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     simulate = commands.add_parser("simulate", help="run a simulated device")
     devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
     add_dongle_parser(devices)
+    add_device_parser(devices)
     add_g3modem_parser(devices)
     add_simulate_parsers(devices)
     meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
@@ -153,6 +156,8 @@ def _shown(class_id: int, value: PropertyValue) -> str:
         return ", ".join(f"0x{epc:02X}" for epc in value.value) or "(empty)"
     if kind == _CLASS_LIST_KIND:
         return ", ".join(_class_title(code) for code in value.value) or "(empty)"
+    if isinstance(value.value, ManufacturerCode):  # EPC 0x8A
+        return f"{value.value.name or 'unlisted'} (0x{value.value.code})"
     data = value.as_json()
     typed, unit = data["value"], data["unit"]
     if isinstance(typed, list | tuple):

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ..echonet.frame import EOJ, ESV, Frame, Property
 from ..echonet.node import NODE_PROFILE
-from ..echonet.properties import validate_set
+from ..echonet.properties import PropertyValue, lookup, validate_set
 from ..echonet.session import CONTROLLER
-from ..echonet.specs import SUPER_CLASS, ClassSpec, load_class
+from ..echonet.specs import SUPER_CLASS, ClassSpec, PropertySpec, load_class
+from ..errors import EncodeError
 
 if TYPE_CHECKING:
     from .runner import Exchange, Probe
@@ -28,6 +29,7 @@ __all__ = [
     "FUZZ_ALIVE",
     "NODE_REACHABLE",
     "OBJECT_CHECKS",
+    "WRITE_PREFERENCE",
     "CheckInfo",
     "Outcome",
     "Result",
@@ -50,6 +52,19 @@ _SET_ANSWERS: Final = frozenset({ESV.SET_RES, ESV.SETC_SNA, ESV.SETI_SNA})
 _GET_ANSWERS: Final = frozenset({ESV.GET_RES, ESV.GET_SNA})
 #: Class group 0x0E holds the profile objects, which do not inherit the super class.
 _PROFILE_GROUP: Final = 0x0E
+#: Installation location 0x81 (APPENDIX §2.2, super class): Set and status-change
+#: announcement mandatory for every device object; a label with no physical effect.
+INSTALLATION_LOCATION: Final = 0x81
+#: Order in which the status-change check picks the property it changes (with
+#: ``--allow-writes`` only): the harmless label first, operation status last.
+WRITE_PREFERENCE: Final = (INSTALLATION_LOCATION,)
+#: EDT kinds whose value moves with the clock: writing back a value read a moment
+#: ago could set a device's clock back, so the Set check leaves them alone.
+_CALENDAR_KINDS: Final = frozenset({"date", "time", "time_hms", "datetime", "datetime_hm"})
+#: MRA access-rule names (column per operation) that make a property conditionally
+#: mandatory: required when the device has the function (APPENDIX, "required_c").
+_CONDITIONAL_RULES: Final = frozenset({"required_c", "required_o"})
+_MRA_OPERATION: Final = {"get": "get", "set": "set", "anno": "inf"}
 
 
 class Outcome(StrEnum):
@@ -112,6 +127,8 @@ class Target:
     spec: ClassSpec | None
     maps: dict[int, tuple[int, ...]] | None = None
     timings: list[float] = field(default_factory=list)
+    #: Values of the 0x9F map as read by ``object.get_map_readable``.
+    values: dict[int, PropertyValue] | None = None
 
     @classmethod
     def of(cls, eoj: EOJ) -> Target:
@@ -196,10 +213,26 @@ SETI_READ_ONLY: Final = CheckInfo(
     "SetI of a read-only property: SetI_SNA or silence, value unchanged",
     "Part II §3.2.5 and §4.2.3: SetI is answered only by SetI_SNA (0x50) when refused",
 )
+VALUES_IN_RANGE: Final = CheckInfo(
+    "object.values_in_range",
+    "Every value read from 0x9F is in its class's range (defined codes, min..max)",
+    "APPENDIX class tables (MRA data: value range, defined codes per EPC); ECHONET Lite "
+    "Specification Part II §3.2.5 (Get_Res carries the property value); AIF specifications: "
+    "property values within the specified range",
+)
+SET_ACCEPTED: Final = CheckInfo(
+    "object.set_accepted",
+    "SetC of each settable property (0x9E) with the value just read back answers Set_Res",
+    "Part II §3.2.5 and §4.2.3 (SetC answered Set_Res when accepted) and Annex 1 (0x9E lists "
+    "the properties served by Set); APPENDIX access rules. Writes back the value read, so "
+    "nothing changes; date/time values and values the class does not accept for Set are left out",
+)
 STATUS_INF: Final = CheckInfo(
     "object.status_inf",
-    "A change of a property in 0x9D is announced with INF",
-    "APPENDIX / Part II Annex 1: properties in 0x9D are announced (INF 0x73) on status change",
+    "A change of a property in 0x9D is announced with INF (needs --allow-writes)",
+    "APPENDIX §2.2 and Part II Annex 1: properties in 0x9D are announced (INF 0x73) on status "
+    "change. Changes a value and restores it, so only with --allow-writes: installation "
+    "location 0x81 (a label) first, operation status 0x80 last",
 )
 RESPONSE_TIME: Final = CheckInfo(
     "object.response_time",
@@ -218,14 +251,36 @@ async def property_maps(probe: Probe, target: Target) -> Verdict:
     if target.spec is None:
         return passed("maps decode; no class file to compare them with")
     missing = []
+    conditional = []
     for operation, epc in (("get", GET_MAP), ("set", SET_MAP), ("anno", ANNO_MAP)):
         absent = [e for e in target.spec.mandatory_epcs(operation) if e not in maps[epc]]
         if absent:
-            missing.append(f"0x{epc:02X} lacks mandatory {operation} {_hexes(absent)}")
+            missing.append(
+                f"0x{epc:02X} lacks mandatory {operation} {_hexes(absent)} (access rule: required)"
+            )
+        unlisted = [
+            e
+            for e, prop in target.spec.properties.items()
+            if _access_rule(prop, operation) in _CONDITIONAL_RULES and e not in maps[epc]
+        ]
+        if unlisted:
+            conditional.append(f"{operation} {_hexes(unlisted)}")
     if missing:
         return failed("; ".join(missing))
     sizes = ", ".join(f"0x{epc:02X}: {len(maps[epc])}" for epc in maps)
-    return passed(f"maps decode and list every mandatory property ({sizes} EPCs)")
+    note = (
+        f"; conditional (required_c), not listed: {', '.join(conditional)}" if conditional else ""
+    )
+    return passed(f"maps decode and list every mandatory property ({sizes} EPCs){note}")
+
+
+def _access_rule(prop: PropertySpec, operation: str) -> str | None:
+    """The MRA access rule of ``prop`` for ``operation`` (``required``, ``required_c``...)."""
+    rule = (prop.extra or {}).get("access_rule")
+    if isinstance(rule, Mapping):
+        found = rule.get(_MRA_OPERATION[operation])
+        return str(found) if found is not None else None
+    return "required" if operation in prop.mandatory else None
 
 
 async def mandatory_get(probe: Probe, target: Target) -> Verdict:
@@ -252,6 +307,8 @@ async def get_map_readable(probe: Probe, target: Target) -> Verdict:
     if isinstance(maps, Verdict):
         return maps
     exchange = await probe.get(target, maps[GET_MAP])
+    if exchange.done is not None:
+        target.values = dict(exchange.done.values)
     problem = _exchange_problem(exchange)
     if problem is not None:
         return failed(f"Get of the 0x9F map: {problem}")
@@ -384,6 +441,21 @@ def _alternative(class_id: int, epc: int, edt: bytes) -> bytes | None:
     return None
 
 
+def _write_order(epcs: Iterable[int]) -> list[int]:
+    """The properties the status-change check may change, the most harmless first.
+
+    Installation location 0x81 is a label; other settings follow by EPC; operation
+    status 0x80 (which switches a real appliance on or off) comes last.
+    """
+
+    def rank(epc: int) -> tuple[int, int]:
+        if epc in WRITE_PREFERENCE:
+            return (0, WRITE_PREFERENCE.index(epc))
+        return (2, epc) if epc == OPERATION_STATUS else (1, epc)
+
+    return sorted(epcs, key=rank)
+
+
 async def status_inf(probe: Probe, target: Target) -> Verdict:
     maps = _maps_or_skip(target)
     if isinstance(maps, Verdict):
@@ -391,13 +463,26 @@ async def status_inf(probe: Probe, target: Target) -> Verdict:
     both = [e for e in maps[ANNO_MAP] if e in maps[SET_MAP]]
     if not both:
         return skipped("no property of 0x9D can be set (none in 0x9E): no change to provoke")
-    epc = OPERATION_STATUS if OPERATION_STATUS in both else both[0]
-    before = await _current(probe, target, epc)
-    if before is None:
-        return skipped(f"0x{epc:02X} could not be read")
-    alternative = _alternative(target.eoj.class_id, epc, before)
-    if alternative is None:
-        return skipped(f"no alternative value of 0x{epc:02X} ({before.hex()}) passes the spec")
+    if not probe.allow_writes:
+        return skipped(
+            f"provoking a status change writes a new value to {_hexes(_write_order(both)[:1])} "
+            "(the target may be a real appliance): run with --allow-writes"
+        )
+    for epc in _write_order(both):
+        before = await _current(probe, target, epc)
+        if before is None:
+            continue
+        alternative = _alternative(target.eoj.class_id, epc, before)
+        if alternative is not None:
+            return await _provoke_inf(probe, target, epc, before, alternative)
+    return skipped(
+        f"no property of 0x9D and 0x9E ({_hexes(both)}) has a readable, changeable value"
+    )
+
+
+async def _provoke_inf(
+    probe: Probe, target: Target, epc: int, before: bytes, alternative: bytes
+) -> Verdict:
     probe.drain_notifications()
     exchange = await probe.set(target, {epc: alternative})
     if exchange.done is None or exchange.done.esv is not ESV.SET_RES:
@@ -413,6 +498,91 @@ async def status_inf(probe: Probe, target: Target) -> Verdict:
     if not restored:
         return failed(f"INF seen{note}")
     return passed(f"INF of 0x{epc:02X} announced the change; value restored")
+
+
+def _range_problem(prop: PropertySpec, value: object) -> str | None:
+    """Why ``value`` (decoded by ``prop``'s type) breaks the class's range, or ``None``."""
+    if value is None:
+        return None  # a code the type defines as "no data", "overflow"...
+    if prop.data_type.kind == "enum" and type(value) is int:
+        return f"code 0x{value:02X} is not defined"
+    try:
+        ok = prop.data_type.in_range(value)
+    except (EncodeError, TypeError, ValueError) as exc:
+        return f"{value!r} cannot be checked: {exc}"
+    return None if ok else f"{value!r} is out of range"
+
+
+async def values_in_range(probe: Probe, target: Target) -> Verdict:
+    maps = _maps_or_skip(target)
+    if isinstance(maps, Verdict):
+        return maps
+    values = target.values
+    if values is None:
+        exchange = await probe.get(target, maps[GET_MAP])
+        if exchange.done is None:
+            return skipped(f"Get of the 0x9F map failed: {exchange.error}")
+        values = dict(exchange.done.values)
+    problems = []
+    judged = 0
+    for epc, value in sorted(values.items()):
+        prop = lookup(target.eoj.class_id, epc)
+        if prop is None or epc in (ANNO_MAP, SET_MAP, GET_MAP) or value.error is not None:
+            continue  # unspecified EPCs and maps are other checks' business
+        judged += 1
+        problem = _range_problem(prop, value.value)
+        if problem is not None:
+            problems.append(f"0x{epc:02X} {prop.name} = {value.edt.hex()}: {problem}")
+    if problems:
+        return failed("; ".join(problems) + " (APPENDIX class table)")
+    if not judged:
+        return skipped("no value of a specified property was read")
+    return passed(f"{judged} values in their class's range")
+
+
+def _write_back_candidates(
+    target: Target, maps: Mapping[int, tuple[int, ...]]
+) -> tuple[list[int], list[int]]:
+    """Settable, readable EPCs whose value may be written back; and those left out."""
+    chosen, left_out = [], []
+    for epc in maps[SET_MAP]:
+        prop = lookup(target.eoj.class_id, epc)
+        if epc not in maps[GET_MAP] or epc in (ANNO_MAP, SET_MAP, GET_MAP):
+            continue  # set-only: nothing to write back
+        if prop is None or prop.data_type.kind in _CALENDAR_KINDS:
+            left_out.append(epc)
+        else:
+            chosen.append(epc)
+    return chosen, left_out
+
+
+async def set_accepted(probe: Probe, target: Target) -> Verdict:
+    maps = _maps_or_skip(target)
+    if isinstance(maps, Verdict):
+        return maps
+    chosen, left_out = _write_back_candidates(target, maps)
+    refused = []
+    written = []
+    for epc in chosen:
+        before = await _current(probe, target, epc)
+        if before is None or validate_set(target.eoj.class_id, epc, before) is not None:
+            left_out.append(epc)  # unreadable now, or a state Get shows but Set may not write
+            continue
+        exchange = await probe.set(target, {epc: before})
+        done = exchange.done
+        if done is None or done.esv is not ESV.SET_RES:
+            answered = exchange.error if done is None else done.esv.name
+            refused.append(f"SetC of 0x{epc:02X} = {before.hex()} answered {answered}")
+        else:
+            written.append(epc)
+    if refused:
+        return failed("; ".join(refused) + " (in 0x9E, value just read back)")
+    if not written and not left_out:
+        return skipped("0x9E lists no property that 0x9F lists too: nothing to write back")
+    if not written:
+        return skipped(f"no settable property to write back (left out: {_hexes(left_out)})")
+    note = f"; left out {_hexes(sorted(left_out))}" if left_out else ""
+    return passed(f"SetC of {_hexes(written)} with their own values answered Set_Res{note}")
 
 
 def response_time(bound_s: float) -> CheckFn:
@@ -446,6 +616,8 @@ OBJECT_CHECKS: Final[tuple[tuple[CheckInfo, CheckFn], ...]] = (
     (TID_SEOJ_ECHO, tid_seoj_echo),
     (SETC_REFUSED, setc_refused),
     (SETI_READ_ONLY, seti_read_only),
+    (VALUES_IN_RANGE, values_in_range),
+    (SET_ACCEPTED, set_accepted),
     (STATUS_INF, status_inf),
 )
 #: Every check, by id (the response-time check is built per run with its bound).

@@ -6,6 +6,9 @@ response-time check and, when asked, bounded fuzz bursts: ``fuzz_frames``
 malformed frames from a deterministic mutator, sent to ``address`` only, in
 bursts of ``fuzz_burst``, each followed by a Get that the node must still
 answer. The run ends by itself; nothing is sent anywhere but ``address``.
+Writes are harmless unless ``allow_writes`` is set: SetC of a value just read
+back, and Sets the specification obliges the device to refuse; only with it
+does the status-change check write a new value (and restore the old one).
 
 Each result goes to ``on_result`` as soon as its check ends (a command line
 prints it at once), and into the :class:`Report` the caller may pass in, so
@@ -111,9 +114,12 @@ class Probe:
         address: tuple[str, int],
         *,
         clock: Callable[[], float] = time.monotonic,
+        allow_writes: bool = False,
     ) -> None:
         self.client = client
         self.address = address
+        #: Whether checks may write a value other than the one just read (``--allow-writes``).
+        self.allow_writes = allow_writes
         #: Reads the answer times the response-time check judges.
         self.clock = clock
         self._inbox: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
@@ -223,12 +229,15 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Bounds of a run: the response-time limit and the fuzz option (off by default)."""
+    """Bounds of a run: the response-time limit, the fuzz option (off by default), and
+    whether checks may change a property's value (off by default: a plugfest target may be
+    a real appliance; without it only the value just read is ever written back)."""
 
     response_bound_s: float = 2.0
     fuzz_frames: int = 0
     fuzz_burst: int = 16
     fuzz_seed: int = 1
+    allow_writes: bool = False
 
     def __post_init__(self) -> None:
         if self.response_bound_s <= 0:
@@ -302,7 +311,7 @@ async def run_conformance(
     if on_result is not None:
         report.on_result = on_result
     started = time.monotonic()
-    probe = Probe(client, address, clock=clock)
+    probe = Probe(client, address, clock=clock, allow_writes=config.allow_writes)
     probe.install()
     try:
         profile = profile_target()

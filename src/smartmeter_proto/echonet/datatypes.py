@@ -16,7 +16,14 @@ from typing import Any, Final
 from ..errors import DecodeError, EncodeError
 from .frame import EOJ
 
-__all__ = ["LAYER", "DataType", "compile_type", "decode_property_map", "encode_property_map"]
+__all__ = [
+    "LAYER",
+    "DataType",
+    "ManufacturerCode",
+    "compile_type",
+    "decode_property_map",
+    "encode_property_map",
+]
 
 LAYER: Final = "echonet-property"
 
@@ -64,6 +71,9 @@ class DataType:
     #: Integers only: raw codes that decode to ``None``, and the decimal places.
     special_codes: frozenset[int] = frozenset()
     decimals: int = 0
+    #: Integers only: the value is the raw integer (specials give ``None``, no range check
+    #: on decode), so a compiled frame shape may read it straight from ``struct``.
+    plain_int: bool = True
 
     def decode(self, edt: bytes) -> Value:
         """Decode a whole EDT; short or trailing bytes are a :class:`DecodeError`."""
@@ -80,6 +90,25 @@ class DataType:
         return self.write(value)
 
 
+def size_error(data_type: DataType, pdc: int) -> DecodeError | None:
+    """The error ``data_type.decode`` raises for an EDT of ``pdc`` bytes if its size is wrong.
+
+    ``None`` when the type has no fixed size or ``pdc`` is it. The error is built, not
+    raised (same layer, offset and reason as :meth:`DataType.decode` and the ``whole``
+    decoders give), so bulk decoding of unseen frame shapes, whose PDCs are often wrong
+    for their EPC, skips the raise and the traceback.
+    """
+    size = data_type.size
+    if size is None or pdc == size:
+        return None
+    kind = data_type.kind
+    label = f"{kind}{size * 8}" if data_type.whole is not None and kind in _INT_KINDS else kind
+    return DecodeError(LAYER, 0, f"{label}: EDT is {pdc} bytes, expected {size}")
+
+
+_INT_KINDS: Final = frozenset({"signed", "unsigned"})
+
+
 def _always(_value: Value) -> bool:
     return True
 
@@ -89,17 +118,35 @@ def _need(edt: bytes, offset: int, size: int, what: str) -> None:
         raise _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
 
 
-def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
+def _code(key: Any) -> int:
+    """A code from a class file: an int (YAML) or a ``"0x30"``/``"-32768"`` string (JSON)."""
+    return key if isinstance(key, int) else int(str(key), 0)
+
+
+def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> DataType:
     size = int(spec["size"])
     kind = "signed" if signed else "unsigned"
     fmt = _INT_FORMATS.get((size, signed))
     decimals = int(spec.get("decimals", 0))
+    factor = int(spec.get("factor", 1))
     divisor = 10**decimals
-    special: dict[int, str] = {int(k): str(v) for k, v in (spec.get("special") or {}).items()}
+    special: dict[int, Any] = {_code(k): v for k, v in (spec.get("special") or {}).items()}
+    labelled = bool(spec.get("special_labels"))
     special_by_label = {label: code for code, label in special.items()}
     low = spec.get("min")
     high = spec.get("max")
+    allowed = frozenset(int(v) for v in spec["allowed"]) if "allowed" in spec else None
     unpack = fmt.unpack_from if fmt is not None else None
+    rule = _range_rule(kind, size, low, high, allowed)
+
+    def value_of(raw: int, offset: int) -> Value:
+        if special and raw in special:
+            return special[raw] if labelled else None
+        if strict and not _raw_ok(raw, low, high, allowed):
+            raise _fail(f"{rule}: raw value {raw} breaks it", offset)
+        if decimals:
+            return raw / divisor
+        return raw * factor if factor != 1 else raw
 
     def read(edt: bytes, offset: int) -> tuple[Value, int]:
         if offset + size > len(edt):
@@ -108,22 +155,25 @@ def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
             raw = unpack(edt, offset)[0]
         else:
             raw = int.from_bytes(edt[offset : offset + size], "big", signed=signed)
-        if special and raw in special:
-            return None, offset + size
-        return (raw / divisor if decimals else raw), offset + size
+        return value_of(raw, offset), offset + size
 
     def to_raw(value: Value) -> int:
-        if isinstance(value, str) and value in special_by_label:
+        if isinstance(value, str | bool) and value in special_by_label:
             return special_by_label[value]
         if value is None:
-            if "no_data" in special_by_label:
-                return special_by_label["no_data"]
+            for label in ("no_data", "noData"):
+                if label in special_by_label:
+                    return special_by_label[label]
             raise EncodeError(f"{kind}{size * 8}: None has no code here")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise EncodeError(f"{kind}{size * 8}: expected a number, got {value!r}")
         if decimals:
             scaled: int = round(value * divisor)
             return scaled
+        if factor != 1:
+            if value % factor:
+                raise EncodeError(f"{kind}{size * 8}: {value!r} is not a multiple of {factor}")
+            return int(value) // factor
         if isinstance(value, float) and not value.is_integer():
             raise EncodeError(f"{kind}{size * 8}: {value!r} is not a whole number")
         return int(value)
@@ -141,58 +191,247 @@ def _integer(spec: Mapping[str, Any], signed: bool) -> DataType:
         raw = to_raw(value)
         if raw in special:
             return True
-        return (low is None or raw >= int(low)) and (high is None or raw <= int(high))
+        return _raw_ok(raw, low, high, allowed)
+
+    def checked_write(value: Value) -> bytes:
+        if strict and not in_range(value):
+            raise EncodeError(f"{rule}: {value!r} breaks it")
+        return write(value)
 
     from_bytes = int.from_bytes
 
     def whole(edt: bytes) -> Value:
         if len(edt) != size:
             raise _fail(f"{kind}{size * 8}: EDT is {len(edt)} bytes, expected {size}", 0)
-        raw = from_bytes(edt, "big", signed=signed)
-        if special and raw in special:
-            return None
-        return raw / divisor if decimals else raw
+        return value_of(from_bytes(edt, "big", signed=signed), 0)
 
     return DataType(
         kind,
         size,
         size,
         read,
-        write,
+        checked_write,
         in_range,
         whole=whole,
         special_codes=frozenset(special),
         decimals=decimals,
+        plain_int=not (labelled or factor != 1 or strict or decimals),
     )
 
 
-def _enum(spec: Mapping[str, Any]) -> DataType:
-    size = int(spec.get("size", 1))
-    labels: dict[int, str] = {int(k): str(v) for k, v in spec["values"].items()}
-    codes = {label: code for code, label in labels.items()}
+def _range_rule(kind: str, size: int, low: Any, high: Any, allowed: frozenset[int] | None) -> str:
+    if allowed is not None:
+        return f"{kind}{size * 8} raw value one of {sorted(allowed)}"
+    bounds = f"{low if low is not None else '-'}..{high if high is not None else '-'}"
+    return f"{kind}{size * 8} raw range {bounds}"
+
+
+def _raw_ok(raw: int, low: Any, high: Any, allowed: frozenset[int] | None) -> bool:
+    if allowed is not None and raw not in allowed:
+        return False
+    return (low is None or raw >= int(low)) and (high is None or raw <= int(high))
+
+
+def _label(value: Any) -> Any:
+    """An enum label: a name, a bool (MRA "true"/"false" states) or a number (MRA numericValue)."""
+    return value if isinstance(value, bool | int | float) else str(value)
+
+
+def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    """Codes to labels; ``ranges`` ([low, high, label]) name whole code ranges (MRA state).
+
+    Labels are names, bools or numbers; ``aliases`` (code -> label) are accepted on encode.
+    A code not listed decodes to its ``int`` unless ``strict``: then it is a DecodeError.
+    """
+    size = int(spec.get("size", 1)) or 1  # MRA bitmap members have size 0: one field
+    labels: dict[int, Any] = {_code(k): _label(v) for k, v in spec["values"].items()}
+    ranges = [(_code(lo), _code(hi), _label(name)) for lo, hi, name in spec.get("ranges", ())]
+    # Keyed by (type, label): True must not be taken for the number 1.
+    codes = {(type(label), label): code for code, label in labels.items()}
+    for code, alias in (spec.get("aliases") or {}).items():
+        codes.setdefault((type(_label(alias)), _label(alias)), _code(code))
+    names = sorted(repr(label) for label in labels.values())
+    rule = f"enum: one of {', '.join(names)}" + (" or a listed range" if ranges else "")
+
+    def label_of(raw: int, offset: int) -> Value:
+        found = labels.get(raw, _MISSING)
+        if found is not _MISSING:
+            return found
+        for low, high, name in ranges:
+            if low <= raw <= high:
+                return {"label": name, "code": raw}
+        if strict:
+            raise _fail(f"{rule}: code 0x{raw:0{2 * size}X} is not listed", offset)
+        return raw
 
     def read(edt: bytes, offset: int) -> tuple[Value, int]:
         _need(edt, offset, size, "enum")
         raw = int.from_bytes(edt[offset : offset + size], "big")
-        return labels.get(raw, raw), offset + size
+        return label_of(raw, offset), offset + size
+
+    def to_code(value: Value) -> int:
+        if isinstance(value, Mapping | list | bytearray):
+            if not isinstance(value, Mapping) or "code" not in value:
+                raise EncodeError(f"{rule}; got {value!r}")
+            value = value["code"]
+        elif (type(value), value) in codes:
+            return codes[(type(value), value)]
+        elif isinstance(value, float) and (int, value) in codes:
+            return codes[(int, value)]
+        if isinstance(value, int) and not isinstance(value, bool) and not labels_are_numbers:
+            return value
+        raise EncodeError(f"{rule}; got {value!r}")
+
+    labels_are_numbers = any(type(v) in (int, float) for v in labels.values())
 
     def write(value: Value) -> bytes:
-        if isinstance(value, str):
-            if value not in codes:
-                raise EncodeError(f"enum: {value!r} is not one of {sorted(codes)}")
-            raw = codes[value]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            raw = value
-        else:
-            raise EncodeError(f"enum: expected a label or a code, got {value!r}")
+        raw = to_code(value)
         if not 0 <= raw < 1 << (8 * size):
             raise EncodeError(f"enum: code {raw!r} does not fit in {size} bytes")
+        if strict and raw not in labels and not any(lo <= raw <= hi for lo, hi, _ in ranges):
+            raise EncodeError(f"{rule}; code 0x{raw:X} is not listed")
         return raw.to_bytes(size, "big")
 
     def in_range(value: Value) -> bool:
-        return value in codes or value in labels
+        try:
+            raw = to_code(value)
+        except EncodeError:
+            return False
+        return raw in labels or any(lo <= raw <= hi for lo, hi, _ in ranges)
 
     return DataType("enum", size, size, read, write, in_range)
+
+
+_MISSING: Final = object()
+
+
+def _level(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    """MRA level: level ``min``..``max`` sent as code ``base + level - min`` (APPENDIX tables)."""
+    size = int(spec.get("size", 1))
+    base, low, high = int(spec.get("base", 0)), int(spec.get("min", 1)), int(spec["max"])
+    rule = f"level {low}..{high} (codes 0x{base:02X}..0x{base + high - low:02X})"
+
+    def read(edt: bytes, offset: int) -> tuple[Value, int]:
+        _need(edt, offset, size, "level")
+        raw = int.from_bytes(edt[offset : offset + size], "big")
+        if not base <= raw <= base + high - low:
+            raise _fail(f"{rule}: code 0x{raw:X} is outside", offset)
+        return raw - base + low, offset + size
+
+    def write(value: Value) -> bytes:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise EncodeError(f"{rule}; got {value!r}")
+        return (base + value - low).to_bytes(size, "big")
+
+    def in_range(value: Value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    return DataType("level", size, size, read, write, in_range)
+
+
+def _bitfield(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    """MRA bitmap: named fields at (byte ``index`` from the EDT start, ``mask``), each typed."""
+    size = int(spec["size"])
+    fields: list[tuple[str, int, int, int, DataType]] = []
+    for entry in spec["fields"]:
+        mask = int(entry["mask"])
+        shift = (mask & -mask).bit_length() - 1
+        fields.append(
+            (
+                str(entry["name"]),
+                int(entry["index"]),
+                mask,
+                shift,
+                compile_type(entry["type"], strict=True),
+            )
+        )
+
+    def read(edt: bytes, offset: int) -> tuple[Value, int]:
+        _need(edt, offset, size, "bitmap")
+        out: dict[str, Value] = {}
+        for name, index, mask, shift, field in fields:
+            raw = (edt[offset + index] & mask) >> shift
+            out[name] = field.decode(bytes((raw,)))
+        return out, offset + size
+
+    def write(value: Value) -> bytes:
+        if not isinstance(value, Mapping):
+            raise EncodeError(f"bitmap: expected a mapping of fields, got {value!r}")
+        out = bytearray(size)
+        for name, index, mask, shift, field in fields:
+            if name not in value:
+                raise EncodeError(f"bitmap: missing field {name!r}")
+            raw = field.encode(value[name])[-1]
+            if (raw << shift) & ~mask:
+                raise EncodeError(f"bitmap: {name}={value[name]!r} does not fit its bits")
+            out[index] |= raw << shift
+        return bytes(out)
+
+    def in_range(value: Value) -> bool:
+        return isinstance(value, Mapping) and all(
+            name in value and field.in_range(value[name]) for name, _i, _m, _s, field in fields
+        )
+
+    return DataType("bitfield", size, size, read, write, in_range)
+
+
+def _one_of(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    """MRA oneOf: the first alternative that reads the EDT (codes are listed first)."""
+    options = [compile_type(entry, strict=True) for entry in spec["of"]]
+    # Several value alternatives (two level ranges, a number and a level) can give equal
+    # values: the value then names its alternative, {"alternative": i, "value": v}.
+    tagged = sum(o.kind != "enum" for o in options) > 1
+    sizes = {o.size for o in options}
+    size = sizes.pop() if len(sizes) == 1 else None
+    max_size = max(o.max_size for o in options)
+
+    def read(edt: bytes, offset: int) -> tuple[Value, int]:
+        reasons = []
+        for index, option in enumerate(options):
+            try:
+                value, end = option.read(edt, offset)
+            except DecodeError as exc:
+                reasons.append(exc.reason)
+                continue
+            return ({"alternative": index, "value": value} if tagged else value), end
+        raise _fail("no alternative fits: " + "; ".join(reasons), offset)
+
+    def write(value: Value) -> bytes:
+        if tagged:
+            if not isinstance(value, Mapping) or value.get("alternative") not in range(
+                len(options)
+            ):
+                raise EncodeError(
+                    f"one of: expected {{'alternative': 0..{len(options) - 1}, 'value': ...}}"
+                )
+            return options[value["alternative"]].write(value.get("value"))
+        reasons = []
+        for option in options:
+            try:
+                if option.in_range(value):
+                    return option.write(value)
+                option.write(value)  # raises the alternative's own rule
+                reasons.append(f"{option.kind}: out of range")
+            except EncodeError as exc:
+                reasons.append(str(exc))
+        raise EncodeError("no alternative takes it: " + "; ".join(reasons))
+
+    def in_range(value: Value) -> bool:
+        if tagged:
+            return (
+                isinstance(value, Mapping)
+                and value.get("alternative") in range(len(options))
+                and options[value["alternative"]].in_range(value.get("value"))
+            )
+        for option in options:
+            try:
+                if option.in_range(value):
+                    return True
+            except EncodeError:
+                continue
+        return False
+
+    return DataType("one_of", size, max_size, read, write, in_range)
 
 
 def _bitmap(spec: Mapping[str, Any]) -> DataType:
@@ -264,6 +503,70 @@ def _raw(spec: Mapping[str, Any]) -> DataType:
         return bytes(value)
 
     return DataType("raw", size, max_size, read, write, _always)
+
+
+class ManufacturerCode(bytes):
+    """A manufacturer code (EPC 0x8A, 3 bytes, APPENDIX §2.2): the bytes, their hex and a name.
+
+    Being ``bytes``, it compares and encodes as the 3-byte EDT; ``name`` is the company
+    that specs/echonet/manufacturers.yaml gives for the code, or ``None`` if not listed.
+    """
+
+    name: str | None
+
+    def __new__(cls, data: bytes, name: str | None = None) -> ManufacturerCode:
+        self = super().__new__(cls, data)
+        self.name = name
+        return self
+
+    @property
+    def code(self) -> str:
+        """The code as 6 upper-case hex digits (``"00000B"``)."""
+        return self.hex().upper()
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"code": self.code, "name": self.name}
+
+    def __repr__(self) -> str:
+        return f"ManufacturerCode({self.code}, {self.name!r})"
+
+
+_MANUFACTURER_SIZE: Final = 3
+
+
+def _manufacturer(spec: Mapping[str, Any]) -> DataType:
+    """Kind ``manufacturer``: 3 bytes read as a :class:`ManufacturerCode`.
+
+    ``spec["names"]`` (code -> company, filled by the loader from manufacturers.yaml)
+    names the codes; encoding takes bytes, a :class:`ManufacturerCode` or 6 hex digits.
+    """
+    names: Mapping[int, str] = spec.get("names") or {}
+
+    def kind(edt: bytes) -> ManufacturerCode:
+        return ManufacturerCode(edt, names.get(int.from_bytes(edt, "big")))
+
+    def read(edt: bytes, offset: int) -> tuple[Value, int]:
+        _need(edt, offset, _MANUFACTURER_SIZE, "manufacturer")
+        return kind(edt[offset : offset + _MANUFACTURER_SIZE]), offset + _MANUFACTURER_SIZE
+
+    def whole(edt: bytes) -> Value:
+        if len(edt) != _MANUFACTURER_SIZE:
+            raise _fail(f"manufacturer: EDT is {len(edt)} bytes, expected 3", 0)
+        return kind(edt)
+
+    def write(value: Value) -> bytes:
+        if isinstance(value, str):
+            try:
+                value = bytes.fromhex(value)
+            except ValueError:
+                raise EncodeError(f"manufacturer: expected 6 hex digits, got {value!r}") from None
+        if not isinstance(value, bytes | bytearray) or len(value) != _MANUFACTURER_SIZE:
+            raise EncodeError(f"manufacturer: expected 3 bytes, got {value!r}")
+        return bytes(value)
+
+    return DataType(
+        "manufacturer", _MANUFACTURER_SIZE, _MANUFACTURER_SIZE, read, write, _always, whole=whole
+    )
 
 
 def _calendar(kind: str) -> DataType:
@@ -428,11 +731,13 @@ def _counted_list(spec: Mapping[str, Any], kind: str, width: int) -> DataType:
     return DataType(kind, None, 1 + max_count * width, read, write, _always)
 
 
-def _struct(spec: Mapping[str, Any]) -> DataType:
+def _struct(spec: Mapping[str, Any], strict: bool = False) -> DataType:
     fields: list[tuple[str, DataType, str | None]] = []
     for entry in spec["fields"]:
         field_type = entry["type"]
-        fields.append((str(entry["name"]), compile_type(field_type), field_type.get("count_from")))
+        fields.append(
+            (str(entry["name"]), compile_type(field_type, strict), field_type.get("count_from"))
+        )
     sizes = [f.size for _, f, _ in fields]
     size = sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None
     max_size = sum(f.max_size for _, f, _ in fields)
@@ -472,14 +777,17 @@ def _struct(spec: Mapping[str, Any]) -> DataType:
     return DataType("struct", size, max_size, read, write, in_range)
 
 
-def _array(spec: Mapping[str, Any]) -> DataType:
-    element = compile_type(spec["of"])
+def _array(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    element = compile_type(spec["of"], strict)
     fixed = spec.get("count")
     max_count = int(spec.get("max_count", fixed if fixed is not None else 255))
+    min_count = int(spec.get("min_count", 0))
 
     def read_n(edt: bytes, offset: int, count: int) -> tuple[Value, int]:
         if count > max_count:
             raise _fail(f"array: {count} elements, at most {max_count}", offset)
+        if count < min_count:
+            raise _fail(f"array: {count} elements, at least {min_count}", offset)
         if element.size is not None:
             _need(edt, offset, count * element.size, f"array of {count}")
         items = []
@@ -497,11 +805,13 @@ def _array(spec: Mapping[str, Any]) -> DataType:
         return read_n(edt, offset, min((len(edt) - offset) // element.size, max_count + 1))
 
     def write(value: Value) -> bytes:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+            raise EncodeError(f"array: expected a sequence, got {value!r}")
         items = list(value)
         if fixed is not None and len(items) != int(fixed):
             raise EncodeError(f"array: {len(items)} elements, expected {fixed}")
-        if len(items) > max_count:
-            raise EncodeError(f"array: {len(items)} elements, at most {max_count}")
+        if not min_count <= len(items) <= max_count:
+            raise EncodeError(f"array: {len(items)} elements, expected {min_count}..{max_count}")
         return b"".join(element.write(item) for item in items)
 
     def in_range(value: Value) -> bool:
@@ -511,30 +821,38 @@ def _array(spec: Mapping[str, Any]) -> DataType:
     return DataType("array", size, max_count * element.max_size, read, write, in_range, read_n)
 
 
-_COMPILERS: Final[dict[str, Callable[[Mapping[str, Any]], DataType]]] = {
-    "unsigned": lambda spec: _integer(spec, signed=False),
-    "signed": lambda spec: _integer(spec, signed=True),
+_COMPILERS: Final[dict[str, Callable[[Mapping[str, Any], bool], DataType]]] = {
+    "unsigned": lambda spec, strict: _integer(spec, False, strict),
+    "signed": lambda spec, strict: _integer(spec, True, strict),
     "enum": _enum,
-    "bitmap": _bitmap,
-    "ascii": _ascii,
-    "raw": _raw,
-    "date": lambda _spec: _calendar("date"),
-    "time": lambda _spec: _calendar("time"),
-    "time_hms": lambda _spec: _calendar("time_hms"),
-    "datetime": lambda _spec: _calendar("datetime"),
-    "datetime_hm": lambda _spec: _calendar("datetime_hm"),
-    "property_map": _property_map,
-    "eoj_list": lambda spec: _counted_list(spec, "eoj_list", 3),
-    "class_list": lambda spec: _counted_list(spec, "class_list", 2),
+    "level": _level,
+    "bitmap": lambda spec, _strict: _bitmap(spec),
+    "bitfield": _bitfield,
+    "one_of": _one_of,
+    "ascii": lambda spec, _strict: _ascii(spec),
+    "raw": lambda spec, _strict: _raw(spec),
+    "manufacturer": lambda spec, _strict: _manufacturer(spec),
+    "date": lambda _spec, _strict: _calendar("date"),
+    "time": lambda _spec, _strict: _calendar("time"),
+    "time_hms": lambda _spec, _strict: _calendar("time_hms"),
+    "datetime": lambda _spec, _strict: _calendar("datetime"),
+    "datetime_hm": lambda _spec, _strict: _calendar("datetime_hm"),
+    "property_map": lambda spec, _strict: _property_map(spec),
+    "eoj_list": lambda spec, _strict: _counted_list(spec, "eoj_list", 3),
+    "class_list": lambda spec, _strict: _counted_list(spec, "class_list", 2),
     "struct": _struct,
     "array": _array,
 }
 
 
-def compile_type(spec: Mapping[str, Any]) -> DataType:
-    """Compile one ``type:`` mapping from a class file into a :class:`DataType`."""
+def compile_type(spec: Mapping[str, Any], strict: bool = False) -> DataType:
+    """Compile one ``type:`` mapping from a class file into a :class:`DataType`.
+
+    ``strict`` (the MRA-derived class files): a number out of its range or an enum
+    code not listed is a :class:`DecodeError` naming the rule, and refused on encode.
+    """
     kind = spec.get("kind")
     compiler = _COMPILERS.get(str(kind))
     if compiler is None:
         raise ValueError(f"unknown EDT type kind {kind!r}; known: {sorted(_COMPILERS)}")
-    return compiler(spec)
+    return compiler(spec, strict)

@@ -13,6 +13,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import DecodeError, EncodeError
+from .datatypes import ManufacturerCode
 from .frame import Property, _tuple_new
 from .specs import SUPER_CLASS, PropertySpec, known_classes, load_class
 
@@ -23,6 +24,7 @@ __all__ = [
     "decoder_table",
     "encode_property",
     "lookup",
+    "property_epc",
     "typed_property",
     "validate_set",
 ]
@@ -112,6 +114,8 @@ FACTOR_UNITS: Final[dict[str, str | None]] = {
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, ManufacturerCode):
+        return value.as_json()
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):
@@ -270,7 +274,23 @@ def encode_property(class_id: int, epc: int | str, value: Any) -> bytes:
     ):
         return bytes(value)
     spec = _resolve(class_id, epc)
-    return spec.data_type.encode(value)
+    try:
+        return spec.data_type.encode(value)
+    except EncodeError as exc:
+        raise EncodeError(f"{spec.name} (0x{spec.epc:02X}): {exc}") from None
+
+
+def property_epc(class_id: int, name: int | str) -> int:
+    """The EPC of ``name`` in class ``class_id``: a snake_case name, an MRA shortName
+    (``"targetTemperature"``) or an EPC; ``KeyError`` if the class has no such property."""
+    if isinstance(name, int):
+        return name
+    spec = load_class(class_id)
+    if spec is None:
+        spec = load_class(SUPER_CLASS if class_id >> 8 != _PROFILE_GROUP else -1)
+    if spec is None:
+        raise KeyError(f"class 0x{class_id:04X} has no property named {name!r}")
+    return spec.by_name(name).epc
 
 
 def validate_set(class_id: int, epc: int, edt: bytes) -> str | None:

@@ -17,6 +17,26 @@ PDC 0 (§3.2.5); an INFC is answered with INFC_Res echoing the EPCs with PDC 0
 (§4.2.2). Requests whose answers may exceed ``max_response_size`` or that
 name more than ``max_properties`` EPCs are split into several frames.
 
+Real gateways and relays (a Wi-SUN B-route dongle, a LAN adapter in front of
+several appliances) serve one request at a time and drop large multi-property
+Gets, so the session paces and adapts per node (keyed by host):
+
+* at most ``max_in_flight`` unicast requests wait for an answer per node (1 by
+  default; 0 lifts the bound); later frames queue in order and leave as answers
+  come back;
+* a Get (or INF_REQ) of several properties that the node answers with no
+  property served (SNA, PDC 0 everywhere), with fewer properties than asked, or
+  not at all, while larger than any batch the node served before, is asked
+  again in smaller batches: the first failure halves, then the size is searched
+  between the largest batch the node served and the smallest it failed, and
+  remembered per node (:meth:`Session.batch_limit`). No property is lost: the
+  failed frame's EPCs are asked again ahead of the node's queue. A mixed SNA
+  (some served, some refused) has its refused EPCs asked once more on their own.
+
+Response waits: a few seconds on a LAN (:data:`LAN_RESPONSE_WAIT_S`); the B-route
+transports use :data:`BROUTE_RESPONSE_WAIT_S` (low-voltage smart meter AIF
+specification ver. 1.10 §2.4.2: a controller waits at least 20 s for an answer).
+
 With ``learn_nodes=True`` the session keeps :attr:`Session.known_nodes`: a node
 that announces itself with its instance list 0xD5 (Part II §4.3.1, at start)
 is learnt from it, and a node whose first INF carries anything else is asked
@@ -27,11 +47,12 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import DecodeError
+from ..errors import DecodeError, EncodeError
 from . import frame as _frame
 from .events import (
     MULTICAST,
@@ -46,13 +67,34 @@ from .events import (
     Response,
 )
 from .frame import EOJ, ESV, Frame, Property
-from .properties import PropertyValue, decode_frame_properties, encode_property, lookup
+from .properties import (
+    PropertyValue,
+    decode_frame_properties,
+    encode_property,
+    lookup,
+    property_epc,
+)
 from .typed import decode_typed
 
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["CONTROLLER", "Session", "same_host"]
+__all__ = [
+    "BROUTE_RESPONSE_WAIT_S",
+    "CONTROLLER",
+    "LAN_RESPONSE_WAIT_S",
+    "PropertyValues",
+    "Session",
+    "resolve_epc",
+    "resolve_epcs",
+    "same_host",
+]
+
+#: Answer wait on a LAN (UDP 3610 on Ethernet/Wi-Fi): a few seconds.
+LAN_RESPONSE_WAIT_S: Final = 5.0
+#: Answer wait over the B-route (Wi-SUN or G3-PLC): at least 20 s (low-voltage smart
+#: meter AIF specification ver. 1.10 §2.4.2).
+BROUTE_RESPONSE_WAIT_S: Final = 20.0
 
 #: Controller class 0x05FF, instance 1 (APPENDIX §3.6.2): the default source object.
 CONTROLLER: Final = EOJ(0x05, 0xFF, 0x01)
@@ -81,15 +123,45 @@ _FORMAT_2: Final = bytes((_frame.EHD2_ARBITRARY,))
 
 @dataclass(slots=True)
 class _Part:
-    """One frame of a request, waiting for its answer."""
+    """One frame of a request: queued (``tid`` -1), then waiting for its answer."""
 
     request: _Request
-    tid: int
-    payload: bytes
-    epcs: tuple[int, ...]
+    props: tuple[Property, ...]
+    tid: int = -1
+    payload: bytes = b""
     attempts: int = 0
     deadline: float = 0.0
     done: bool = False
+    in_flight: bool = False
+
+    @property
+    def epcs(self) -> tuple[int, ...]:
+        return tuple(p.epc for p in self.props)
+
+
+@dataclass(slots=True)
+class _BatchLimit:
+    """What a node showed of its Get batch size: the largest served, the smallest failed."""
+
+    served: int = 0
+    failed: int | None = None
+
+    def size(self, ceiling: int) -> int:
+        """The batch to try next: the ceiling until a failure, then a bisection."""
+        if self.failed is None:
+            return ceiling
+        high = min(ceiling, self.failed - 1)
+        low = max(self.served, 1)
+        return high if low >= high else (low + high + 1) // 2
+
+    def ok(self, size: int) -> None:
+        self.served = max(self.served, size)
+        if self.failed is not None and self.failed <= size:
+            self.failed = None
+
+    def too_large(self, size: int) -> None:
+        self.failed = size if self.failed is None else min(self.failed, size)
+        self.served = min(self.served, size - 1)
 
 
 @dataclass(slots=True)
@@ -99,8 +171,18 @@ class _Request:
     dest: Address
     deoj: EOJ
     multicast: bool
+    get_props: tuple[Property, ...] = ()
     parts: list[_Part] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
+    #: EPCs refused once in a mixed SNA and asked again on their own.
+    second_chance: set[int] = field(default_factory=set)
+    #: EPCs refused for good (an SNA that was not retried).
+    refused: list[int] = field(default_factory=list)
+
+    @property
+    def key(self) -> Hashable | None:
+        """The node the request is paced on; ``None`` for a multicast request."""
+        return None if self.multicast else _host_of(self.dest)
 
 
 def _host_of(address: Address) -> Hashable:
@@ -158,9 +240,13 @@ class Session:
         first_tid: int = 1,
         learn_nodes: bool = False,
         same_peer: Callable[[Address, Address], bool] = same_host,
+        max_in_flight: int = 1,
+        adapt_batches: bool = True,
     ) -> None:
-        if timeout <= 0 or retries < 0 or max_properties < 1:
-            raise ValueError("timeout must be > 0, retries >= 0, max_properties >= 1")
+        if timeout <= 0 or retries < 0 or max_properties < 1 or max_in_flight < 0:
+            raise ValueError(
+                "timeout must be > 0, retries >= 0, max_properties >= 1, max_in_flight >= 0"
+            )
         if max_response_size < _HEADER + _PER_PROPERTY + 1:
             raise ValueError(f"max_response_size must be at least {_HEADER + _PER_PROPERTY + 1}")
         self.seoj = seoj
@@ -169,6 +255,13 @@ class Session:
         self.max_properties = max_properties
         self.max_response_size = max_response_size
         self.node = node
+        #: Unicast frames waiting for an answer per node at most (0: no bound).
+        self.max_in_flight = max_in_flight
+        #: Shrink multi-property Gets a node fails, and remember the size per node.
+        self.adapt_batches = adapt_batches
+        self._limits: dict[Hashable, _BatchLimit] = {}
+        self._queues: dict[Hashable, deque[_Part]] = {}
+        self._in_flight: dict[Hashable, int] = {}
         #: Learn nodes from their INFs (see the module docstring).
         self.learn_nodes = learn_nodes
         #: ``same_peer(source, dest)``: may an answer from ``source`` answer a request to ``dest``?
@@ -188,70 +281,88 @@ class Session:
         self.received = 0
 
     # ------------------------------------------------------------------ requests
-    def get(self, dest: Address, deoj: EOJ, epcs: Iterable[int], now: float) -> int:
-        """Queue a Get (0x62) of ``epcs`` from ``deoj`` at ``dest``; returns the request id."""
-        wanted = tuple(dict.fromkeys(epcs))
+    def get(self, dest: Address, deoj: EOJ, epcs: Iterable[int | str], now: float) -> int:
+        """Queue a Get (0x62) of ``epcs`` from ``deoj`` at ``dest``; returns the request id.
+
+        An EPC may be given by name (snake_case or MRA shortName, :func:`property_epc`).
+        """
+        wanted = tuple(dict.fromkeys(resolve_epcs(deoj.class_id, epcs)))
         if not wanted:
             raise ValueError("a Get needs at least one EPC")
-        return self._start(ESV.GET, dest, deoj, self._split_get(deoj, wanted), now)
+        return self._start(ESV.GET, dest, deoj, wanted, now)
 
-    def inf_req(self, dest: Address, deoj: EOJ, epcs: Iterable[int], now: float) -> int:
+    def inf_req(self, dest: Address, deoj: EOJ, epcs: Iterable[int | str], now: float) -> int:
         """Queue an INF_REQ (0x63): the node answers with an INF of the properties."""
-        wanted = tuple(dict.fromkeys(epcs))
+        wanted = tuple(dict.fromkeys(resolve_epcs(deoj.class_id, epcs)))
         if not wanted:
             raise ValueError("an INF_REQ needs at least one EPC")
-        return self._start(ESV.INF_REQ, dest, deoj, self._split_get(deoj, wanted), now)
+        return self._start(ESV.INF_REQ, dest, deoj, wanted, now)
 
     def set(
         self,
         dest: Address,
         deoj: EOJ,
-        values: Mapping[int, Any],
+        values: PropertyValues,
         now: float,
         *,
         confirm: bool = True,
     ) -> int:
-        """Queue a SetC (``confirm=True``) or SetI of ``values`` (typed values or raw EDT bytes)."""
+        """Queue a SetC (``confirm=True``) or SetI of ``values`` (typed values or raw EDT bytes).
+
+        Keys are EPCs or property names (``{"operationStatus": True}``, ``{0x80: "on"}``).
+
+        Typed values are encoded and checked against the class's type and range
+        first: a value that breaks them raises :class:`EncodeError` and nothing
+        is queued. Raw ``bytes`` go out as given (a tester's way to send any EDT).
+        """
         props = self._encode(deoj, values)
         esv = ESV.SETC if confirm else ESV.SETI
-        return self._start(esv, dest, deoj, [props], now)
+        return self._start(esv, dest, deoj, (), now, set_props=props)
 
     def set_get(
         self,
         dest: Address,
         deoj: EOJ,
-        values: Mapping[int, Any],
-        epcs: Iterable[int],
+        values: PropertyValues,
+        epcs: Iterable[int | str],
         now: float,
     ) -> int:
         """Queue a SetGet (0x6E): write ``values``, then read ``epcs``, in one frame."""
         props = self._encode(deoj, values)
-        gets = tuple(Property(epc) for epc in dict.fromkeys(epcs))
-        return self._start(ESV.SETGET, dest, deoj, [props], now, get_props=gets)
+        gets = tuple(Property(epc) for epc in dict.fromkeys(resolve_epcs(deoj.class_id, epcs)))
+        return self._start(ESV.SETGET, dest, deoj, (), now, set_props=props, get_props=gets)
 
-    def _encode(self, deoj: EOJ, values: Mapping[int, Any]) -> tuple[Property, ...]:
+    def _encode(self, deoj: EOJ, values: PropertyValues) -> tuple[Property, ...]:
         if not values:
             raise ValueError("a Set needs at least one property")
         props = []
-        for epc, value in values.items():
-            edt = value if isinstance(value, bytes) else encode_property(deoj.class_id, epc, value)
+        for key, value in values.items():
+            epc = resolve_epc(deoj.class_id, key)
+            raw = isinstance(value, bytes)
+            edt = value if raw else _checked_edt(deoj.class_id, epc, value)
             props.append(Property(epc, edt))
         return tuple(props)
 
-    def _split_get(self, deoj: EOJ, epcs: tuple[int, ...]) -> list[tuple[Property, ...]]:
+    def batch_limit(self, dest: Address) -> int:
+        """The Get batch size the session uses for the node at ``dest`` now."""
+        limit = self._limits.get(_host_of(dest))
+        return self.max_properties if limit is None else limit.size(self.max_properties)
+
+    def _split_get(self, deoj: EOJ, epcs: Iterable[int], most: int) -> list[tuple[Property, ...]]:
         chunks: list[tuple[Property, ...]] = []
         current: list[Property] = []
         size = _HEADER
         for epc in epcs:
             spec = lookup(deoj.class_id, epc)
             expected = _PER_PROPERTY + (spec.data_type.max_size if spec else _UNKNOWN_EDT_SIZE)
-            full = len(current) >= self.max_properties or size + expected > self.max_response_size
+            full = len(current) >= most or size + expected > self.max_response_size
             if current and full:
                 chunks.append(tuple(current))
                 current, size = [], _HEADER
             current.append(Property(epc))
             size += expected
-        chunks.append(tuple(current))
+        if current:
+            chunks.append(tuple(current))
         return chunks
 
     def _allocate_tid(self) -> int:
@@ -267,26 +378,73 @@ class Session:
         esv: ESV,
         dest: Address,
         deoj: EOJ,
-        chunks: list[tuple[Property, ...]],
+        epcs: tuple[int, ...],
         now: float,
         *,
+        set_props: tuple[Property, ...] = (),
         get_props: tuple[Property, ...] = (),
     ) -> int:
         multicast = dest is MULTICAST or _is_group(dest)
-        request = _Request(next(self._ids), esv, dest, deoj, multicast=multicast)
-        for props in chunks:
-            tid = self._allocate_tid()
-            payload = _frame.encode(Frame(tid, self.seoj, deoj, esv, props, get_props))
-            part = _Part(request, tid, payload, tuple(p.epc for p in props))
-            request.parts.append(part)
-            self._by_tid[tid] = part
-            self._transmit(part, now)
+        request = _Request(
+            next(self._ids), esv, dest, deoj, multicast=multicast, get_props=get_props
+        )
+        if esv in _READS:
+            most = self.max_properties if multicast else self.batch_limit(dest)
+            chunks = self._split_get(deoj, epcs, most)
+        else:
+            chunks = [set_props]
+        request.parts = [_Part(request, props) for props in chunks]
+        if request.key is not None and self.max_in_flight:
+            self._queues.setdefault(request.key, deque()).extend(request.parts)
+            self._pump(request.key, now)
+        else:
+            for part in request.parts:
+                self._transmit(part, now)
         return request.request_id
 
+    def _free(self, key: Hashable) -> bool:
+        return not self.max_in_flight or self._in_flight.get(key, 0) < self.max_in_flight
+
+    def _pump(self, key: Hashable, now: float) -> None:
+        """Send the node's queued frames while it has room for more outstanding requests."""
+        queue = self._queues.get(key)
+        while queue and self._free(key):
+            part = queue.popleft()
+            if not part.done:
+                self._transmit(part, now)
+        if not queue:
+            self._queues.pop(key, None)
+
     def _transmit(self, part: _Part, now: float) -> None:
+        if part.tid < 0:
+            request = part.request
+            part.tid = self._allocate_tid()
+            part.payload = _frame.encode(
+                Frame(part.tid, self.seoj, request.deoj, request.esv, part.props, request.get_props)
+            )
+            self._by_tid[part.tid] = part
+            part.in_flight = True
+            if request.key is not None:
+                self._in_flight[request.key] = self._in_flight.get(request.key, 0) + 1
         part.attempts += 1
         part.deadline = now + self.timeout
         self._outgoing.append((part.payload, part.request.dest))
+
+    def _release(self, part: _Part) -> Hashable | None:
+        """Take ``part`` off the wire (answered, split or failed); returns its node to pump."""
+        if self._by_tid.get(part.tid) is part:
+            del self._by_tid[part.tid]
+        if not part.in_flight:
+            return None
+        part.in_flight = False
+        key = part.request.key
+        if key is not None:
+            left = self._in_flight.get(key, 0) - 1
+            if left > 0:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+        return key
 
     # ------------------------------------------------------------------ I/O side
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
@@ -304,7 +462,7 @@ class Session:
         return min(deadlines, default=None)
 
     def handle_timeout(self, now: float) -> list[Event]:
-        """Retry or fail the requests whose deadline has passed."""
+        """Retry, shrink or fail the requests whose deadline has passed."""
         events: list[Event] = []
         for part in [p for p in self._by_tid.values() if p.deadline <= now]:
             if part.done:  # its request already failed through another part
@@ -314,6 +472,8 @@ class Session:
                 # Listening window closed: multicast collects what came; SetI
                 # is answered only when refused, so silence means accepted.
                 self._finish_part(part, now, events)
+            elif self._shrink(part, part.epcs, now):
+                continue
             elif part.attempts <= self.retries:
                 self._transmit(part, now)
             else:
@@ -323,10 +483,46 @@ class Session:
                     f"{', '.join(f'0x{e:02X}' for e in part.epcs)})",
                     part.attempts,
                     events,
+                    now,
                 )
         if self.node is not None:
             events.extend(self.node.handle_timeout(now))
         return self._learnt(events)
+
+    def _shrink(self, part: _Part, again: Iterable[int], now: float) -> bool:
+        """Ask ``again`` in smaller batches if ``part`` may have been too large for its node.
+
+        A multi-property read larger than any batch the node served before is
+        the suspect; the node's limit learns the failure and the EPCs go ahead
+        of its queue. Returns whether it did so.
+        """
+        request = part.request
+        size = len(part.props)
+        key = request.key
+        if not self.adapt_batches or key is None or request.esv not in _READS or size < 2:
+            return False
+        limit = self._limits.setdefault(key, _BatchLimit())
+        if size <= limit.served:
+            return False
+        limit.too_large(size)
+        self._requeue(part, again, min(limit.size(self.max_properties), size - 1), now)
+        return True
+
+    def _requeue(self, part: _Part, epcs: Iterable[int], most: int, now: float) -> None:
+        """Replace ``part`` by new frames of ``epcs`` (``most`` each), first in the node's queue."""
+        request = part.request
+        part.done = True
+        key = self._release(part)
+        chunks = self._split_get(request.deoj, epcs, most)
+        fresh = [_Part(request, props) for props in chunks]
+        request.parts.extend(fresh)
+        if key is not None and self.max_in_flight:
+            queue = self._queues.setdefault(key, deque())
+            queue.extendleft(reversed(fresh))
+            self._pump(key, now)
+        else:
+            for new in fresh:
+                self._transmit(new, now)
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
         """Feed one datagram from ``source``; returns the events it produced."""
@@ -400,23 +596,74 @@ class Session:
             return
         values, _ = decode_frame_properties(decoded.seoj.class_id, _readable(decoded))
         response = Response(request.request_id, source, decoded, values)
+        if not request.multicast and request.esv in _READS and self._adapt(part, decoded, now):
+            if request.responses or values:
+                request.responses.append(response)
+                events.append(response)
+            return
         request.responses.append(response)
         events.append(response)
         if not request.multicast:
             self._finish_part(part, now, events)
 
+    def _adapt(self, part: _Part, answer: Frame, now: float) -> bool:
+        """Ask again what a read answer left out; returns whether ``part`` was replaced.
+
+        No property served by a multi-property read: maybe too large (see
+        :meth:`_shrink`). Fewer properties than asked: the node cut its answer,
+        the rest is asked again in smaller batches. Some refused among served
+        ones: those are asked once more on their own before counting as refused.
+        """
+        asked = part.epcs
+        answered = {p.epc: p.edt for p in answer.properties}
+        served = [e for e in asked if answered.get(e)]
+        missing = [e for e in asked if e not in answered]
+        refused = [e for e in asked if e in answered and not answered[e]]
+        key = part.request.key
+        limit = self._limits.setdefault(key, _BatchLimit()) if self.adapt_batches else None
+        if not served:
+            if self._shrink(part, asked, now):
+                return True
+            if missing and len(missing) < len(asked):
+                self._requeue(part, missing, len(missing), now)
+                return True
+            return False
+        if missing:
+            most = len(missing)
+            if limit is not None:
+                limit.too_large(len(asked))
+                limit.ok(len(served))
+                most = min(most, limit.size(self.max_properties))
+            self._requeue(part, missing, most, now)
+            return True
+        if limit is not None:
+            limit.ok(len(asked))
+        retry = [e for e in refused if e not in part.request.second_chance]
+        if retry and len(asked) > 1:
+            part.request.second_chance.update(retry)
+            self._requeue(part, retry, len(retry), now)
+            return True
+        return False
+
     def _finish_part(self, part: _Part, now: float, events: list[Event]) -> None:
         part.done = True
-        del self._by_tid[part.tid]
+        key = self._release(part)
         request = part.request
         if all(p.done for p in request.parts):
             events.append(_summarise(request))
+        if key is not None:
+            self._pump(key, now)
 
-    def _fail(self, request: _Request, reason: str, attempts: int, events: list[Event]) -> None:
+    def _fail(
+        self, request: _Request, reason: str, attempts: int, events: list[Event], now: float
+    ) -> None:
+        keys = set()
         for part in request.parts:
-            self._by_tid.pop(part.tid, None)
+            keys.add(self._release(part))
             part.done = True
         events.append(RequestFailed(request.request_id, reason, attempts))
+        for key in keys - {None}:
+            self._pump(key, now)
 
     # ------------------------------------------------------------ known nodes
     def remember(self, node: DiscoveredNode) -> bool:
@@ -523,6 +770,10 @@ def _summarise(request: _Request) -> RequestDone:
         refused.extend(_refused(frame))
         _, bad = decode_frame_properties(frame.seoj.class_id, _readable(frame))
         undecodable.extend(bad)
+    if request.esv in _READS and not request.multicast:
+        # A property refused once and served when asked again is not refused.
+        refused = [e for e in refused if e not in values]
+        final = _SNA_OF[request.esv] if refused else _ANSWER_OK[request.esv]
     return RequestDone(
         request.request_id,
         final,
@@ -543,3 +794,47 @@ _ANSWER_OK: Final[dict[ESV, ESV]] = {
 #: Answers to a Set: accepted properties come back with PDC 0, refused ones
 #: (in an SNA) echo the EDT that was not accepted (§3.2.5).
 _SET_ANSWERS: Final = frozenset({ESV.SET_RES, ESV.SETC_SNA, ESV.SETI_SNA})
+#: Read services whose EPC lists may be split, paced and shrunk per node.
+_READS: Final = frozenset({ESV.GET, ESV.INF_REQ})
+_SNA_OF: Final = {ESV.GET: ESV.GET_SNA, ESV.INF_REQ: ESV.INF_SNA}
+
+
+#: Values to Set, keyed by EPC or property name (a union: ``Mapping`` keys are invariant).
+PropertyValues = Mapping[int, Any] | Mapping[str, Any] | Mapping[int | str, Any]
+
+
+def resolve_epc(class_id: int, key: int | str) -> int:
+    """The EPC of ``key`` (an EPC, or a property name of class ``class_id``).
+
+    A name the class does not know raises :class:`ValueError` naming both.
+    """
+    if isinstance(key, int):
+        return key
+    try:
+        return property_epc(class_id, key)
+    except KeyError:
+        raise ValueError(f"class 0x{class_id:04X} has no property named {key!r}") from None
+
+
+def resolve_epcs(class_id: int, keys: Iterable[int | str]) -> list[int]:
+    """:func:`resolve_epc` of every key, in order."""
+    return [resolve_epc(class_id, key) for key in keys]
+
+
+def _checked_edt(class_id: int, epc: int, value: Any) -> bytes:
+    """Encode ``value`` for a Set and check it against the EPC's type and range.
+
+    Part II §4.2.3: a device refuses a value out of its range; the controller
+    checks first, so such a value never reaches the wire.
+    """
+    edt = encode_property(class_id, epc, value)
+    spec = lookup(class_id, epc)
+    if spec is not None:
+        try:
+            decoded = spec.data_type.decode(edt)
+            fits = spec.data_type.in_range(decoded)
+        except (DecodeError, EncodeError) as exc:
+            raise EncodeError(f"{spec.name} (0x{epc:02X}): {exc}") from None
+        if not fits:
+            raise EncodeError(f"{spec.name} (0x{epc:02X}): {value!r} is out of range")
+    return edt

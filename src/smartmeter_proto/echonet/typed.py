@@ -26,6 +26,7 @@ from typing import Any, Final, NamedTuple
 
 from ..errors import DecodeError
 from . import frame as _frame
+from .datatypes import size_error
 from .frame import EOJ, ESV, Frame, Property, _tuple_new
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
@@ -148,6 +149,8 @@ class _Shape:
     plan: tuple[tuple[int, int, str, str | None, Any, frozenset[int]], ...]
     head: tuple[Any, ...]  # (seoj, deoj, esv)
     typed_class: int
+    #: Frame bytes 4..13: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC (the by_header key).
+    head_key: bytes = b"\xff" * 11
 
 
 class _ShapeCache(dict[bytes, _Shape]):
@@ -155,8 +158,10 @@ class _ShapeCache(dict[bytes, _Shape]):
 
     ``cost`` is the sum of the shapes' :attr:`_Shape.cost`, kept within
     :data:`SHAPE_CACHE_BUDGET` by evicting from the front. ``by_header`` maps frame
-    bytes 4..11 to the most recently used shape of that header (a shape's cost covers
-    its slot there): most frames are found through it without walking their skeleton.
+    bytes 4..13 (header and first EPC/PDC pair, :func:`_head_key`) to the most recently
+    used shape that starts so (a shape's cost covers its slot there): most frames are
+    found through it without walking their skeleton, and one-property polls of different
+    EPCs from one object (0xE7, 0xE0, 0xE7...) each keep their own slot.
     """
 
     __slots__ = ("by_header", "cost")
@@ -175,7 +180,7 @@ class _ShapeCache(dict[bytes, _Shape]):
         """Mark ``shape`` as the most recently used."""
         del self[shape.skeleton_key]
         self[shape.skeleton_key] = shape
-        self.by_header[shape.key] = shape
+        self.by_header[_head_key(shape)] = shape
 
     def add(self, shape: _Shape) -> None:
         """Insert ``shape``, evicting the least recently used to stay within the budget."""
@@ -183,18 +188,29 @@ class _ShapeCache(dict[bytes, _Shape]):
         while self and self.cost + shape.cost > SHAPE_CACHE_BUDGET:
             self._drop(next(iter(self)))
         self[shape.skeleton_key] = shape
-        self.by_header[shape.key] = shape
+        self.by_header[_head_key(shape)] = shape
         self.cost += shape.cost
 
     def _drop(self, skeleton_key: bytes) -> None:
         old = self.pop(skeleton_key, None)
         if old is not None:
             self.cost -= old.cost
-            if self.by_header.get(old.key) is old:
-                del self.by_header[old.key]
+            head = _head_key(old)
+            if self.by_header.get(head) is old:
+                del self.by_header[head]
+
+
+def _head_key(shape: _Shape) -> bytes:
+    """Frame bytes 4..13 of ``shape``: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC."""
+    return shape.head_key
 
 
 _SHAPES: Final = _ShapeCache()
+#: Skeleton keys seen once and not compiled yet, oldest first: 4 096 keys of at most
+#: 8 + 2 x 32 bytes, 256 B each with the dict slot (measured ~150 B) = 1 MiB at most.
+_SEEN_ONCE: dict[bytes, bool] = {}
+_SEEN_ONCE_LIMIT: Final = 4096
+_SEEN_ONCE_BUDGET: Final = _SEEN_ONCE_LIMIT * 256
 
 
 def _skeleton_key(data: bytes) -> bytes | None:
@@ -244,7 +260,7 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         if (
             data_type.size == pdc
             and code is not None
-            and not data_type.decimals
+            and data_type.plain_int
             and (data_type.kind in ("signed", "unsigned"))
         ):
             ints.append(f"2x{code}")
@@ -256,9 +272,10 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
     key = bytes(decoded.seoj.to_bytes() + decoded.deoj.to_bytes()) + bytes(
         (int(decoded.esv), len(props))
     )
+    skeleton_key = key + b"".join(bytes((p.epc, len(p.edt))) for p in props)
     return _Shape(
         key=key,
-        skeleton_key=key + b"".join(bytes((p.epc, len(p.edt))) for p in props),
+        skeleton_key=skeleton_key,
         cost=_SHAPE_BASE_BYTES + _SHAPE_PROPERTY_BYTES * len(props),
         size=size,
         layout=struct.Struct("".join(layout)),
@@ -272,6 +289,7 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         plan=tuple(plan),
         head=(decoded.seoj, decoded.deoj, decoded.esv),
         typed_class=class_id,
+        head_key=skeleton_key[:10],
     )
 
 
@@ -288,6 +306,12 @@ def _typed_column(
         if found is None:
             values.append(edt)
             continue
+        spec = lookup(class_id, epc)
+        wrong = None if spec is None else size_error(spec.data_type, len(edt))
+        if wrong is not None:  # the error decode would raise, without raising it
+            errors.append((epc, wrong))
+            values.append(None)
+            continue
         try:
             values.append(found[1](edt))
         except DecodeError as exc:
@@ -296,7 +320,8 @@ def _typed_column(
     return tuple(values)
 
 
-def _general(data: bytes) -> TypedFrame:
+def _general(data: bytes, key: bytes | None | bool = False) -> TypedFrame:
+    """Decode through :func:`frame.decode`; ``key`` is ``data``'s skeleton key if known."""
     decoded = _frame.decode(data)
     if not isinstance(decoded, Frame):
         raise DecodeError(_frame.LAYER, 1, "format-2 frame has no properties to type")
@@ -317,12 +342,36 @@ def _general(data: bytes) -> TypedFrame:
         tuple(errors),
         class_id,
     )
-    if not errors:
+    if not errors and _admit(data, key):
         shape = _compile(decoded, len(data))
         if shape is not None:
             _SHAPES.add(shape)
-            _last[0] = shape
+            _use(shape)
     return result
+
+
+def _use(shape: _Shape) -> None:
+    """Make ``shape`` the previous frame's; the one it replaces becomes the one before."""
+    if _last[0] is not shape:
+        _last[1] = _last[0]
+        _last[0] = shape
+
+
+def _admit(data: bytes, known: bytes | None | bool = False) -> bool:
+    """Whether to compile the shape of ``data``: on the second sighting of its skeleton.
+
+    Compiling costs ~20 general decodes' worth of allocations; a skeleton seen once
+    (a one-off frame, a fuzzer's mutant) is only remembered in :data:`_SEEN_ONCE`.
+    """
+    key = _skeleton_key(data) if known is False else known
+    if not isinstance(key, bytes):
+        return False
+    if _SEEN_ONCE.pop(key, False):
+        return True
+    if len(_SEEN_ONCE) >= _SEEN_ONCE_LIMIT:
+        del _SEEN_ONCE[next(iter(_SEEN_ONCE))]
+    _SEEN_ONCE[key] = True
+    return False
 
 
 def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
@@ -330,17 +379,25 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
     if type(data) is not bytes:
         data = bytes(data)
     shape = _last[0]
-    if len(data) != shape.size or not data.startswith(shape.key, 4):
-        # Not the shape of the previous frame: the last one of its header, else its skeleton's.
-        found = _SHAPES.by_header.get(data[4:12])
-        if found is not None and len(data) == found.size:
-            _SHAPES.touch(found)
-            _last[0] = found
+    if len(data) != shape.size or not data.startswith(shape.head_key, 4):
+        before = _last[1]
+        if len(data) == before.size and data.startswith(before.head_key, 4):
+            # The shape of the frame before (polls alternating two EPCs): no cache work.
+            _last[0], _last[1] = before, shape
+            shape = before
         else:
-            found = _cached(data)
-            if found is None:
-                return _general(data)
-        shape = found
+            # The last shape of its header, else its skeleton's.
+            found = _SHAPES.by_header.get(data[4:14])
+            if found is not None and len(data) == found.size:
+                _SHAPES.touch(found)
+            else:
+                key = _skeleton_key(data) if len(data) >= 12 else None
+                found = None if key is None else _SHAPES.get(key)
+                if found is None:
+                    return _general(data, key)
+                _SHAPES.touch(found)
+            _last[1] = shape
+            _last[0] = shape = found
     fields = shape.layout.unpack(data)
     if fields[2::2] != shape.skeleton:
         found = _cached(data)  # the previous frame's header and size, another skeleton
@@ -369,7 +426,7 @@ def _cached(data: bytes) -> _Shape | None:
     found = None if key is None else _SHAPES.get(key)
     if found is not None:
         _SHAPES.touch(found)
-        _last[0] = found
+        _use(found)
     return found
 
 
@@ -395,5 +452,6 @@ _NO_SHAPE: Final = _Shape(
     b"\xff" * 9, b"", 0, -1, struct.Struct(""), (), (), (), (), False, frozenset(),
     struct.Struct(""), (), (), 0,
 )
-#: The shape of the previous frame, tried before the dictionary.
-_last: list[_Shape] = [_NO_SHAPE]
+#: The shapes of the previous frame and of the one before, tried before the dictionaries.
+#: Hits here do not touch the LRU order (two shapes at most may outlive their eviction).
+_last: list[_Shape] = [_NO_SHAPE, _NO_SHAPE]

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
+from ..echonet.session import BROUTE_RESPONSE_WAIT_S
 from ..plc.broute_g3 import G3Driver
 from ..wisun.broute import BRoute, BRouteEvent
 from .serial import BRouteMeter, open_broute
@@ -39,7 +40,7 @@ async def open_g3plc(
     psk: bytes,
     baudrate: int = G3_BAUDRATE,
     join_timeout: float = 120.0,
-    timeout: float = 10.0,
+    timeout: float = BROUTE_RESPONSE_WAIT_S,
     retries: int = 2,
     on_event: Callable[[BRouteEvent], None] | None = None,
 ) -> AsyncIterator[BRouteMeter]:

@@ -20,7 +20,7 @@ from typing import Final
 import serial
 
 from ..echonet.events import MULTICAST, Address
-from ..echonet.session import Session
+from ..echonet.session import BROUTE_RESPONSE_WAIT_S, Session
 from ..errors import AuthError, SessionError, TransportError
 from ..wisun.broute import (
     AuthFailed,
@@ -217,7 +217,7 @@ async def open_broute(
     *,
     model: str = "bp35c2",
     join_timeout: float = 120.0,
-    timeout: float = 10.0,
+    timeout: float = BROUTE_RESPONSE_WAIT_S,
     retries: int = 2,
     on_event: Callable[[BRouteEvent], None] | None = None,
     broute: BRoute | None = None,

@@ -33,7 +33,7 @@ import struct
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -52,7 +52,7 @@ from ..echonet.events import (
 )
 from ..echonet.frame import EOJ
 from ..echonet.node import NODE_PROFILE, Node
-from ..echonet.session import Session, same_host
+from ..echonet.session import PropertyValues, Session, resolve_epc, resolve_epcs, same_host
 from ..errors import SessionError, TransportError
 from .driver import SessionDriver
 
@@ -533,32 +533,50 @@ class EchonetClient:
             )
         return outcome
 
-    async def get(self, host: Address, eoj: EOJ, epcs: Iterable[int]) -> RequestDone:
-        """Read ``epcs`` from ``eoj`` at ``host``; refused EPCs are listed in ``refused``."""
+    async def get(self, host: Address, eoj: EOJ, epcs: Iterable[int | str]) -> RequestDone:
+        """Read ``epcs`` (EPCs or property names) from ``eoj`` at ``host``.
+
+        Refused EPCs are listed in ``refused``; an unknown name raises ``ValueError``.
+        """
         dest = self._dest(host)
-        wanted = list(epcs)
+        wanted = resolve_epcs(eoj.class_id, epcs)
         return await self._run(lambda now: self.driver.session.get(dest, eoj, wanted, now))
 
-    async def get_values(self, host: Address, eoj: EOJ, epcs: Iterable[int]) -> dict[int, Any]:
-        """Read ``epcs`` as ``{epc: typed value}``; a refused EPC raises :class:`SessionError`."""
-        done = await self.get(host, eoj, epcs)
+    async def get_values(
+        self, host: Address, eoj: EOJ, epcs: Iterable[int | str]
+    ) -> dict[int | str, Any]:
+        """Read ``epcs`` as ``{key: typed value}``, keyed as asked (EPC or property name).
+
+        A refused EPC raises :class:`SessionError`.
+        """
+        keys = list(epcs)
+        done = await self.get(host, eoj, keys)
         if done.refused:
             refused = ", ".join(f"0x{e:02X}" for e in done.refused)
             raise SessionError(f"{eoj} refused {refused}", hint=int(done.esv))
-        return {epc: value.value for epc, value in done.values.items()}
+        by_epc = {epc: value.value for epc, value in done.values.items()}
+        found: dict[int | str, Any] = {}
+        for key in keys:
+            epc = resolve_epc(eoj.class_id, key)
+            if epc in by_epc:
+                found[key] = by_epc[epc]
+        return found
 
     async def set(
-        self, host: Address, eoj: EOJ, values: Mapping[int, Any], *, confirm: bool = True
+        self, host: Address, eoj: EOJ, values: PropertyValues, *, confirm: bool = True
     ) -> RequestDone:
-        """Write ``values`` (typed or EDT bytes) with SetC, or SetI when ``confirm=False``."""
+        """Write ``values`` (typed or EDT bytes) with SetC, or SetI when ``confirm=False``.
+
+        Keys are EPCs or property names: ``{"operationStatus": True, 0xB3: 25}``.
+        """
         dest = self._dest(host)
         return await self._run(
             lambda now: self.driver.session.set(dest, eoj, values, now, confirm=confirm)
         )
 
-    async def inf_req(self, host: Address, eoj: EOJ, epcs: Iterable[int]) -> RequestDone:
+    async def inf_req(self, host: Address, eoj: EOJ, epcs: Iterable[int | str]) -> RequestDone:
         dest = self._dest(host)
-        wanted = list(epcs)
+        wanted = resolve_epcs(eoj.class_id, epcs)
         return await self._run(lambda now: self.driver.session.inf_req(dest, eoj, wanted, now))
 
     async def discover(self, target: Address = MULTICAST) -> list[DiscoveredNode]:
