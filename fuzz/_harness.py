@@ -76,6 +76,9 @@ TARGET_NAMES: Final = (
     "dlms_security",
     "dlms_framing",
     "hes_collector",
+    "dlms_sealed",
+    "iot_sealed",
+    "diff_axdr",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a
@@ -219,11 +222,31 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+#: Budget breaches (time or memory) that did not happen again when the input was re-run:
+#: a loaded machine starving a ``nice``d run, or a one-time allocation on first use.
+UNCONFIRMED: dict[str, int] = {}
+#: Crash kinds that are re-run once before they count (an exception always counts).
+_RECHECKED: Final = frozenset({"hang", "slow", "memory"})
+
+
 def check(target: Target, data: bytes, *, memory: bool = False, watchdog: bool = True) -> object:
     """Run ``target`` on ``data`` and enforce the invariant; return what the call returned.
 
     ``memory=True`` measures the tracemalloc peak (slow: a few times slower per call).
+    A budget breach is re-run once, measured, and counts only if it happens again
+    (:data:`UNCONFIRMED` counts the others per target).
     """
+    try:
+        return _check_once(target, data, memory=memory, watchdog=watchdog)
+    except Crash as crash:
+        if crash.kind.split()[0] not in _RECHECKED:
+            raise
+        result = _check_once(target, data, memory=True, watchdog=watchdog)
+        UNCONFIRMED[target.name] = UNCONFIRMED.get(target.name, 0) + 1
+        return result
+
+
+def _check_once(target: Target, data: bytes, *, memory: bool, watchdog: bool) -> object:
     data = bytes(data[:MAX_INPUT])
     budget = Budget.for_size(len(data))
     tracing = memory and not tracemalloc.is_tracing()

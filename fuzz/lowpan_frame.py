@@ -1,7 +1,8 @@
 """Fuzz ``wisun.mac802154.decode`` and ``wisun.lowpan.Reassembler.feed`` -> value or DecodeError.
 
-Input: one IEEE 802.15.4 MAC frame without FCS. It is decoded, then fed twice to a
-fresh reassembler (the second time takes the duplicate-fragment path).
+Input: one IEEE 802.15.4 MAC frame without FCS. It is decoded and unprotected (zero key,
+with and without the sender's extended address: DecodeError, never ValueError), then fed
+twice to a fresh reassembler (the second time takes the duplicate-fragment path).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ ECHONET_PORT = 3610
 PANA_PORT = 716
 
 
+#: unprotect() is tried with a zero key, with and without the sender's extended address.
+KEY = bytes(16)
+SENDER = bytes.fromhex("ACDE480000000001")
+
+
 def build() -> Target:
     from smartmeter_proto.errors import DecodeError
     from smartmeter_proto.wisun import lowpan, mac802154
@@ -24,7 +30,15 @@ def build() -> Target:
     def call(data: bytes) -> object:
         results: list[object] = []
         try:
-            results.append(mac802154.decode(data))
+            frame = mac802154.decode(data)
+            results.append(frame)
+            # What the frame says (no security, counter suppressed, no source for the
+            # nonce, a short MIC) is a DecodeError, never a ValueError.
+            for src_ext in (None, SENDER):
+                try:
+                    results.append(mac802154.unprotect(frame, KEY, src_ext=src_ext))
+                except DecodeError as exc:
+                    results.append(exc)
         except DecodeError as exc:
             results.append(exc)
         reassembler = lowpan.Reassembler()

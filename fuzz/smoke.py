@@ -1,11 +1,13 @@
 """One command for CI: replay every corpus, then a short mutation run per target.
 
-    python fuzz/smoke.py                     # replay + ~3 s of mutation per target
+    python fuzz/smoke.py                     # replay + 2.5 s of mutation per target
     python fuzz/smoke.py --seconds 10 --seed 5 --targets j11_frame,echonet_frame
     python fuzz/smoke.py --throughput        # also print the execs/s table (markdown)
     python fuzz/smoke.py --write-seeds       # rebuild the seed files from tests/vectors
+    python fuzz/smoke.py --stateful-inputs 0 # without the stateful harnesses
 
-The mutation run is structure-aware + byte-level with a fixed seed. A crash writes its
+The mutation run is structure-aware + byte-level with a fixed seed; then every stateful
+harness (fuzz/stateful.py) takes 1 500 inputs through one object. A crash writes its
 reproducer to ``fuzz/corpus/<target>/crash-<sha1>`` and the exit status is 1, with the
 target and traceback on stderr. Reproducers named in ``fuzz/known_crashes.txt`` are
 skipped, and a mutant that fails with a known crash's signature is counted, not fatal.
@@ -299,11 +301,15 @@ def write_seeds() -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="mutation time per target")
+    parser.add_argument("--seconds", type=float, default=2.5, help="mutation time per target")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", default=",".join(TARGET_NAMES))
     parser.add_argument("--throughput", action="store_true", help="print a markdown table")
     parser.add_argument("--write-seeds", action="store_true", help="rebuild the seed corpus")
+    parser.add_argument(
+        "--stateful-inputs", type=int, default=1500,
+        help="inputs per stateful subject (fuzz/stateful.py); 0 skips them",
+    )
     args = parser.parse_args(argv)
     if args.write_seeds:
         for name, count in write_seeds().items():
@@ -330,6 +336,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{execs:6} mutants in {elapsed:4.1f} s ({rate:7.0f}/s){known}: {status}",
             flush=True,
         )
+    for name in names:
+        outcomes = getattr(sys.modules.get(name), "OUTCOMES", None)
+        if outcomes:
+            print(f"{name} verdicts: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
+    if args.stateful_inputs:
+        import stateful
+
+        for subject in stateful.SUBJECTS.values():
+            result = stateful.run(subject, inputs=args.stateful_inputs, seed=args.seed)
+            failed |= not result.ok
+            print(
+                f"stateful {subject.name:19} {result.inputs:5} inputs in {result.seconds:4.1f} s, "
+                f"growth {result.growth / 1024:6.1f} KiB of {subject.budget // 1024} KiB: "
+                f"{'ok' if result.ok else 'FAIL'}",
+                flush=True,
+            )
+            if result.failure:
+                print(result.failure, file=sys.stderr)
     print(f"fuzz smoke: {len(names)} targets in {time.perf_counter() - start:.1f} s")
     if args.throughput:
         print("\n| target | corpus files | mutants | execs/s |\n|---|---:|---:|---:|")

@@ -217,6 +217,10 @@ class ArbitraryFrame:
 
 
 # Interned EOJs: a node talks to a handful of objects, so decoding reuses them.
+# Budget: 4 096 entries x 256 B (3-byte key 36 B, EOJ object ~72 B, dict slot with resize
+# slack) = 1 MiB at most. Full, the oldest entry is evicted (insertion order: a hit is not
+# refreshed, which would cost the decoder two dict operations per EOJ; a hot EOJ evicted
+# by a flood of others is re-interned at its next miss).
 _EOJ_CACHE: dict[bytes, EOJ] = {}
 _EOJ_CACHE_LIMIT: Final = 4096
 
@@ -225,8 +229,9 @@ def _eoj(raw: bytes) -> EOJ:
     eoj = _EOJ_CACHE.get(raw)
     if eoj is None:
         eoj = EOJ(raw[0], raw[1], raw[2])
-        if len(_EOJ_CACHE) < _EOJ_CACHE_LIMIT:
-            _EOJ_CACHE[raw] = eoj
+        if len(_EOJ_CACHE) >= _EOJ_CACHE_LIMIT:
+            del _EOJ_CACHE[next(iter(_EOJ_CACHE))]
+        _EOJ_CACHE[raw] = eoj
     return eoj
 
 

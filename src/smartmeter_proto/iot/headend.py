@@ -106,6 +106,11 @@ class HeadEnd:
         except AuthError as exc:
             reason = "replay" if "replay" in str(exc) or "stale" in str(exc) else "authentication"
             return [self._drop(source, reason)]
+        if isinstance(message, Reading) and message.header.seq < backfill.FIRST_SEQ:
+            # frame.cddl allows envelope seq 0, but readings are numbered from 1 (reading-seq):
+            # one numbered 0 cannot be stored or back-filled (fuzz/iot_sealed found the
+            # ValueError it raised here).
+            return [self._drop(source, "malformed")]
         meter_id = channel.keys.meter_id
         self._addresses[meter_id] = source
         self._kinds[meter_id] = message.header.kind
