@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from smartmeter_proto.echonet import frame as _frame
 from smartmeter_proto.echonet.events import RequestDone
 from smartmeter_proto.echonet.frame import EOJ, ESV, Frame, Property
@@ -10,6 +12,7 @@ from smartmeter_proto.echonet.session import (
     LAN_RESPONSE_WAIT_S,
     Session,
 )
+from smartmeter_proto.errors import SessionError
 from smartmeter_proto.sim.device import device_node
 
 NODE = ("192.0.2.10", 3610)
@@ -119,3 +122,17 @@ def test_response_wait_per_transport() -> None:
         session.get(NODE, AIRCON, [0x80], now=100.0)
         assert session.next_deadline() == 100.0 + wait
         assert session.handle_timeout(100.0 + wait - 0.001) == []
+
+
+def test_the_queue_per_node_is_bounded() -> None:
+    """A caller asking faster than a node answers meets back-pressure, not unbounded memory."""
+    session = Session(max_queued=4)
+    node = ("192.0.2.10", 3610)
+    meter = EOJ(0x02, 0x88, 0x01)
+    for _ in range(5):  # one in flight, four waiting
+        session.get(node, meter, [0xE7], 0.0)
+    with pytest.raises(SessionError, match="max_queued=4"):
+        session.get(node, meter, [0xE7], 0.0)
+    assert len(session.datagrams_to_send()) == 1
+    other = ("192.0.2.11", 3610)
+    session.get(other, meter, [0xE7], 0.0)  # another node is not held up

@@ -52,7 +52,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import DecodeError, EncodeError
+from ..errors import DecodeError, EncodeError, SessionError
 from . import frame as _frame
 from .events import (
     MULTICAST,
@@ -242,10 +242,18 @@ class Session:
         same_peer: Callable[[Address, Address], bool] = same_host,
         max_in_flight: int = 1,
         adapt_batches: bool = True,
+        max_queued: int = 256,
     ) -> None:
-        if timeout <= 0 or retries < 0 or max_properties < 1 or max_in_flight < 0:
+        if (
+            timeout <= 0
+            or retries < 0
+            or max_properties < 1
+            or max_in_flight < 0
+            or max_queued < 1
+        ):
             raise ValueError(
-                "timeout must be > 0, retries >= 0, max_properties >= 1, max_in_flight >= 0"
+                "timeout must be > 0, retries >= 0, max_properties >= 1, max_in_flight >= 0, "
+                "max_queued >= 1"
             )
         if max_response_size < _HEADER + _PER_PROPERTY + 1:
             raise ValueError(f"max_response_size must be at least {_HEADER + _PER_PROPERTY + 1}")
@@ -259,6 +267,9 @@ class Session:
         self.max_in_flight = max_in_flight
         #: Shrink multi-property Gets a node fails, and remember the size per node.
         self.adapt_batches = adapt_batches
+        #: Frames waiting their turn per node at most: memory stays bounded however fast a
+        #: caller asks; past it a new request raises :class:`SessionError` (back-pressure).
+        self.max_queued = max_queued
         self._limits: dict[Hashable, _BatchLimit] = {}
         self._queues: dict[Hashable, deque[_Part]] = {}
         self._in_flight: dict[Hashable, int] = {}
@@ -395,6 +406,12 @@ class Session:
             chunks = [set_props]
         request.parts = [_Part(request, props) for props in chunks]
         if request.key is not None and self.max_in_flight:
+            waiting = len(self._queues.get(request.key, ()))
+            if waiting + len(request.parts) > self.max_queued:
+                raise SessionError(
+                    f"{waiting} frames already wait for {request.key!r} "
+                    f"(max_queued={self.max_queued}): the node is not keeping up"
+                )
             self._queues.setdefault(request.key, deque()).extend(request.parts)
             self._pump(request.key, now)
         else:
