@@ -44,6 +44,8 @@ _INT_FORMATS: Final = {
 }
 
 Value = Any  # int | float | str | bytes | date | time | datetime | tuple | dict | None
+#: See :attr:`DataType.int_rule`.
+IntRule = tuple[dict[int, Any], int | None, int | None, frozenset[int] | None, int, int]
 
 
 def _fail(reason: str, offset: int) -> DecodeError:
@@ -74,6 +76,12 @@ class DataType:
     #: Integers only: the value is the raw integer (specials give ``None``, no range check
     #: on decode), so a compiled frame shape may read it straight from ``struct``.
     plain_int: bool = True
+    #: Integers only: how the decoder turns a raw value into the value, so a compiled frame
+    #: shape may read it from ``struct`` and apply the rule itself:
+    #: ``(special raw -> value, min, max, allowed, divisor, factor)``, where the range
+    #: (``None`` where absent or unchecked) is checked after the specials, and the value is
+    #: ``raw / divisor`` if ``divisor != 1`` else ``raw * factor``. ``None`` for other types.
+    int_rule: IntRule | None = None
 
     def decode(self, edt: bytes) -> Value:
         """Decode a whole EDT; short or trailing bytes are a :class:`DecodeError`."""
@@ -216,6 +224,14 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
         special_codes=frozenset(special),
         decimals=decimals,
         plain_int=not (labelled or factor != 1 or strict or decimals),
+        int_rule=(
+            {code: (label if labelled else None) for code, label in special.items()},
+            None if low is None or not strict else int(low),
+            None if high is None or not strict else int(high),
+            allowed if strict else None,
+            divisor,
+            factor,
+        ),
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 
 from ..errors import DecodeError
 from . import frame as _frame
-from .datatypes import size_error
+from .datatypes import IntRule, size_error
 from .frame import EOJ, ESV, Frame, Property, _tuple_new
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
@@ -145,12 +145,15 @@ class _Shape:
     #: Every special code of the integer EDTs ("no data", overflow...).
     specials: frozenset[int]
     ints: struct.Struct  # -> the integer EDTs, in order
-    #: Per property: (int index or -1, epc, name, unit, decoder, special codes)
-    plan: tuple[tuple[int, int, str, str | None, Any, frozenset[int]], ...]
+    #: Per property: (int index or -1, epc, name, unit, decoder, special codes, rule); the
+    #: rule (``DataType.int_rule``) is ``None`` for a plain integer, read as is.
+    plan: tuple[tuple[int, int, str, str | None, Any, frozenset[int], IntRule | None], ...]
     head: tuple[Any, ...]  # (seoj, deoj, esv)
     typed_class: int
     #: Frame bytes 4..13: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC (the by_header key).
     head_key: bytes = b"\xff" * 11
+    #: Some integer EDT has a rule to apply (``DataType.int_rule``): not straight from ``ints``.
+    checked: bool = False
 
 
 class _ShapeCache(dict[bytes, _Shape]):
@@ -243,7 +246,7 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
     table = decoder_table(class_id)
     layout = [_HEADER]
     ints = [">12x"]
-    plan: list[tuple[int, int, str, str | None, Any, frozenset[int]]] = []
+    plan: list[tuple[int, int, str, str | None, Any, frozenset[int], IntRule | None]] = []
     count = 0
     for prop in props:
         pdc = len(prop.edt)
@@ -257,18 +260,20 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         name, decode, unit = entry
         data_type = spec.data_type
         code = _INT_CODES.get((pdc, data_type.kind == "signed"))
+        rule = data_type.int_rule
         if (
             data_type.size == pdc
             and code is not None
-            and data_type.plain_int
+            and rule is not None
             and (data_type.kind in ("signed", "unsigned"))
         ):
+            bounds = None if data_type.plain_int else rule
             ints.append(f"2x{code}")
-            plan.append((count, prop.epc, name, unit, None, data_type.special_codes))
+            plan.append((count, prop.epc, name, unit, None, data_type.special_codes, bounds))
             count += 1
         else:
             ints.append(f"{pdc + 2}x")
-            plan.append((-1, prop.epc, name, unit, decode, frozenset()))
+            plan.append((-1, prop.epc, name, unit, decode, frozenset(), None))
     key = bytes(decoded.seoj.to_bytes() + decoded.deoj.to_bytes()) + bytes(
         (int(decoded.esv), len(props))
     )
@@ -290,6 +295,7 @@ def _compile(decoded: Frame, size: int) -> _Shape | None:
         head=(decoded.seoj, decoded.deoj, decoded.esv),
         typed_class=class_id,
         head_key=skeleton_key[:10],
+        checked=any(step[6] is not None for step in plan),
     )
 
 
@@ -320,7 +326,7 @@ def _typed_column(
     return tuple(values)
 
 
-def _general(data: bytes, key: bytes | None | bool = False) -> TypedFrame:
+def _general(data: bytes, key: bytes | bool | None = False) -> TypedFrame:
     """Decode through :func:`frame.decode`; ``key`` is ``data``'s skeleton key if known."""
     decoded = _frame.decode(data)
     if not isinstance(decoded, Frame):
@@ -357,7 +363,7 @@ def _use(shape: _Shape) -> None:
         _last[0] = shape
 
 
-def _admit(data: bytes, known: bytes | None | bool = False) -> bool:
+def _admit(data: bytes, known: bytes | bool | None = False) -> bool:
     """Whether to compile the shape of ``data``: on the second sighting of its skeleton.
 
     Compiling costs ~20 general decodes' worth of allocations; a skeleton seen once
@@ -409,7 +415,8 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
         return _general(data)
     edts = fields[3::2]
     values: tuple[Any, ...] | None = shape.ints.unpack(data)
-    if not shape.all_ints or not shape.specials.isdisjoint(values):  # type: ignore[arg-type]
+    plain = shape.all_ints and not shape.checked
+    if not plain or not shape.specials.isdisjoint(values):  # type: ignore[arg-type]
         values = _typed_slowly(shape, edts, values)  # type: ignore[arg-type]
         if values is None:
             return _general(data)
@@ -433,15 +440,37 @@ def _cached(data: bytes) -> _Shape | None:
 def _typed_slowly(
     shape: _Shape, edts: tuple[bytes, ...], ints: tuple[int, ...]
 ) -> tuple[Any, ...] | None:
-    """Values of a shape with special codes or non-integer EDTs; ``None`` if one breaks."""
+    """Values of a shape with special codes, checked ranges or non-integer EDTs.
+
+    ``None`` if one breaks its type (the general path then lists the error). A
+    range-checked integer is the raw value unless it is a special code (``None``) or
+    out of its range (breaks), then scaled: ``DataType.int_rule``, the integer decoder's own.
+    """
     values: list[Any] = []
     try:
-        for (index, _epc, _name, _unit, decode, special), edt in zip(shape.plan, edts, strict=True):
+        for (index, _epc, _name, _unit, decode, special, bounds), edt in zip(
+            shape.plan, edts, strict=True
+        ):
             if index < 0:
                 values.append(decode(edt))
-            else:
-                value = ints[index]
+                continue
+            value = ints[index]
+            if bounds is None:
                 values.append(None if value in special else value)
+                continue
+            specials, low, high, allowed, divisor, factor = bounds
+            if value in specials:
+                values.append(specials[value])
+            elif (
+                (low is not None and value < low)
+                or (high is not None and value > high)
+                or (allowed is not None and value not in allowed)
+            ):
+                return None
+            elif divisor != 1:
+                values.append(value / divisor)
+            else:
+                values.append(value * factor)
     except DecodeError:
         return None
     return tuple(values)
