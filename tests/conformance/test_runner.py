@@ -438,7 +438,11 @@ def test_cli_streams_results_and_on_interrupt_writes_junit_and_exits_130(tmp_pat
             assert lines[0].startswith("ECHONET Lite conformance: udp://")
             assert lines[1].startswith("PASS  node.reachable")
             process.send_signal(signal.SIGINT)
-            rest, err = process.communicate(timeout=30)
+            # Read the rest through the same buffered pipe object: lines already buffered by
+            # readline() would be lost to communicate(), which reads the raw descriptor.
+            process.wait(timeout=30)
+            assert process.stderr is not None
+            rest, err = process.stdout.read(), process.stderr.read()
         finally:
             if process.poll() is None:
                 process.kill()
