@@ -79,6 +79,8 @@ TARGET_NAMES: Final = (
     "dlms_sealed",
     "iot_sealed",
     "diff_axdr",
+    "diff_cose",
+    "diff_lowpan",
 )
 
 #: Per-input wall-clock budget: generous, so a loaded CI machine does not flake, but a

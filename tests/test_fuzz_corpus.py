@@ -31,11 +31,19 @@ KNOWN = {(k.target, k.file): k.reason for k in known_crashes()}
 KNOWN_SIGNATURES = {(k.target, k.signature): k.reason for k in known_crashes()}
 
 
+#: The peers each differential target runs against (the ``interop`` extra).
+DIFF_PEERS = {
+    "diff_axdr": ("gurux_dlms", "dlms_cosem"),
+    "diff_cose": ("pycose", "cbor2"),
+    "diff_lowpan": ("scapy",),
+}
+
+
 def _peers_missing(name: str) -> str | None:
     """Why a differential target cannot run here (its peers are the ``interop`` extra)."""
     if not name.startswith("diff_"):
         return None
-    for module in ("gurux_dlms", "dlms_cosem"):
+    for module in DIFF_PEERS[name]:
         try:
             __import__(module)
         except ImportError:
@@ -70,6 +78,13 @@ def test_corpus_file_keeps_the_invariant(target: str, path: Path) -> None:
 @pytest.mark.parametrize("target", TARGET_NAMES)
 def test_every_target_has_seeds(target: str) -> None:
     assert len(corpus_files(target)) >= 3
+
+
+def test_every_differential_target_names_its_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {n for n in TARGET_NAMES if n.startswith("diff_")} == set(DIFF_PEERS)
+    assert _peers_missing("lowpan_frame") is None
+    monkeypatch.setitem(DIFF_PEERS, "diff_lowpan", ("scapy", "no_such_peer_module"))
+    assert _peers_missing("diff_lowpan") == "no_such_peer_module not installed (the interop extra)"
 
 
 def test_known_crashes_name_existing_reproducers() -> None:

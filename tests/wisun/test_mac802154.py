@@ -200,6 +200,32 @@ def test_2015_pan_id_rules_and_suppressions() -> None:
     assert mac.decode(short.encode()) == short
 
 
+# Fuzz find (diff_lowpan): a version 1 data frame with frame control bit 8 set.
+LEGACY_SEQ_BIT = bytes.fromhex(
+    "411bffff66557b3b3a018600be8740000708000000000000000001015566000000002103000000000001fd"
+    "00000000000000000000fffe001122030440d8ffffffffffffffff00"
+)
+
+
+def test_seq_suppression_bit_is_reserved_before_version_2() -> None:
+    # 802.15.4-2006 section 7.2.1.1 (figure 41): bits 7-9 reserved, ignored on receipt;
+    # 802.15.4-2015 section 7.2.2.10: suppression only for frame version 0b10.
+    frame = mac.decode(LEGACY_SEQ_BIT)
+    assert frame.frame_version == FrameVersion.V2006
+    assert frame.seq == 0xFF
+    assert frame.fcf_reserved_seq
+    assert (frame.dst_pan_id, frame.dst_addr, frame.src_addr) == (0x66FF, b"\x7b\x55", None)
+    assert frame.encode() == LEGACY_SEQ_BIT
+    # the same bit in a version 2 frame does suppress it
+    v2 = mac.decode(bytes([0x41, 0x29 | 0x01]) + bytes(4))
+    assert v2.seq is None
+    assert not v2.fcf_reserved_seq
+    with pytest.raises(EncodeError, match="sequence number"):
+        MacFrame(FrameType.DATA, None, dst_pan_id=1, dst_addr=b"\x00\x01").encode()
+    with pytest.raises(EncodeError, match="fcf_reserved_seq"):
+        replace(v2, fcf_reserved_seq=True).encode()
+
+
 def test_encode_checks_pan_presence() -> None:
     with pytest.raises(EncodeError, match="src_pan_id"):
         MacFrame(
@@ -250,6 +276,7 @@ def frames(draw: st.DrawFn) -> MacFrame:
         comp = False  # 2006: compression only with both addresses (section 7.2.1.1.5)
     has_dst_pan, has_src_pan = mac._pan_presence(version, dst_mode, src_mode, comp)
     pan = st.integers(0, 0xFFFF)
+    seqs = st.integers(0, 255)
     security = None
     if draw(st.booleans()):
         mode = draw(st.integers(0, 3))
@@ -262,7 +289,8 @@ def frames(draw: st.DrawFn) -> MacFrame:
         )
     return MacFrame(
         frame_type=draw(st.sampled_from(list(FrameType))),
-        seq=draw(st.one_of(st.none(), st.integers(0, 255))),
+        # sequence number suppression exists in version 2 only (802.15.4-2015 7.2.2.10)
+        seq=draw(st.one_of(st.none(), seqs) if version == 2 else seqs),
         dst_pan_id=draw(pan) if has_dst_pan else None,
         dst_addr=dst,
         src_pan_id=draw(pan) if has_src_pan else None,

@@ -187,6 +187,11 @@ class MacFrame:
     frame_version: int = FrameVersion.V2006
     ie_present: bool = False
     fcf_reserved: bool = False
+    #: Frame control bit 8 of a version 0/1 frame, where it is reserved (802.15.4-2006
+    #: section 7.2.1.1, figure 41; it means sequence number suppression only in version 2,
+    #: 802.15.4-2015 section 7.2.2.10): kept so the frame re-encodes byte for byte, while
+    #: the sequence number is read as always.
+    fcf_reserved_seq: bool = False
 
     @property
     def security_enabled(self) -> bool:
@@ -210,7 +215,7 @@ class MacFrame:
             (self.ack_request, _FCF_ACK_REQ),
             (self.pan_id_compression, _FCF_PANID_COMP),
             (self.fcf_reserved, _FCF_RESERVED),
-            (self.seq is None, _FCF_SEQ_SUPPRESS),
+            (self.seq is None or self.fcf_reserved_seq, _FCF_SEQ_SUPPRESS),
             (self.ie_present, _FCF_IE_PRESENT),
         ):
             if flag:
@@ -233,6 +238,12 @@ class MacFrame:
                 raise EncodeError(f"{name} is {state} with these addressing modes")
             if value is not None and not 0 <= value <= 0xFFFF:
                 raise EncodeError(f"{name} out of range: {value}")
+        legacy = self.frame_version < FrameVersion.V2015
+        if legacy and self.seq is None:
+            # 802.15.4-2015 section 7.2.2.10: only a version 2 frame suppresses it.
+            raise EncodeError("a frame of version 0 or 1 carries a sequence number")
+        if self.fcf_reserved_seq and not legacy:
+            raise EncodeError("fcf_reserved_seq is for frame versions 0 and 1 only")
         out = bytearray(self.frame_control().to_bytes(2, "little"))
         if self.seq is not None:
             if not 0 <= self.seq <= 0xFF:
@@ -379,7 +390,12 @@ def decode(data: bytes, *, fcs: bool = False, strict: bool = False) -> MacFrame:
     if version > FrameVersion.V2015:
         raise cur.error(f"reserved frame version {version}", 0)
     comp = bool(fcf & _FCF_PANID_COMP)
-    seq = None if fcf & _FCF_SEQ_SUPPRESS else cur.pull_uint8("sequence number")
+    # Bit 8 suppresses the sequence number in a version 2 frame only (802.15.4-2015
+    # section 7.2.2.10); in versions 0/1 it is reserved (802.15.4-2006 section 7.2.1.1,
+    # figure 41) and ignored on receipt: the sequence number is there.
+    legacy_seq_bit = version < FrameVersion.V2015 and bool(fcf & _FCF_SEQ_SUPPRESS)
+    suppressed = bool(fcf & _FCF_SEQ_SUPPRESS) and not legacy_seq_bit
+    seq = None if suppressed else cur.pull_uint8("sequence number")
     has_dst_pan, has_src_pan = _pan_presence(version, AddrMode(dst_mode), AddrMode(src_mode), comp)
     dst_pan = _pull_pan(cur, has_dst_pan, "destination PAN ID")
     dst_addr = _pull_addr(cur, dst_mode, "destination address")
@@ -403,6 +419,7 @@ def decode(data: bytes, *, fcs: bool = False, strict: bool = False) -> MacFrame:
         frame_version=FrameVersion(version),
         ie_present=bool(fcf & _FCF_IE_PRESENT),
         fcf_reserved=bool(fcf & _FCF_RESERVED),
+        fcf_reserved_seq=legacy_seq_bit,
     )
     if strict:
         _check_frame_rules(frame)
