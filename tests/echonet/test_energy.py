@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartmeter_proto.echonet.energy import UNIT_CODES, EnergyScale
+from smartmeter_proto.echonet.energy import UNIT_CODES, EnergyScale, unit_code
 from smartmeter_proto.echonet.properties import decode_property
 
 #: momonga's unit_map, code -> kWh per count.
@@ -126,3 +126,21 @@ def test_defaults() -> None:
     scale = EnergyScale()
     assert (scale.coefficient, scale.unit_code, scale.effective_digits) == (1, 0x01, 8)
     assert scale.rollover == 100_000_000
+
+
+@pytest.mark.parametrize("code", sorted(MOMONGA_UNITS))
+def test_unit_code_takes_an_int_as_the_code(code: int) -> None:
+    # APPENDIX §3.3.25 0xE1: the int 1 is code 0x01 (0.1 kWh), not the label "1" (code 0x00).
+    assert unit_code(code) == code
+
+
+@pytest.mark.parametrize(("label", "code"), [(text, c) for c, text in MOMONGA_UNITS.items()])
+def test_unit_code_takes_text_as_the_multiplier(label: str, code: int) -> None:
+    assert unit_code(label) == code
+    assert unit_code(Decimal(label)) == code
+
+
+@pytest.mark.parametrize("bad", [5, 0x0E, -1, True, "0.5", "kWh", None, 0.1])
+def test_unit_code_rejects_what_is_not_a_unit(bad: object) -> None:
+    with pytest.raises(ValueError, match="unknown 0xE1 unit"):
+        unit_code(bad)

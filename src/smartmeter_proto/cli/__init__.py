@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from ..errors import DecodeError, ProtocolError
-from . import broute, conformance, decode, echonet, fleet, iot
+from . import broute, conformance, decode, echonet, fleet, iot, record
 from .failure import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (broute, decode, echonet, conformance, iot, fleet):
+    for module in (broute, decode, echonet, conformance, iot, fleet, record):
         module.register(commands)
     return parser
 

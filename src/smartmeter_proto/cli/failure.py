@@ -65,6 +65,7 @@ class OneLineParser(argparse.ArgumentParser):
 #: The modules each optional extra provides, checked before any work starts.
 EXTRAS: Final = {
     "hes": ("matplotlib", "pyarrow", "dask", "distributed"),
+    "mqtt": ("aiomqtt",),
 }
 
 

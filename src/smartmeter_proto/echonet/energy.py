@@ -68,8 +68,21 @@ class EnergyScale:
 
 
 def unit_code(label: object) -> int:
-    """The 0xE1 code of a decoded unit: its code, or its label (``"0.1"``)."""
-    for code, factor in UNIT_CODES.items():
-        if label == code or str(label) == str(factor):
-            return code
+    """The 0xE1 code of a decoded unit: its code (an int), or its label (``"0.1"``).
+
+    An int is always a code (APPENDIX §3.3.25 0xE1: 0x01 is 0.1 kWh, never the label "1");
+    only text or a Decimal is matched against the multipliers.
+    """
+    if isinstance(label, int) and not isinstance(label, bool):
+        if label in UNIT_CODES:
+            return label
+        raise ValueError(f"unknown 0xE1 unit code 0x{label:02X}")
+    if isinstance(label, (str, Decimal)):
+        try:
+            factor = Decimal(label)
+        except ArithmeticError:
+            factor = None
+        for code, known in UNIT_CODES.items():
+            if factor == known:
+                return code
     raise ValueError(f"unknown 0xE1 unit {label!r}")
