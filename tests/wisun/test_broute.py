@@ -301,6 +301,44 @@ def test_power_cycled_dongle_is_rejoined_from_the_top(model: str) -> None:
 
 
 @pytest.mark.parametrize("model", EMULATED)
+def test_lost_port_goes_idle_and_a_new_dongle_is_joined_from_the_start(model: str) -> None:
+    bench = Bench(model)
+    first = bench.join()
+    bench.link.send_echonet(get_request(51, 0xE7), bench.now)  # in flight when unplugged
+    bench.link.send_echonet(get_request(52, 0xE7), bench.now)  # queued behind it
+    events = bench.link.port_lost(bench.now)
+    assert bench.link.state is S.IDLE
+    assert events[0] == StateChanged(S.READY, S.IDLE)
+    assert [e for e in events if isinstance(e, SendConfirmed)] == [SendConfirmed(False)] * 2
+    assert bench.link.next_deadline() is None
+    with pytest.raises(SessionError, match="IDLE"):
+        bench.link.send_echonet(get_request(53, 0xE7), bench.now)
+    bench.link.data_to_send()  # the bytes meant for the old port are gone with it
+    bench.dongle = make_dongle(model, rbid=RBID, password=PASSWORD, now=bench.now,
+                               seed=bench.seed + 1)  # fmt: skip
+    assert bench.join() == first
+    assert bench.read(54).esv == ESV.GET_RES
+
+
+def test_port_lost_is_allowed_in_every_state_and_inert_once_closed() -> None:
+    for state in S:
+        link = c2_link()
+        link.state = state
+        link.port_lost(0.0)
+        if state is S.CLOSED:
+            assert link.state is S.CLOSED
+            continue
+        assert link.state is S.IDLE
+        assert link.next_deadline() is None
+    link = c2_link()  # in the middle of the setup: a start on the new port is legal
+    link.port_lost(1.0)
+    link.data_to_send()
+    link.start(2.0)
+    assert link.state is S.RESETTING
+    assert link.data_to_send()
+
+
+@pytest.mark.parametrize("model", EMULATED)
 def test_silent_meter_triggers_a_rejoin(model: str) -> None:
     bench = Bench(model, silence_timeout=60.0)
     bench.join()
@@ -742,6 +780,7 @@ def test_illegal_move_fails_naming_state_and_input() -> None:
 
 def test_every_dongle_input_has_a_rule_in_every_state() -> None:
     news = set(br._NEWS) | {In.COMMAND_TIMEOUT}
+    news.add(In.PORT_LOST)  # an unplugged port may be seen in any state
     missing = [(s, k) for s in S for k in news if (s, k) not in br._TRANSITIONS]
     assert missing == []
     assert set(br._ACTIONS) == {a for a, _ in br._TRANSITIONS.values()}

@@ -36,7 +36,14 @@ _MIN_TIMER_S: Final = 0.001
 
 
 class SessionDriver:
-    """Runs a :class:`Session` on the event loop; ``send`` transmits one datagram."""
+    """Runs a :class:`Session` on the event loop; ``send`` transmits one datagram.
+
+    Received notifications (INF 0x73 and INFC 0x74, ECHONET Lite 3.2.5) wait in
+    :attr:`notifications` for a reader. At most ``notification_backlog`` of them are
+    kept: when the queue is full the oldest one is dropped for the new one and
+    :attr:`dropped_notifications` counts it, so a HEMS that never reads
+    ``client.notifications()`` holds a bounded amount of memory.
+    """
 
     def __init__(
         self,
@@ -46,6 +53,8 @@ class SessionDriver:
         clock: Callable[[], float] = time.time,
         notification_backlog: int = _NOTIFICATION_BACKLOG,
     ) -> None:
+        if notification_backlog < 1:  # asyncio.Queue(0) would be unbounded
+            raise ValueError("notification_backlog must be at least 1")
         self.session = session
         self._send = send
         self.clock = clock
@@ -56,6 +65,7 @@ class SessionDriver:
         self._send_lock = asyncio.Lock()
         self._running = False
         self._taps: list[Callable[[bytes, Address], None]] = []
+        #: Notifications dropped, oldest first, because nobody read them in time.
         self.dropped_notifications = 0
 
     def start(self) -> None:

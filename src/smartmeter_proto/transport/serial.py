@@ -56,8 +56,12 @@ class SerialLink:
         baudrate: int = DEFAULT_BAUDRATE,
         on_event: Callable[[BRouteEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reopen_delay: float = _REOPEN_DELAY_S,
     ) -> None:
+        if reopen_delay <= 0:
+            raise ValueError("reopen_delay must be positive")
         self.port = port
+        self.reopen_delay = reopen_delay
         self.broute = broute
         self.baudrate = baudrate
         self.clock = clock
@@ -171,16 +175,25 @@ class SerialLink:
         self._pump(self.broute.handle_timeout(self.clock()))
 
     def _lost(self, reason: str) -> None:
-        """The port went away (dongle unplugged): reopen it and join again."""
+        """The port went away (dongle unplugged): tell the machine, reopen, join again.
+
+        :meth:`BRoute.port_lost` moves the machine back to IDLE from any state (its
+        sends end in ``SendConfirmed(False)``; the ECHONET Lite session above resends or
+        fails its requests by its own timeout and retry rules), so the
+        :meth:`BRoute.start` after the reopen is legal whatever state the loss caught.
+        """
         log.warning("serial link %s lost: %s", self.port, reason)
         self._drop_port()
-        if not self._closed and self._reopen is None and self._loop is not None:
+        if self._closed:
+            return
+        self._pump(self.broute.port_lost(self.clock()))
+        if self._reopen is None and self._loop is not None:
             self._reopen = self._loop.create_task(self._reopen_later())
 
     async def _reopen_later(self) -> None:
         try:
             while not self._closed:
-                await asyncio.sleep(_REOPEN_DELAY_S)
+                await asyncio.sleep(self.reopen_delay)
                 if not os.path.exists(self.port):
                     continue
                 try:
@@ -222,16 +235,21 @@ async def open_broute(
     on_event: Callable[[BRouteEvent], None] | None = None,
     broute: BRoute | None = None,
     baudrate: int = DEFAULT_BAUDRATE,
+    reopen_delay: float = _REOPEN_DELAY_S,
 ) -> AsyncIterator[BRouteMeter]:
     """Join the meter through the dongle at ``port`` and yield a client for it.
 
     ``async with open_broute("/dev/ttyUSB0", rbid, password) as meter:
     await meter.get_values(meter.address, METER_EOJ, [0xE7])``. A refused
     password raises :class:`AuthError` (its text never holds the credentials);
-    a link that cannot join raises :class:`TransportError`.
+    a link that cannot join raises :class:`TransportError`. A port that goes away
+    (dongle unplugged) is looked for again every ``reopen_delay`` seconds and the
+    link joins again on it; the client stays usable, reads fail meanwhile.
     """
     machine = broute or BRoute(model=model, rbid=rbid, password=password)
-    link = SerialLink(port, machine, on_event=on_event, baudrate=baudrate)
+    link = SerialLink(
+        port, machine, on_event=on_event, baudrate=baudrate, reopen_delay=reopen_delay
+    )
     joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
     driver: SessionDriver | None = None
 

@@ -177,6 +177,18 @@ class BRoute:
         """End the PANA session if one is up (SKTERM / J11 terminate PANA); final."""
         self._call(Input(In.CLOSE), now)
 
+    def port_lost(self, now: float) -> list[BRouteEvent]:
+        """The serial port went away (dongle unplugged): back to IDLE from any state.
+
+        The dongle lost its PAN, PANA session and every command with its power, so
+        nothing in flight is kept: the command and join timers stop and each queued
+        send ends in ``SendConfirmed(False)``. :meth:`start` then joins again on the
+        new port. Ignored once CLOSED. Returns the events at once: no bytes follow
+        from a port that is gone.
+        """
+        self._call(Input(In.PORT_LOST), now)
+        return self._take_events()
+
     def send_echonet(self, payload: bytes, now: float, *, dest: str | None = None) -> None:
         """Send ``payload`` to UDP 3610 of the meter (or ``dest``) in READY; queued while
         REAUTHENTICATING; SessionError in any other state. Each call ends in exactly one
@@ -458,6 +470,18 @@ class BRoute:
             why = f"{item.describe()}; gave up after {self._max_recoveries} recoveries"
             return Input(In.GIVE_UP, reason=why)
         return self._begin_reset(item, now)
+
+    def _port_lost(self, _item: Input, _now: float) -> Input | None:
+        # Nothing the old dongle was doing survives it: the command in flight, the plan,
+        # every timer, the sends (each confirmed failed) and what it knew of the PAN.
+        self._abandon_sends()
+        self._pending = None
+        self._join_deadline = None
+        self._plan.clear()
+        self._plan_active = False
+        self._silence_deadline = None
+        self._link.pan = self._link.meter_ipv6 = None
+        return None
 
     def _fail_link(self, item: Input, _now: float) -> Input | None:
         self._emit(LinkError(item.reason or item.kind.value))

@@ -113,6 +113,7 @@ class In(Enum):
     START = "start"
     SEND = "send"
     CLOSE = "close"
+    PORT_LOST = "port lost"  # the serial port went away (dongle unplugged)
     # timers
     COMMAND_TIMEOUT = "command timeout"
     JOIN_TIMEOUT = "join timeout"

@@ -42,6 +42,10 @@ _rule((_S.IDLE, _S.FAILED), (In.START,), "_start", _S.RESETTING)
 _rule(_SESSION, (In.SEND,), "_queue_send")
 _rule((*_ACTIVE, _S.IDLE, _S.FAILED), (In.CLOSE,), "_close", _S.CLOSED)
 _rule((_S.CLOSED,), (In.CLOSE,), "_ignore")
+# The port itself is gone (dongle unplugged): whatever the dongle knew went with it, so
+# every live state drops back to IDLE and waits for a start on the new port.
+_rule((*_ACTIVE, _S.IDLE, _S.FAILED), (In.PORT_LOST,), "_port_lost", _S.IDLE)
+_rule((_S.CLOSED,), (In.PORT_LOST,), "_ignore")
 _rule(_INERT, _TIMERS + _NEWS, "_discard")
 # the command in flight, and what any active state does alike
 _rule(_ACTIVE, (In.COMMAND_DONE,), "_step_done")
