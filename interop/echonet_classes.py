@@ -21,7 +21,6 @@ Run: ``python interop/echonet_classes.py`` (exit 1 on any disagreement).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import sys
@@ -30,7 +29,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from echonet_pychonet import ECHONET_PORT, FIXED_NOW, Report, _wait_for, installed_version
+from echonet_pychonet import (
+    ECHONET_PORT,
+    FIXED_NOW,
+    Report,
+    _wait_for,
+    installed_version,
+    report_main,
+)
 
 from smartmeter_proto.echonet.frame import EOJ
 from smartmeter_proto.echonet.node import DeviceObject, Node
@@ -255,15 +261,13 @@ async def run_all(*, live: bool = True) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-live", action="store_true", help="skip the UDP session")
-    args = parser.parse_args(argv)
-    if installed_version() is None:
-        print("pychonet is not installed: run interop/run_echonet.sh", file=sys.stderr)
-        return 2
-    report = asyncio.run(run_all(live=not args.no_live))
-    print(report.render())
-    return 0 if report.ok else 1
+    return report_main(
+        argv,
+        doc=__doc__,
+        installed=installed_version,
+        missing="pychonet is not installed: run interop/run_echonet.sh",
+        run_all=run_all,
+    )
 
 
 if __name__ == "__main__":

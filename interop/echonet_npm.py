@@ -16,7 +16,6 @@ Run: ``python interop/echonet_npm.py`` (exit 1 on any disagreement).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -39,6 +38,7 @@ from echonet_pychonet import (
     build_corpus,
     make_meter,
     random_corpus,
+    report_main,
 )
 
 from smartmeter_proto.echonet import frame as el_frame
@@ -342,18 +342,13 @@ async def run_all(*, live: bool = True) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--no-live", action="store_true", help="skip the UDP session")
-    args = parser.parse_args(argv)
-    if installed_version() is None:
-        print(
-            f"node or echonet-lite missing under {npm_dir()}: run interop/run_echonet.sh",
-            file=sys.stderr,
-        )
-        return 2
-    report = asyncio.run(run_all(live=not args.no_live))
-    print(report.render())
-    return 0 if report.ok else 1
+    return report_main(
+        argv,
+        doc=__doc__,
+        installed=installed_version,
+        missing=f"node or echonet-lite missing under {npm_dir()}: run interop/run_echonet.sh",
+        run_all=run_all,
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -543,16 +543,35 @@ async def run_all(*, live: bool = True) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def report_main(
+    argv: list[str] | None,
+    *,
+    doc: str | None,
+    installed: Callable[[], str | None],
+    missing: str,
+    run_all: Callable[..., Coroutine[Any, Any, Report]],
+) -> int:
+    """A check script's ``main``: ``--no-live``, exit 2 when the peer is missing (``missing``
+    on stderr), else run ``run_all`` and print its report; 0 when every check passed, else 1."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--no-live", action="store_true", help="skip the UDP session")
     args = parser.parse_args(argv)
-    if installed_version() is None:
-        print("pychonet is not installed: run interop/run_echonet.sh", file=sys.stderr)
+    if installed() is None:
+        print(missing, file=sys.stderr)
         return 2
     report = asyncio.run(run_all(live=not args.no_live))
     print(report.render())
     return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_main(
+        argv,
+        doc=__doc__,
+        installed=installed_version,
+        missing="pychonet is not installed: run interop/run_echonet.sh",
+        run_all=run_all,
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -325,10 +326,13 @@ def test_cli_secret_never_printed_when_the_port_is_missing(
     assert secret not in out + err
 
 
-def test_cli_exit_code_and_junit_against_the_simulated_meter(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    client_port = _free_port(CLIENT_HOST)
+@contextmanager
+def _meter_in_thread(client_port: int) -> Iterator[tuple[str, int]]:
+    """A simulated meter served on its own thread and loop; yields its address.
+
+    Its multicast goes to the client's port on loopback (``group``), and it answers the
+    request's source port (``reply_port=None``).
+    """
     ready = threading.Event()
     stop = threading.Event()
     bound: list[tuple[str, int]] = []
@@ -347,7 +351,17 @@ def test_cli_exit_code_and_junit_against_the_simulated_meter(
     thread.start()
     try:
         assert ready.wait(5)
-        host, port = bound[0]
+        yield bound[0]
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_cli_exit_code_and_junit_against_the_simulated_meter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_port = _free_port(CLIENT_HOST)
+    with _meter_in_thread(client_port) as (host, port):
         junit = tmp_path / "conformance.xml"
         argv = [f"udp://{host}:{port}", "--bind", f"{CLIENT_HOST}:{client_port}"]
         code = _cli(
@@ -362,9 +376,6 @@ def test_cli_exit_code_and_junit_against_the_simulated_meter(
         assert suite is not None
         assert suite.get("failures") == "0"
         assert int(suite.get("tests", "0")) == len(suite.findall("testcase")) > 10
-    finally:
-        stop.set()
-        thread.join(5)
 
 
 def test_cli_unreachable_node_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -386,26 +397,8 @@ def test_cli_model_error_lists_every_model_it_accepts(capsys: pytest.CaptureFixt
 
 def test_cli_streams_results_and_on_interrupt_writes_junit_and_exits_130(tmp_path: Path) -> None:
     client_port = _free_port(CLIENT_HOST)
-    ready = threading.Event()
-    stop = threading.Event()
-    bound: list[tuple[str, int]] = []
-
-    async def serve() -> None:
-        node = meter_node(SimulatedMeter(announce_fixed_time=False))
-        async with serve_node(
-            node, local=(DEVICE_HOST, 0), reply_port=None, group=(CLIENT_HOST, client_port)
-        ) as server:
-            bound.append(server.address)
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()))
-    thread.start()
     junit = tmp_path / "partial.xml"
-    try:
-        assert ready.wait(5)
-        host, port = bound[0]
+    with _meter_in_thread(client_port) as (host, port):
         command = (
             "import sys; from smartmeter_proto.cli import main; sys.exit(main())",
             "conformance",
@@ -458,6 +451,3 @@ def test_cli_streams_results_and_on_interrupt_writes_junit_and_exits_130(tmp_pat
         suite = ET.parse(junit).getroot().find("testsuite")
         assert suite is not None
         assert int(suite.get("tests", "0")) == len(suite.findall("testcase")) == len(printed)
-    finally:
-        stop.set()
-        thread.join(5)

@@ -9,9 +9,8 @@ import time
 
 from ..echonet.specs import known_classes, load_class
 from ..sim.device import device_node
-from ..transport.udp import ECHONET_PORT, serve_node
-from .arguments import endpoint, positive_float
 from .endpoints import run_for
+from .node_options import add_node_options, joined_text, serve_from_args
 
 __all__ = ["add_device_parser", "class_code"]
 
@@ -47,36 +46,7 @@ def add_device_parser(devices: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="0xCCCC",
         help="device class to host (repeatable; a class given twice gives instances 01, 02)",
     )
-    device.add_argument(
-        "--bind",
-        type=endpoint(ECHONET_PORT),
-        default="127.0.0.1",
-        help="ADDR[:PORT] (default 127.0.0.1:3610)",
-    )
-    device.add_argument(
-        "--interface",
-        action="append",
-        metavar="NAME",
-        help="join the ECHONET multicast group on this interface (repeatable; default: the "
-        "interface of --bind)",
-    )
-    device.add_argument(
-        "--no-multicast",
-        dest="join_group",
-        action="store_false",
-        help="do not join 224.0.23.0 / ff02::1 (unicast only)",
-    )
-    device.add_argument(
-        "--reply-to-source",
-        action="store_true",
-        help="answer the request's source port instead of 3610 (for clients on ephemeral ports)",
-    )
-    device.add_argument(
-        "--duration",
-        type=positive_float,
-        default=None,
-        help="stop after this many seconds (default: run until interrupted)",
-    )
+    add_node_options(device)
     device.set_defaults(handler=lambda args: asyncio.run(_simulate_device(args)))
 
 
@@ -88,16 +58,10 @@ async def _simulate_device(args: argparse.Namespace) -> int:
         return base + dt.timedelta(seconds=max(0.0, now - started))
 
     node = device_node(args.classes, calendar=calendar)
-    async with serve_node(
-        node,
-        local=args.bind,
-        reply_port=None if args.reply_to_source else ECHONET_PORT,
-        join_group=args.join_group,
-        interface=args.interface,
-    ) as link:
+    async with serve_from_args(node, args) as link:
         bound = link.address
         objects = ", ".join(str(eoj) for eoj in node.objects if eoj.class_group != _PROFILE_GROUP)
-        joined = f", {link.group[0]} joined on {', '.join(link.joined)}" if link.joined else ""
+        joined = joined_text(link)
         print(f"simulated node {objects} listening on {bound[0]}:{bound[1]}{joined}", flush=True)
         await run_for(args.duration)
     return 0

@@ -17,12 +17,13 @@ from ..errors import DecodeError, ProtocolError
 from ..iot.relay import IotRelay
 from ..sim.load_curve import LoadCurve
 from ..sim.meter import SimulatedMeter, meter_node
-from ..transport.udp import ECHONET_PORT, EchonetClient, serve_node
+from ..transport.udp import ECHONET_PORT, EchonetClient
 from .arguments import endpoint, positive_float
 from .device import add_device_parser
 from .dongle import add_dongle_parser
 from .endpoints import run_for
 from .iot import add_simulate_parsers
+from .node_options import add_interface_options, add_node_options, joined_text, serve_from_args
 from .plc import add_g3modem_parser
 
 __all__ = ["ProbedObject", "probe", "probe_json", "register"]
@@ -36,22 +37,6 @@ _LONGEST_SHOWN: Final = 100
 ProbedObject = tuple[EOJ, list[Any]]
 
 
-def _interface_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--interface",
-        action="append",
-        metavar="NAME",
-        help=f"join the ECHONET multicast group on this interface (repeatable; default: the "
-        f"interface of --bind, or the default route's); {what}",
-    )
-    parser.add_argument(
-        "--no-multicast",
-        dest="join_group",
-        action="store_false",
-        help="do not join 224.0.23.0 / ff02::1 (unicast only)",
-    )
-
-
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = commands.add_parser("simulate", help="run a simulated device")
     devices = simulate.add_subparsers(dest="device", required=True, metavar="DEVICE")
@@ -60,31 +45,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_g3modem_parser(devices)
     add_simulate_parsers(devices)
     meter = devices.add_parser("meter", help="low-voltage smart meter (0x028801) on UDP")
-    meter.add_argument(
-        "--bind",
-        type=endpoint(ECHONET_PORT),
-        default="127.0.0.1",
-        help="ADDR[:PORT] (default 127.0.0.1:3610)",
-    )
+    add_node_options(meter, "; multicast Gets and the INF at start go there")
     meter.add_argument("--seed", type=int, default=1, help="load-curve seed")
     meter.add_argument("--pv-peak", type=float, default=0.0, help="PV peak in W (reverse flow)")
-    meter.add_argument(
-        "--reply-to-source",
-        action="store_true",
-        help="answer the request's source port instead of 3610 (for clients on ephemeral ports)",
-    )
     meter.add_argument(
         "--iot-headend",
         type=endpoint(ECHONET_PORT),
         help="relay B-route(IoT) frames (ECHONET Lite format 2) to this head-end HOST[:PORT]",
     )
-    meter.add_argument(
-        "--duration",
-        type=positive_float,
-        default=None,
-        help="stop after this many seconds (default: run until interrupted)",
-    )
-    _interface_option(meter, "multicast Gets and the INF at start go there")
     meter.set_defaults(handler=lambda args: asyncio.run(_simulate_meter(args)))
 
     probe_cmd = commands.add_parser("probe", help="discover a node and read every property")
@@ -103,7 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="print typed JSON: numbers as numbers with their unit named, EPCs in hex",
     )
-    _interface_option(probe_cmd, "only the group's INFs arrive there")
+    add_interface_options(probe_cmd, "; only the group's INFs arrive there")
     probe_cmd.set_defaults(handler=lambda args: asyncio.run(_probe(args)))
 
 
@@ -112,15 +80,9 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     node = meter_node(meter)
     if args.iot_headend:
         node.arbitrary_handler = IotRelay(headend=args.iot_headend)
-    async with serve_node(
-        node,
-        local=args.bind,
-        reply_port=None if args.reply_to_source else ECHONET_PORT,
-        join_group=args.join_group,
-        interface=args.interface,
-    ) as link:
+    async with serve_from_args(node, args) as link:
         bound = link.address
-        joined = f", {link.group[0]} joined on {', '.join(link.joined)}" if link.joined else ""
+        joined = joined_text(link)
         print(
             f"simulated smart meter 028801 listening on {bound[0]}:{bound[1]}{joined}", flush=True
         )
