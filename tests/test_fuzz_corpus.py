@@ -83,7 +83,7 @@ def test_every_target_has_seeds(target: str) -> None:
 def test_every_differential_target_names_its_peers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {n for n in TARGET_NAMES if n.startswith("diff_")} == set(DIFF_PEERS)
     assert _peers_missing("lowpan_frame") is None
-    monkeypatch.setitem(DIFF_PEERS, "diff_lowpan", ("scapy", "no_such_peer_module"))
+    monkeypatch.setitem(DIFF_PEERS, "diff_lowpan", ("no_such_peer_module", "scapy"))
     assert _peers_missing("diff_lowpan") == "no_such_peer_module not installed (the interop extra)"
 
 

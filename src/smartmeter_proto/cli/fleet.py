@@ -131,12 +131,8 @@ def _json(report: ServiceReport, run: FleetRun) -> dict[str, object]:
 
 
 def _fleet(args: argparse.Namespace) -> int:
-    # Everything the run will need, checked before it starts: output paths (by their
-    # argument types) and the optional modules that write the chart and the capture.
-    if args.chart:
-        require_extra("hes", "matplotlib")
-    if args.capture:
-        require_extra("hes", "pyarrow")
+    # Everything the run will need, checked before it starts: the arguments (bad input,
+    # exit 2) first, then the optional modules that write the chart and the capture.
     try:
         plan = _plan(args)
     except ValueError as exc:
@@ -144,6 +140,10 @@ def _fleet(args: argparse.Namespace) -> int:
     db = Path(args.db)
     if args.resume and not db.is_file():
         fail(f"nothing to resume: no store {str(db)[:80]!r}")
+    if args.chart:
+        require_extra("hes", "matplotlib")
+    if args.capture:
+        require_extra("hes", "pyarrow")
     if not args.resume:
         for path in run_files(db):
             path.unlink(missing_ok=True)
