@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +19,9 @@ import pytest
 from smartmeter_proto.cli import build_parser
 from smartmeter_proto.cli.charts import can_draw_blocks, half_hour_chart
 from smartmeter_proto.cli.dongle import parse_injection
+from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import MODELS, make_dongle
+from smartmeter_proto.sim.dongle_pty import serve_dongle
 from smartmeter_proto.wisun.broute import BRoute
 from smartmeter_proto.wisun.dongle_models import (
     DEFAULT_DONGLE_MODEL,
@@ -111,20 +116,58 @@ def test_chart_draws_blocks_or_ascii() -> None:
     assert "#" in ascii_bars
 
 
+#: Virtual start of the emulated dongle (2026-05-01 12:00:05 JST).
+T0 = 1_777_604_405.0
+#: Wall seconds between two firings of the emulator's timers: a pace, no bound.
+_PACE_S = 0.002
+#: Timers further ahead (emulator seconds) wait: the meter's 30-minute schedule stays put,
+#: the longest scan round (duration 8: 28 x 9.6 ms x 257, 69 s) and PANA fit.
+_MAX_STEP_S = 120.0
+
+
+@contextlib.contextmanager
+def dongle_in_virtual_time(model: str) -> Iterator[str]:
+    """The dongle emulator on a pty, served from a background loop on a virtual clock.
+
+    Its timers (radio latency, scan dwell, PANA) fire as soon as the loop is idle, so a
+    join takes its emulated time without taking wall time: an answer never waits on a
+    scaled wall clock, whatever the machine's load. Yields the pty's path.
+    """
+    loop = asyncio.new_event_loop()
+    clock = VirtualClock(T0)
+    paths: list[str] = []
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        emulator = make_dongle(model, rbid=RBID, password=PASSWORD, now=clock.now)
+        async with serve_dongle(emulator, clock=clock, run_timers=False) as pty:
+            paths.append(pty.path)
+            started.set()
+            while not stop.is_set() and not pty.closed.is_set():
+                await asyncio.sleep(_PACE_S)
+                due = pty.next_deadline()
+                if due is not None and due <= clock.now + _MAX_STEP_S:
+                    clock.now = max(clock.now, due)
+                    pty.handle_timeout()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(HANG_GUARD_S), "the pty did not come up"
+        yield paths[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(HANG_GUARD_S)
+        loop.close()
+
+
 def test_monitor_prints_kwh_in_jst_through_an_emulated_dongle(tmp_path: Path) -> None:
-    """``simulate dongle`` on a real pty, ``monitor`` on it; the password comes from a file."""
+    """The dongle emulator on a real pty, ``monitor`` on it; the password comes from a file."""
     secret = tmp_path / "password"
     secret.write_text(PASSWORD + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTMETER_PROTO_")}
-    dongle = subprocess.Popen(
-        [sys.executable, "-m", "smartmeter_proto", "simulate", "dongle", "--model", "bp35c0",
-         "--time-scale", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-        env=env,
-    )
-    try:
-        assert dongle.stdout is not None
-        path = dongle.stdout.readline().strip()
+    with dongle_in_virtual_time("bp35c0") as path:
         assert path.startswith("/dev/")
         done = subprocess.run(
             [sys.executable, "-m", "smartmeter_proto", "monitor", "--device", path,
@@ -132,9 +175,6 @@ def test_monitor_prints_kwh_in_jst_through_an_emulated_dongle(tmp_path: Path) ->
             capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
             timeout=HANG_GUARD_S, check=False,
         )
-    finally:
-        dongle.terminate()
-        dongle.communicate(timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr
     reading = done.stdout.splitlines()[-2]  # the last line is the session's close
     assert re.fullmatch(
