@@ -60,8 +60,9 @@ async def _run(days: int, poll: float, folder: Path) -> list[tuple[int, int, int
         serve_node(node, local=(HOST, 0), reply_port=None, join_group=False, clock=clock) as link,
         EchonetClient.udp(local=(HOST, 0), timeout=2.0, retries=1, join_group=False) as client,
     ):
-        recorder = Recorder(SmartMeter(client, link.address, clock=clock), store,
-                            poll_interval=poll)
+        recorder = Recorder(
+            SmartMeter(client, link.address, clock=clock), store, poll_interval=poll
+        )
         recorder.start_listening()  # as run() does: the meter's INF every 30 minutes
         started = time.perf_counter()
         for day in range(1, days + 1):
@@ -73,14 +74,19 @@ async def _run(days: int, poll: float, folder: Path) -> list[tuple[int, int, int
             current, _peak = tracemalloc.get_traced_memory()
             recorder_side = _without_emulator()
             rows.append((day, recorder_side, _rss_kib(), time.perf_counter() - started))
-            print(f"day {day}: traced heap {current / 1024:8.1f} KiB, without the emulator "
-                  f"{recorder_side / 1024:8.1f} KiB  RSS {_rss_kib():7d} KiB  "
-                  f"wall {time.perf_counter() - started:6.1f} s", flush=True)
+            print(
+                f"day {day}: traced heap {current / 1024:8.1f} KiB, without the emulator "
+                f"{recorder_side / 1024:8.1f} KiB  RSS {_rss_kib():7d} KiB  "
+                f"wall {time.perf_counter() - started:6.1f} s",
+                flush=True,
+            )
         await recorder.stop()
     report = build_report(store)
-    print(f"1-minute values {report.minutes_collected}/{report.minutes_expected}, "
-          f"30-minute {report.half_hours_collected}/{report.half_hours_expected}, "
-          f"disagreements {report.disagreements}")
+    print(
+        f"1-minute values {report.minutes_collected}/{report.minutes_expected}, "
+        f"30-minute {report.half_hours_collected}/{report.half_hours_expected}, "
+        f"disagreements {report.disagreements}"
+    )
     store.close()
     return rows
 
@@ -95,8 +101,10 @@ def main() -> None:
         rows = asyncio.run(_run(args.days, args.poll, Path(folder)))
     first, last = rows[0], rows[-1]
     growth = (last[1] - first[1]) / 1024
-    print(f"traced heap without the emulator, day 1 -> day {last[0]}: {growth:+.1f} KiB; "
-          f"RSS {first[2]} -> {last[2]} KiB")
+    print(
+        f"traced heap without the emulator, day 1 -> day {last[0]}: {growth:+.1f} KiB; "
+        f"RSS {first[2]} -> {last[2]} KiB"
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1001)
     parser.add_argument("--targets", default=",".join(TARGET_NAMES))
     parser.add_argument("--json", type=Path, help="write the figures to this file")
-    parser.add_argument("--stateful-inputs", type=int, default=10_000,
-                        help="inputs per stateful subject (fuzz/stateful.py); 0 skips them")
+    parser.add_argument(
+        "--stateful-inputs",
+        type=int,
+        default=10_000,
+        help="inputs per stateful subject (fuzz/stateful.py); 0 skips them",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.targets.split(",") if n]
     unknown = sorted(set(names) - set(TARGET_NAMES))
@@ -99,14 +103,23 @@ def main(argv: list[str] | None = None) -> int:
 
         for subject in stateful.SUBJECTS.values():
             result = stateful.run(subject, inputs=args.stateful_inputs, seed=args.seed)
-            stateful_rows.append({
-                "subject": subject.name, "execs": result.inputs,
-                "seconds": round(result.seconds, 1), "growth": result.growth,
-                "budget": subject.budget, "ok": result.ok, "failure": result.failure,
-            })
-            print(f"stateful {subject.name:19} {result.inputs:6} inputs in "
-                  f"{result.seconds:5.1f} s, growth {result.growth / 1024:6.1f} KiB of "
-                  f"{subject.budget // 1024} KiB: {'ok' if result.ok else 'FAIL'}", flush=True)
+            stateful_rows.append(
+                {
+                    "subject": subject.name,
+                    "execs": result.inputs,
+                    "seconds": round(result.seconds, 1),
+                    "growth": result.growth,
+                    "budget": subject.budget,
+                    "ok": result.ok,
+                    "failure": result.failure,
+                }
+            )
+            print(
+                f"stateful {subject.name:19} {result.inputs:6} inputs in "
+                f"{result.seconds:5.1f} s, growth {result.growth / 1024:6.1f} KiB of "
+                f"{subject.budget // 1024} KiB: {'ok' if result.ok else 'FAIL'}",
+                flush=True,
+            )
             if result.failure:
                 print(result.failure, file=sys.stderr)
     total = sum(int(r["execs"]) for r in rows)  # type: ignore[call-overload]
@@ -115,8 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"campaign: {len(rows)} targets, {total} execs in {wall:.0f} s, seed {args.seed}")
     if args.json is not None:
         args.json.write_text(
-            json.dumps({"seed": args.seed, "total": total, "wall_s": round(wall), "rows": rows,
-                        "stateful": stateful_rows, "unconfirmed": unconfirmed}, indent=1),
+            json.dumps(
+                {
+                    "seed": args.seed,
+                    "total": total,
+                    "wall_s": round(wall),
+                    "rows": rows,
+                    "stateful": stateful_rows,
+                    "unconfirmed": unconfirmed,
+                },
+                indent=1,
+            ),
             encoding="utf-8",
         )
     failed = any(r["crashes"] for r in rows) or not all(r["ok"] for r in stateful_rows)

@@ -137,7 +137,8 @@ def build() -> Target:
             return "gx-year-1900"
         if any(
             getattr(x.value, "deviation", 0) not in range(-720, 721)
-            and getattr(x.value, "deviation", 0) != -0x8000 for x in items
+            and getattr(x.value, "deviation", 0) != -0x8000
+            for x in items
         ):
             return "peer-deviation-range"
         if peer == "dc" and any(x.type.name == "DATE" for x in items) and exc is None:
@@ -155,8 +156,11 @@ def build() -> Target:
             ("gx", gurux, gx.canon, canon),
             ("dc", dc.decode, dc.canon, adapters.Cosem.expected),
         ):
-            if peer == "gx" and (b"\x13" in data if ours is None else any(
-                    x.type.name == "COMPACT_ARRAY" for x in _walk(ours))):
+            if peer == "gx" and (
+                b"\x13" in data
+                if ours is None
+                else any(x.type.name == "COMPACT_ARRAY" for x in _walk(ours))
+            ):
                 OUTCOMES["gx:gx-compact-loop"] += 1  # not run: see PEER_QUIRKS
                 verdicts.append("gx-compact-loop")
                 continue

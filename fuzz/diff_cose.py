@@ -219,8 +219,10 @@ def build() -> Target:
         mac.key = hmac_key
         theirs_enc, theirs_mac = enc.encode(), mac.encode()
         for name, data, is_mac in (
-            ("ours-enc", ours_enc, False), ("ours-mac", ours_mac, True),
-            ("pc-enc", theirs_enc, False), ("pc-mac", theirs_mac, True),
+            ("ours-enc", ours_enc, False),
+            ("ours-mac", ours_mac, True),
+            ("pc-enc", theirs_enc, False),
+            ("pc-mac", theirs_mac, True),
         ):
             if ours_open(data, is_mac) != plain or theirs_open(data, is_mac) != plain:
                 raise AssertionError(f"{name}: a side does not open to the plaintext")

@@ -80,7 +80,7 @@ def build() -> Target:
     from scapy.layers.inet6 import IPv6
 
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun import lowpan, mac802154
+    from smartmeter_proto.wisun.radio import lowpan, mac802154
 
     def count(verdict: str) -> str:
         OUTCOMES[verdict] += 1
@@ -99,9 +99,12 @@ def build() -> Target:
         if smode and pkt.fcf_panidcompress and dmode:
             span = dpan
         return (
-            pkt.fcf_frametype, pkt.seqnum, dpan,
+            pkt.fcf_frametype,
+            pkt.seqnum,
+            dpan,
             addr(getattr(layer, "dest_addr", None), dmode),
-            span, addr(getattr(layer, "src_addr", None), smode),
+            span,
+            addr(getattr(layer, "src_addr", None), smode),
         )
 
     def ours_fields(frame: Any) -> tuple[object, ...]:
@@ -109,8 +112,12 @@ def build() -> Target:
         if span is None and frame.src_addr is not None:
             span = frame.dst_pan_id  # PAN id compression: the source shares it
         return (
-            frame.frame_type, frame.seq, frame.dst_pan_id if frame.dst_addr else None,
-            frame.dst_addr, span, frame.src_addr,
+            frame.frame_type,
+            frame.seq,
+            frame.dst_pan_id if frame.dst_addr else None,
+            frame.dst_addr,
+            span,
+            frame.src_addr,
         )
 
     def compare_ipv6(frame: Any, pkt: Any) -> str:
@@ -131,8 +138,12 @@ def build() -> Target:
         src, dst = bytes(packet[8:24]), bytes(packet[24:40])
         want = (ipaddress.IPv6Address(src), ipaddress.IPv6Address(dst), packet[6], packet[7])
         try:
-            got = (ipaddress.IPv6Address(theirs.src), ipaddress.IPv6Address(theirs.dst),
-                   theirs.nh, theirs.hlim)
+            got = (
+                ipaddress.IPv6Address(theirs.src),
+                ipaddress.IPv6Address(theirs.dst),
+                theirs.nh,
+                theirs.hlim,
+            )
         except Exception:
             return "sc-iphc-error"
         if got != want:
@@ -140,8 +151,9 @@ def build() -> Target:
         if packet[6] == 17 and len(packet) >= 48 and UDP in pkt:
             ours_udp = (int.from_bytes(packet[40:42], "big"), int.from_bytes(packet[42:44], "big"))
             if (pkt[UDP].sport, pkt[UDP].dport) != ours_udp:
-                raise AssertionError(f"UDP ports ours {ours_udp}, scapy "
-                                     f"{(pkt[UDP].sport, pkt[UDP].dport)}")
+                raise AssertionError(
+                    f"UDP ports ours {ours_udp}, scapy {(pkt[UDP].sport, pkt[UDP].dport)}"
+                )
             if bytes(pkt[UDP].payload) != packet[48:]:
                 raise AssertionError("UDP payload differs")
             return "agree-udp"

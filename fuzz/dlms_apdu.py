@@ -54,9 +54,18 @@ def seeds() -> dict[str, bytes]:
     profile = a.CosemAttributeDescriptor(7, bytes.fromhex("0100630100FF"), 2)
     disconnect = a.CosemMethodDescriptor(70, bytes.fromhex("0000600300FF"), 1)
     # Profile generic entry descriptor (selector 2): entries 1..4, all columns.
-    entry = a.SelectiveAccess(2, Data(t.STRUCTURE, (
-        Data(t.DOUBLE_LONG_UNSIGNED, 1), Data(t.DOUBLE_LONG_UNSIGNED, 4),
-        Data(t.LONG_UNSIGNED, 1), Data(t.LONG_UNSIGNED, 0))))
+    entry = a.SelectiveAccess(
+        2,
+        Data(
+            t.STRUCTURE,
+            (
+                Data(t.DOUBLE_LONG_UNSIGNED, 1),
+                Data(t.DOUBLE_LONG_UNSIGNED, 4),
+                Data(t.LONG_UNSIGNED, 1),
+                Data(t.LONG_UNSIGNED, 0),
+            ),
+        ),
+    )
     energy = Data(t.DOUBLE_LONG_UNSIGNED, 123456)
     block = a.DataBlock(False, 1, bytes.fromhex("0102020309060000010000FF"))
     last = a.DataBlock(True, 2, bytes.fromhex("1200FF"))
@@ -70,50 +79,63 @@ def seeds() -> dict[str, bytes]:
         "get-response-error": a.GetResponseNormal(a.DataAccessResult.OBJECT_UNDEFINED, inv),
         "get-response-datablock": a.GetResponseWithDatablock(False, 1, block.raw_data, inv),
         "get-response-with-list": a.GetResponseWithList(
-            (energy, a.DataAccessResult.READ_WRITE_DENIED), inv),
+            (energy, a.DataAccessResult.READ_WRITE_DENIED), inv
+        ),
         "set-request-normal": a.SetRequestNormal(clock, Data(t.OCTET_STRING, bytes(12)), None, inv),
         "set-request-first-datablock": a.SetRequestWithFirstDatablock(clock, block, None, inv),
         "set-request-datablock": a.SetRequestWithDatablock(last, inv),
-        "set-request-with-list": a.SetRequestWithList(
-            with_sel, (Data(t.NULL, None), energy), inv),
+        "set-request-with-list": a.SetRequestWithList(with_sel, (Data(t.NULL, None), energy), inv),
         "set-request-list-first-datablock": a.SetRequestWithListAndFirstDatablock(
-            with_sel, block, inv),
+            with_sel, block, inv
+        ),
         "set-response-normal": a.SetResponseNormal(a.DataAccessResult.SUCCESS, inv),
         "set-response-datablock": a.SetResponseDatablock(1, inv),
         "set-response-last-datablock": a.SetResponseLastDatablock(
-            a.DataAccessResult.SUCCESS, 2, inv),
+            a.DataAccessResult.SUCCESS, 2, inv
+        ),
         "set-response-last-datablock-list": a.SetResponseLastDatablockWithList(
-            (a.DataAccessResult.SUCCESS, a.DataAccessResult.TYPE_UNMATCHED), 2, inv),
+            (a.DataAccessResult.SUCCESS, a.DataAccessResult.TYPE_UNMATCHED), 2, inv
+        ),
         "set-response-with-list": a.SetResponseWithList((a.DataAccessResult.SUCCESS,) * 2, inv),
         "action-request-normal": a.ActionRequestNormal(disconnect, Data(t.INTEGER, 0), inv),
         "action-request-no-parameter": a.ActionRequestNormal(disconnect, None, inv),
         "action-request-next-pblock": a.ActionRequestNextPblock(1, inv),
         "action-request-with-list": a.ActionRequestWithList(
-            (disconnect, disconnect), (Data(t.INTEGER, 0), Data(t.NULL, None)), inv),
+            (disconnect, disconnect), (Data(t.INTEGER, 0), Data(t.NULL, None)), inv
+        ),
         "action-request-first-pblock": a.ActionRequestWithFirstPblock(disconnect, block, inv),
         "action-request-list-first-pblock": a.ActionRequestWithListAndFirstPblock(
-            (disconnect,), block, inv),
+            (disconnect,), block, inv
+        ),
         "action-request-pblock": a.ActionRequestWithPblock(last, inv),
         "action-response-normal": a.ActionResponseNormal(
-            a.ActionOutcome(a.ActionResult.SUCCESS, None), inv),
+            a.ActionOutcome(a.ActionResult.SUCCESS, None), inv
+        ),
         "action-response-return": a.ActionResponseNormal(
-            a.ActionOutcome(a.ActionResult.SUCCESS, energy), inv),
+            a.ActionOutcome(a.ActionResult.SUCCESS, energy), inv
+        ),
         "action-response-pblock": a.ActionResponseWithPblock(block, inv),
         "action-response-with-list": a.ActionResponseWithList(
-            (a.ActionOutcome(a.ActionResult.SUCCESS, None),
-             a.ActionOutcome(a.ActionResult.OTHER_REASON, a.DataAccessResult.HARDWARE_FAULT)),
-            inv),
+            (
+                a.ActionOutcome(a.ActionResult.SUCCESS, None),
+                a.ActionOutcome(a.ActionResult.OTHER_REASON, a.DataAccessResult.HARDWARE_FAULT),
+            ),
+            inv,
+        ),
         "action-response-next-pblock": a.ActionResponseNextPblock(1, inv),
         "data-notification-date-time": a.DataNotification(
             Data(t.STRUCTURE, (energy, Data(t.OCTET_STRING, bytes.fromhex("0100010800FF")))),
-            bytes.fromhex("07EA0B1903120000FF800000"), a.LongInvokeIdAndPriority(1)),
+            bytes.fromhex("07EA0B1903120000FF800000"),
+            a.LongInvokeIdAndPriority(1),
+        ),
         "event-notification": a.EventNotificationRequest(clock, energy, None),
         "exception-response": a.ExceptionResponse(
-            a.ExceptionStateError.SERVICE_NOT_ALLOWED,
-            a.ExceptionServiceError.SERVICE_NOT_SUPPORTED),
+            a.ExceptionStateError.SERVICE_NOT_ALLOWED, a.ExceptionServiceError.SERVICE_NOT_SUPPORTED
+        ),
         "exception-response-counter": a.ExceptionResponse(1, 6, 16),
         "general-block-transfer": a.GeneralBlockTransfer(
-            True, 1, 0, a.GetRequestNormal(clock, None, inv).encode(), streaming=True),
+            True, 1, 0, a.GetRequestNormal(clock, None, inv).encode(), streaming=True
+        ),
     }
     out = {k: v.encode() for k, v in built.items()}
     # Real vectors (sources named in tests/aroute/test_apdu.py): dlms-cosem's data

@@ -36,12 +36,14 @@ def seeds() -> dict[str, bytes]:
     from smartmeter_proto.aroute.axdr import (
         BitString,
         CompactArray,
+        CosemDate,
+        CosemDateTime,
+        CosemTime,
         Data,
         DataType,
         TypeDescription,
         encode_data,
     )
-    from smartmeter_proto.aroute.axdr_datetime import CosemDate, CosemDateTime, CosemTime
 
     t = DataType
     stamp = CosemDateTime(2026, 11, 25, 3, 18, 45, 0, 0, -540, 0)  # JST, Blue Book sign
@@ -71,9 +73,7 @@ def seeds() -> dict[str, bytes]:
     }
     out = {f"scalar-{k}": encode_data(v) for k, v in scalars.items()}
     # A register scaler_unit and a nested array of structures of every scalar.
-    out["scaler-unit"] = encode_data(
-        Data(t.STRUCTURE, (Data(t.INTEGER, -1), Data(t.ENUM, 30)))
-    )
+    out["scaler-unit"] = encode_data(Data(t.STRUCTURE, (Data(t.INTEGER, -1), Data(t.ENUM, 30))))
     out["nested-all-scalars"] = encode_data(
         Data(t.ARRAY, (Data(t.STRUCTURE, tuple(scalars.values())),) * 2)
     )
@@ -81,24 +81,43 @@ def seeds() -> dict[str, bytes]:
     rows = []
     for i in range(48):
         when = CosemDateTime(2026, 11, 25, 3, i // 2, 30 * (i % 2), 0, 0, -540, 0)
-        rows.append(Data(t.STRUCTURE, (
-            Data(t.OCTET_STRING, when.encode()),
-            Data(t.UNSIGNED, 0),
-            Data(t.DOUBLE_LONG_UNSIGNED, 1_000_000 + 137 * i),
-        )))
+        rows.append(
+            Data(
+                t.STRUCTURE,
+                (
+                    Data(t.OCTET_STRING, when.encode()),
+                    Data(t.UNSIGNED, 0),
+                    Data(t.DOUBLE_LONG_UNSIGNED, 1_000_000 + 137 * i),
+                ),
+            )
+        )
     out["profile-buffer-48"] = encode_data(Data(t.ARRAY, tuple(rows)))
     # The same rows as a compact array (Blue Book 4.1.5 compact-array).
-    desc = TypeDescription(t.STRUCTURE, 3, (
-        TypeDescription(t.OCTET_STRING), TypeDescription(t.UNSIGNED),
-        TypeDescription(t.DOUBLE_LONG_UNSIGNED),
-    ))
+    desc = TypeDescription(
+        t.STRUCTURE,
+        3,
+        (
+            TypeDescription(t.OCTET_STRING),
+            TypeDescription(t.UNSIGNED),
+            TypeDescription(t.DOUBLE_LONG_UNSIGNED),
+        ),
+    )
     out["compact-array-48"] = encode_data(Data(t.COMPACT_ARRAY, CompactArray(desc, tuple(rows))))
-    small = TypeDescription(t.STRUCTURE, 2, (
-        TypeDescription(t.LONG_UNSIGNED), TypeDescription(t.OCTET_STRING)))
-    out["compact-array-small"] = encode_data(Data(t.COMPACT_ARRAY, CompactArray(small, tuple(
-        Data(t.STRUCTURE, (Data(t.LONG_UNSIGNED, i), Data(t.OCTET_STRING, b"ab"[:i])))
-        for i in range(3)
-    ))))
+    small = TypeDescription(
+        t.STRUCTURE, 2, (TypeDescription(t.LONG_UNSIGNED), TypeDescription(t.OCTET_STRING))
+    )
+    out["compact-array-small"] = encode_data(
+        Data(
+            t.COMPACT_ARRAY,
+            CompactArray(
+                small,
+                tuple(
+                    Data(t.STRUCTURE, (Data(t.LONG_UNSIGNED, i), Data(t.OCTET_STRING, b"ab"[:i])))
+                    for i in range(3)
+                ),
+            ),
+        )
+    )
     test_axdr = load_test_module("tests/aroute/test_axdr.py")
     out["dlms-cosem-load-profile-24"] = test_axdr.LOAD_PROFILE_24[1:]  # without the Data choice
     out["dlms-cosem-kamstrup-han"] = test_axdr.KAMSTRUP_HAN

@@ -88,8 +88,12 @@ def seeds() -> dict[str, bytes]:
     # No title to form the IV unless the caller passes one (was a ValueError).
     out["edge-zero-length-title"] = bytes.fromhex("DB00113001234567") + bytes(12)
     out["edge-flipped-tag"] = out["general-glo-get-request"][:-1] + b"\x00"
-    out["edge-long-form-length"] = bytes.fromhex("DB08") + SERVER_TITLE + bytes.fromhex(
-        "840000001E") + test_security.GLO_GET[0x30][2:]
+    out["edge-long-form-length"] = (
+        bytes.fromhex("DB08")
+        + SERVER_TITLE
+        + bytes.fromhex("840000001E")
+        + test_security.GLO_GET[0x30][2:]
+    )
     return out
 
 

@@ -72,7 +72,7 @@ def seeds() -> dict[str, bytes]:
     from pana_message import real_messages
 
     from smartmeter_proto.auth.eap import EapCode, EapPacket
-    from smartmeter_proto.wisun.pana import AvpCode, decode
+    from smartmeter_proto.wisun.radio.pana.message import AvpCode, decode
 
     _, late_peer, _, late_server, (msg1, msg2, msg3) = machines()
     msg4 = late_peer.receive(msg3)

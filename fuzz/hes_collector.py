@@ -67,8 +67,15 @@ def seeds() -> dict[str, bytes]:
     from smartmeter_proto.sim.ameter import SimulatedAMeter
 
     start = datetime.fromtimestamp(T0, UTC)
-    meter = SimulatedAMeter(start=start, system_title=TITLES[0], client_system_title=HES_TITLE,
-                            ek=EK, ak=AK, state=MemoryStateStore(), push_5min=True)
+    meter = SimulatedAMeter(
+        start=start,
+        system_title=TITLES[0],
+        client_system_title=HES_TITLE,
+        ek=EK,
+        ak=AK,
+        state=MemoryStateStore(),
+        push_5min=True,
+    )
     meter.tick(start + timedelta(minutes=50))
     meter.outage(start + timedelta(minutes=51))
     meter.restore(start + timedelta(minutes=55))

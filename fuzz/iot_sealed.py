@@ -34,9 +34,9 @@ METER = ("meter", 0)
 
 
 def keys() -> Any:
-    from smartmeter_proto.iot.channel import MeterKeys
+    from smartmeter_proto.iot.channel import ChannelKeys
 
-    return MeterKeys(METER_ID, UPLINK_KEY, DOWNLINK_KEY, COMMON_IV)
+    return ChannelKeys(METER_ID, UPLINK_KEY, DOWNLINK_KEY, COMMON_IV)
 
 
 def seal(plain: bytes, *, uplink: bool, seq: int) -> bytes:

@@ -14,7 +14,7 @@ from _harness import Target, main
 def build() -> Target:
     from smartmeter_proto.errors import DecodeError
     from smartmeter_proto.wisun.j11 import J11Frame, UniqueCode
-    from smartmeter_proto.wisun.j11_messages import decode_message, encode_message
+    from smartmeter_proto.wisun.j11.messages import decode_message, encode_message
 
     request = UniqueCode.REQUEST.to_bytes(4, "big")
 

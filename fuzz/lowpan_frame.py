@@ -25,7 +25,7 @@ SENDER = bytes.fromhex("ACDE480000000001")
 
 def build() -> Target:
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun import lowpan, mac802154
+    from smartmeter_proto.wisun.radio import lowpan, mac802154
 
     def call(data: bytes) -> object:
         results: list[object] = []
@@ -57,7 +57,7 @@ def seeds() -> dict[str, bytes]:
     """Real frames from tests/wisun (scapy captures), frames built by ``udp_frames``."""
     from pana_message import load_test_module, real_messages
 
-    from smartmeter_proto.wisun import lowpan
+    from smartmeter_proto.wisun.radio import lowpan
 
     test_lowpan = load_test_module("tests/wisun/test_lowpan.py")
     test_mac = load_test_module("tests/wisun/test_mac802154.py")

@@ -16,7 +16,7 @@ from _harness import REPO, Target, main
 
 def build() -> Target:
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun import pana
+    from smartmeter_proto.wisun.radio.pana import message as pana
 
     def call(data: bytes) -> object:
         return pana.decode(data)
@@ -54,7 +54,7 @@ def real_messages() -> dict[str, bytes]:
 
 def seeds() -> dict[str, bytes]:
     """Real captures, then truncated and mutated copies of them."""
-    from smartmeter_proto.wisun import pana
+    from smartmeter_proto.wisun.radio.pana import message as pana
 
     real = real_messages()
     out = dict(real)

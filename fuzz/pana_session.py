@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from _harness import Target, main
 
 if TYPE_CHECKING:  # imported lazily: atheris instruments the library before it loads
-    from smartmeter_proto.wisun.pana_session import PanaAgent, PanaClient
+    from smartmeter_proto.wisun.radio.pana.session import PanaAgent, PanaClient
 
 PSK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 ID_P = b"0123456789AB"
@@ -49,7 +49,7 @@ def join(records: list[bytes]) -> bytes:
 
 def _endpoints(now: float) -> tuple[PanaClient, PanaAgent]:
     from smartmeter_proto.auth.eap_psk import EapPskPeer, EapPskServer
-    from smartmeter_proto.wisun.pana_session import PanaAgent, PanaClient
+    from smartmeter_proto.wisun.radio.pana.session import PanaAgent, PanaClient
 
     def peer() -> EapPskPeer:
         return EapPskPeer(ID_P, PSK, random_bytes=fixed_random)

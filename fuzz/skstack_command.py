@@ -15,8 +15,8 @@ def build() -> Target:
     import re
 
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun.skstack_device import CommandParser, parse_command
-    from smartmeter_proto.wisun.skstack_dialects import dialect_names
+    from smartmeter_proto.wisun.skstack.device import CommandParser, parse_command
+    from smartmeter_proto.wisun.skstack.dialects import dialect_names
 
     dialects = dialect_names()
     line_end = re.compile(rb"[\r\n]")

@@ -13,8 +13,8 @@ from _harness import Target, main
 
 def build() -> Target:
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun.skstack_dialects import PayloadMode, dialect_names
-    from smartmeter_proto.wisun.skstack_messages import decode_line
+    from smartmeter_proto.wisun.skstack.dialects import PayloadMode, dialect_names
+    from smartmeter_proto.wisun.skstack.messages import decode_line
 
     dialects = dialect_names()
 

@@ -13,7 +13,7 @@ from _harness import Target, main
 
 def build() -> Target:
     from smartmeter_proto.wisun.skstack import Parser
-    from smartmeter_proto.wisun.skstack_dialects import PayloadMode, dialect_names
+    from smartmeter_proto.wisun.skstack.dialects import PayloadMode, dialect_names
 
     dialects = dialect_names()
 

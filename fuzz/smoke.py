@@ -230,7 +230,7 @@ def build_seeds() -> dict[str, dict[str, bytes]]:
     sys.path.insert(0, str(CORPUS_DIR.parent))
     import broute_input
 
-    from smartmeter_proto.wisun.skstack_dialects import dialect_names
+    from smartmeter_proto.wisun.skstack.dialects import dialect_names
 
     vectors, node, edges = _echonet_vectors(), _node_requests(), _edge_frames()
     frames = {**vectors, **node, **edges}
@@ -307,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput", action="store_true", help="print a markdown table")
     parser.add_argument("--write-seeds", action="store_true", help="rebuild the seed corpus")
     parser.add_argument(
-        "--stateful-inputs", type=int, default=1500,
+        "--stateful-inputs",
+        type=int,
+        default=1500,
         help="inputs per stateful subject (fuzz/stateful.py); 0 skips them",
     )
     args = parser.parse_args(argv)

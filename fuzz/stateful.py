@@ -144,18 +144,24 @@ def _dlms_association() -> Callable[[bytes, int], object]:
         client, server = pair
         option, plain = (data[0], data[1:]) if data else (0, b"")
         if option & 1:
-            server.receive(dlms_sealed.seal(plain, dlms_sealed.HES_TITLE,
-                                            client.counter.next(), bool(option & 8)),
-                           dlms_sealed.NOW)
+            server.receive(
+                dlms_sealed.seal(
+                    plain, dlms_sealed.HES_TITLE, client.counter.next(), bool(option & 8)
+                ),
+                dlms_sealed.NOW,
+            )
             for answer in server.apdus_to_send():
                 client.receive(answer, float(index))
         else:
             if index % 8 == 0:
                 client.get(Obis(1, 0, 1, 8, 0, 255), 3, 2)
                 client.apdus_to_send()
-            client.receive(dlms_sealed.seal(plain, dlms_sealed.TITLES[0],
-                                            server.counter.next(), bool(option & 8)),
-                           float(index))
+            client.receive(
+                dlms_sealed.seal(
+                    plain, dlms_sealed.TITLES[0], server.counter.next(), bool(option & 8)
+                ),
+                float(index),
+            )
         client.handle_timeout(float(index) + 0.5)
         client.apdus_to_send()
         return client.events()
@@ -192,8 +198,13 @@ def _iot_meter() -> Callable[[bytes, int], object]:
     from smartmeter_proto.security_state import MemoryStateStore
     from smartmeter_proto.sim.iotmeter import SimulatedIotMeter
 
-    meter = SimulatedIotMeter(iot_sealed.keys(), MeterKind.GAS, headend=iot_sealed.HEADEND,
-                              start=T0, state_store=MemoryStateStore())
+    meter = SimulatedIotMeter(
+        iot_sealed.keys(),
+        MeterKind.GAS,
+        headend=iot_sealed.HEADEND,
+        start=T0,
+        state_store=MemoryStateStore(),
+    )
     filled = T0 + 1800.0 * (meter.store.capacity + 1)  # the store full: its steady state
     meter.handle_timeout(filled)
     meter.datagrams_to_send()
@@ -213,7 +224,7 @@ def _iot_meter() -> Callable[[bytes, int], object]:
 
 def _lowpan_reassembler() -> Callable[[bytes, int], object]:
     from smartmeter_proto.errors import DecodeError
-    from smartmeter_proto.wisun import lowpan
+    from smartmeter_proto.wisun.radio import lowpan
 
     reassembler = lowpan.Reassembler()
 
@@ -252,29 +263,63 @@ def _stream_parsers() -> Callable[[bytes, int], object]:
 SUBJECTS: Final = {
     s.name: s
     for s in (
-        Subject("echonet_session", "echonet_session", _echonet_session,
-                what="one Session (its node, a Get every 20 s) across datagrams"),
-        Subject("echonet_node", "echonet_node", _echonet_node,
-                what="one simulated meter Node, 256 peer addresses"),
-        Subject("hes_collector", "dlms_sealed", _hes_collector, budget=512 * 1024,
-                what="one Collector, sealed pushes from two meters, a minute apart"),
-        Subject("dlms_association", "dlms_sealed", _dlms_association,
-                what="one associated client/server pair, sealed requests and answers"),
-        Subject("iot_headend", "iot_sealed", _iot_headend, budget=512 * 1024,
-                what="one HeadEnd (channel, back-fill collector), sealed uplink frames"),
-        Subject("iot_meter", "iot_sealed", _iot_meter,
-                what="one simulated IoT meter (channel, store), sealed downlink frames"),
-        Subject("lowpan_reassembler", "lowpan_frame", _lowpan_reassembler,
-                what="one 6LoWPAN Reassembler (bounded partial datagrams)"),
-        Subject("stream_parsers", "dlms_framing", _stream_parsers,
-                what="one HDLC, wrapper and J11 stream parser, inputs as successive chunks"),
+        Subject(
+            "echonet_session",
+            "echonet_session",
+            _echonet_session,
+            what="one Session (its node, a Get every 20 s) across datagrams",
+        ),
+        Subject(
+            "echonet_node",
+            "echonet_node",
+            _echonet_node,
+            what="one simulated meter Node, 256 peer addresses",
+        ),
+        Subject(
+            "hes_collector",
+            "dlms_sealed",
+            _hes_collector,
+            budget=512 * 1024,
+            what="one Collector, sealed pushes from two meters, a minute apart",
+        ),
+        Subject(
+            "dlms_association",
+            "dlms_sealed",
+            _dlms_association,
+            what="one associated client/server pair, sealed requests and answers",
+        ),
+        Subject(
+            "iot_headend",
+            "iot_sealed",
+            _iot_headend,
+            budget=512 * 1024,
+            what="one HeadEnd (channel, back-fill collector), sealed uplink frames",
+        ),
+        Subject(
+            "iot_meter",
+            "iot_sealed",
+            _iot_meter,
+            what="one simulated IoT meter (channel, store), sealed downlink frames",
+        ),
+        Subject(
+            "lowpan_reassembler",
+            "lowpan_frame",
+            _lowpan_reassembler,
+            what="one 6LoWPAN Reassembler (bounded partial datagrams)",
+        ),
+        Subject(
+            "stream_parsers",
+            "dlms_framing",
+            _stream_parsers,
+            what="one HDLC, wrapper and J11 stream parser, inputs as successive chunks",
+        ),
     )
 }
 
 
 def _clear_process_caches() -> None:
     """Empty the process-wide decoder caches (they have budgets of their own)."""
-    from smartmeter_proto.aroute import axdr_datetime
+    from smartmeter_proto.aroute.axdr import dates as axdr_datetime
     from smartmeter_proto.echonet import frame, typed
 
     typed._SHAPES.clear()
@@ -324,8 +369,9 @@ def run(subject: Subject, *, inputs: int = 10_000, seed: int = 0) -> Result:
         _clear_process_caches()
         growth = tracemalloc.get_traced_memory()[0] - baseline
         tracemalloc.stop()
-    return Result(subject.name, index + 1, time.perf_counter() - start, growth,
-                  subject.budget, failure)
+    return Result(
+        subject.name, index + 1, time.perf_counter() - start, growth, subject.budget, failure
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from smartmeter_proto.sim.dongle import DongleEmulator, make_dongle
-from smartmeter_proto.sim.dongle_pty import DonglePty, serve_dongle
 from smartmeter_proto.sim.load_curve import LoadCurve
 from smartmeter_proto.sim.meter import METER_EOJ, SimulatedMeter, meter_node
+from smartmeter_proto.transport.pty_server import DonglePty, serve_dongle
 from smartmeter_proto.transport.serial import open_broute
 
 RBID = "00112233445566778899AABBCCDDEEFF"  # ROHM 63AN028E placeholders

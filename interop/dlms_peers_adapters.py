@@ -19,12 +19,14 @@ from typing import Any, Final
 from dlms_peers_sample import canon, dt_fields
 
 from smartmeter_proto.aroute import axdr
-from smartmeter_proto.aroute.axdr import BitString, Data, DataType
-from smartmeter_proto.aroute.axdr_datetime import (
+from smartmeter_proto.aroute.axdr import (
     DEVIATION_NOT_SPECIFIED,
+    BitString,
     CosemDate,
     CosemDateTime,
     CosemTime,
+    Data,
+    DataType,
 )
 
 T = DataType

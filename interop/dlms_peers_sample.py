@@ -13,12 +13,16 @@ import struct
 from collections.abc import Iterator
 from typing import Final
 
-from smartmeter_proto.aroute.axdr import BitString, CompactArray, Data, DataType, TypeDescription
-from smartmeter_proto.aroute.axdr_datetime import (
+from smartmeter_proto.aroute.axdr import (
     DEVIATION_NOT_SPECIFIED,
+    BitString,
+    CompactArray,
     CosemDate,
     CosemDateTime,
     CosemTime,
+    Data,
+    DataType,
+    TypeDescription,
 )
 
 T = DataType

@@ -15,7 +15,7 @@ from dlms_peers_sample import PROFILE, PUSH_BODY, PUSH_TIME
 
 from smartmeter_proto.aroute import security
 from smartmeter_proto.aroute.acse import AARE, AARQ, MechanismName, decode_acse
-from smartmeter_proto.aroute.acse_initiate import Conformance, InitiateRequest, InitiateResponse
+from smartmeter_proto.aroute.acse.initiate import Conformance, InitiateRequest, InitiateResponse
 from smartmeter_proto.aroute.apdu import (
     DataNotification,
     GetResponseNormal,

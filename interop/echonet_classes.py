@@ -12,9 +12,15 @@ specs/echonet/). A class is checked once its file is in specs/echonet.
    enum both must name the code (each in its own words); where pychonet does
    not know a code our file lists, the case is excluded, naming pychonet's
    table. Structures (dates, times, arrays) are not compared here.
-2. Live: a node hosting one object of each class (values stored from the
-   samples above) serves on loopback; pychonet's client discovers it, reads
-   its property maps and ``update()``s every EPC it types, compared with ours.
+2. Live: the real CLI, ``smartmeter-proto simulate device --class 0x0130 ...
+   --bind 127.36.10.14`` in a subprocess, hosts one object of each class on
+   loopback; pychonet's client discovers it, reads its property maps and
+   ``update()``s every EPC of the Get map that its class table types; our
+   ``EchonetClient`` reads the object's 0x82 (so its session decodes by the
+   release the object reports) and the same EPCs. Both must have read the same
+   EDTs (calendar values may move a minute between reads: those compare on
+   pychonet's EDT), and pychonet's values must match ours as in 1; structured
+   values are compared by their EDTs only and counted apart.
 
 Run: ``python interop/echonet_classes.py`` (exit 1 on any disagreement).
 """
@@ -22,32 +28,52 @@ Run: ``python interop/echonet_classes.py`` (exit 1 on any disagreement).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import importlib
+import json
+import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final
 
 from echonet_pychonet import (
     ECHONET_PORT,
-    FIXED_NOW,
     Report,
-    _wait_for,
     installed_version,
     report_main,
 )
 
+import smartmeter_proto
 from smartmeter_proto.echonet.frame import EOJ
-from smartmeter_proto.echonet.node import DeviceObject, Node
-from smartmeter_proto.echonet.properties import decode_property
-from smartmeter_proto.echonet.specs import load_class
+from smartmeter_proto.echonet.properties import PropertyValue, decode_property, typed_property
+from smartmeter_proto.echonet.specs import STANDARD_VERSION, load_class, specs_dir
 from smartmeter_proto.errors import DecodeError
-from smartmeter_proto.transport.udp import serve_node
+from smartmeter_proto.transport.udp import EchonetClient
 
-#: Loopback plan: the device node and pychonet's client (127.0.0.0/8 only, UDP 3610).
+#: Loopback plan (127.0.0.0/8 only, UDP 3610): the CLI device node, pychonet, our client.
 DEVICE_HOST: Final = "127.36.10.14"
 PYCHONET_HOST: Final = "127.36.10.15"
+OURS_HOST: Final = "127.36.10.13"
+#: Guards against a hang only (no outcome depends on them): CLI start-up and shutdown,
+#: and the CLI's own --duration should this script die without stopping it.
+CLI_START_S: Final = 30.0
+CLI_GUARD_S: Final = 600
+#: The CLI's exit status after ^C (smartmeter_proto.cli: 130).
+CLI_INTERRUPTED: Final = 130
+_PAIR: Final = 2
+#: Flags pychonet writes in words: (class, EPC) -> {our value: pychonet's word}.
+_THEIR_FIELD_WORDS: Final[dict[tuple[int, int], dict[bool, str]]] = {
+    # 0x026B 0xC2 alarm status: a clear bit is "no alarm" (MRA 026B: true = "No Alarm");
+    # pychonet's ElectricWaterHeater writes "Normal", and "Alarm" for a set bit.
+    (0x026B, 0xC2): {True: "Normal", False: "Alarm"},
+}
+#: Kinds whose simulated values follow the node's (wall) clock.
+_CALENDAR: Final = frozenset({"date", "time", "time_hms", "datetime", "datetime_hm"})
 #: Class -> (pychonet module, class name) holding its EPC_FUNCTIONS.
 CLASSES: Final = {
     0x0130: ("HomeAirConditioner", "HomeAirConditioner"),
@@ -174,82 +200,180 @@ def check_codec(report: Report) -> dict[int, list[Sample]]:
 
 
 # -------------------------------------------------------------- live session
-def device_node(by_class: dict[int, list[Sample]]) -> Node:
-    """One object per class, each sampled EPC holding its first sample."""
-    objects = []
-    for class_id, found in by_class.items():
-        values: dict[int | str, Any] = {}
-        for sample in found:
-            values.setdefault(sample.epc, sample.edt)
-        eoj = EOJ(class_id >> 8, class_id & 0xFF, 0x01)
-        objects.append(DeviceObject(eoj, {"operation_status": "on", **values}))
-    return Node(objects)
+def cli_command() -> list[str]:
+    """``smartmeter-proto simulate device`` hosting one object of each class on DEVICE_HOST."""
+    classes = [arg for class_id in CLASSES for arg in ("--class", f"0x{class_id:04X}")]
+    return [
+        sys.executable, "-m", "smartmeter_proto", "simulate", "device", *classes,
+        "--bind", DEVICE_HOST, "--no-multicast", "--duration", str(CLI_GUARD_S),
+    ]  # fmt: skip
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of the CLI: this interpreter's ``smartmeter_proto`` first on the path."""
+    source = str(Path(smartmeter_proto.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": source + (os.pathsep + path if path else "")}
+
+
+def _default_sigint() -> None:
+    """In the CLI's process before exec: ^C raises KeyboardInterrupt even if this script's
+    parent ignores SIGINT (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+async def stop(cli: asyncio.subprocess.Process) -> bytes:
+    """Stop the CLI as a user does (^C) and return its stderr; kill it if it hangs."""
+    if cli.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            cli.send_signal(signal.SIGINT)
+    try:
+        _, stderr = await asyncio.wait_for(cli.communicate(), CLI_START_S)
+    except TimeoutError:
+        cli.kill()
+        _, stderr = await cli.communicate()
+    return stderr
 
 
 async def check_live(report: Report, by_class: dict[int, list[Sample]]) -> None:
-    """pychonet's client discovers and reads our node's objects over loopback UDP."""
+    """pychonet's client and ours read the CLI node's objects over loopback UDP."""
     from pychonet import ECHONETAPIClient
     from pychonet.lib.udpserver import UDPServer
 
     if not by_class:
         report.exclude("live", "no class of the list is in specs/echonet yet")
         return
-    node = device_node(by_class)
+    cli = await asyncio.create_subprocess_exec(
+        *cli_command(), env=cli_env(), preexec_fn=_default_sigint,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert cli.stdout is not None
+    assert cli.stderr is not None
     server = UDPServer(local_ip=PYCHONET_HOST)
-    server.run(PYCHONET_HOST, ECHONET_PORT, asyncio.get_running_loop())
-    api = ECHONETAPIClient(server)
-    announced: list[str] = []
-
-    async def on_unknown_node(host: str) -> None:
-        announced.append(host)
-
-    api.configure(logger=lambda *a: None, discover_callback=on_unknown_node, message_timeout=50)
-    host = DEVICE_HOST
     try:
-        async with serve_node(
-            node,
-            local=(host, ECHONET_PORT),
-            group=(PYCHONET_HOST, ECHONET_PORT),
-            clock=lambda: FIXED_NOW,
+        line = await asyncio.wait_for(cli.stdout.readline(), CLI_START_S)
+        if not report.check(
+            f"listening on {DEVICE_HOST}:{ECHONET_PORT}" in line.decode(),
+            "live CLI node started (simulate device)",
+            line.decode(),
         ):
-            report.check(await _wait_for(lambda: host in announced, 2.0), "live start-up INF heard")
-            report.check(await api.discover(host) is True, "live pychonet discover(host)")
-            instances = api.state.get(host, {}).get("instances", {})
-            for class_id, found in by_class.items():
-                group, code = class_id >> 8, class_id & 0xFF
-                name = f"live 0x{class_id:04X}"
-                if not report.check(
-                    1 in instances.get(group, {}).get(code, {}),
-                    f"{name} listed by pychonet from 0xD6",
-                    f"instances: {instances}",
-                ):
-                    continue
-                report.check(
-                    await api.getAllPropertyMaps(host, group, code, 0x01) is True,
-                    f"{name} getAllPropertyMaps",
-                )
-                device = their_class(class_id)(host, api)
-                spec = load_class(class_id)
-                assert spec is not None
-                readable = [s for s in found if "get" in spec.properties[s.epc].access]
-                wanted = sorted({s.epc for s in readable})
-                typed = await device.update(wanted)
-                if len(wanted) == 1 and not isinstance(typed, dict):
-                    typed = {wanted[0]: typed}  # pychonet's update() unwraps a single EPC
-                if not report.check(
-                    isinstance(typed, dict) and set(typed) == set(wanted),
-                    f"{name} update() of {len(wanted)} EPCs answers all",
-                    f"got {typed!r}",
-                ):
-                    continue
-                assert isinstance(typed, dict)
-                table = f"pychonet.{CLASSES[class_id][1]}.EPC_FUNCTIONS"
-                stored = {s.epc: s for s in reversed(readable)}  # the first sample of each EPC
-                for epc in wanted:
-                    compare(report, "live", stored[epc], typed[epc], f"{table}[0x{epc:02X}]")
-            report.equal("live node dropped no frame", node.dropped, 0)
+            return
+        server.run(PYCHONET_HOST, ECHONET_PORT, asyncio.get_running_loop())
+        api = ECHONETAPIClient(server)
+        api.configure(logger=lambda *a: None, message_timeout=50)
+        async with EchonetClient.udp(local=(OURS_HOST, ECHONET_PORT), timeout=2.0) as ours:
+            await _read_both(report, api, ours, by_class)
     finally:
         server.close()
+        stderr = await stop(cli)
+    report.equal("live CLI node exit status after ^C", cli.returncode, CLI_INTERRUPTED)
+    report.equal("live CLI node stderr", stderr.decode(), "")
+
+
+async def _read_both(
+    report: Report, api: Any, ours: EchonetClient, by_class: dict[int, list[Sample]]
+) -> None:
+    host = DEVICE_HOST
+    report.check(await api.discover(host) is True, "live pychonet discover(host)")
+    instances = api.state.get(host, {}).get("instances", {})
+    for class_id in by_class:
+        group, code = class_id >> 8, class_id & 0xFF
+        eoj = EOJ(group, code, 0x01)
+        name = f"live 0x{class_id:04X}"
+        if not report.check(
+            1 in instances.get(group, {}).get(code, {}),
+            f"{name} listed by pychonet from 0xD6",
+            f"instances: {instances}",
+        ):
+            continue
+        report.check(
+            await api.getAllPropertyMaps(host, group, code, 0x01) is True,
+            f"{name} getAllPropertyMaps",
+        )
+        device = their_class(class_id)(host, api)
+        functions = their_class(class_id).EPC_FUNCTIONS
+        wanted = sorted(e for e in device.getGetProperties() if e in functions)
+        # Ours first reads 0x82: its session then decodes by the release the object reports.
+        version = await ours.get((host, ECHONET_PORT), eoj, [STANDARD_VERSION])
+        report.check(version.ok, f"{name} our client reads 0x82")
+        typed = await device.update(wanted)
+        if len(wanted) == 1 and not isinstance(typed, dict):
+            typed = {wanted[0]: typed}  # pychonet's update() unwraps a single EPC
+        if not report.check(
+            isinstance(typed, dict) and set(typed) == set(wanted),
+            f"{name} pychonet update() of {len(wanted)} EPCs answers all",
+            f"got {typed!r}",
+        ):
+            continue
+        assert isinstance(typed, dict)
+        done = await ours.get((host, ECHONET_PORT), eoj, wanted)
+        report.check(done.ok, f"{name} our client reads the same {len(wanted)} EPCs")
+        raw = api._state[host]["instances"][group][code][0x01]  # pychonet keeps the EDTs here
+        table = f"pychonet.{CLASSES[class_id][1]}.EPC_FUNCTIONS"
+        for epc in wanted:
+            compare_live(report, class_id, epc, done.values.get(epc), raw.get(epc), typed[epc],
+                         f"{table}[0x{epc:02X}]")  # fmt: skip
+
+
+def _has_level(class_id: int, epc: int) -> bool:
+    """Whether the class file types ``epc`` as a level (or a choice holding one)."""
+    path = specs_dir() / "mra" / f"{class_id:04X}.json"
+    entry = json.loads(path.read_text("utf-8"))["properties"].get(f"0x{epc:02X}", {})
+    return '"kind": "level"' in json.dumps(entry.get("type", {}))
+
+
+def compare_live(
+    report: Report,
+    class_id: int,
+    epc: int,
+    value: PropertyValue | None,
+    their_edt: bytes | None,
+    theirs: Any,
+    table: str,
+) -> None:
+    """One EPC read by both clients: the EDTs, then pychonet's value against ours."""
+    what = f"live 0x{class_id:04X} 0x{epc:02X}"
+    if not report.check(value is not None, what, "our client got no value"):
+        return
+    assert value is not None
+    spec = load_class(class_id)
+    assert spec is not None
+    dtype = spec.properties[epc].data_type
+    if value.edt != their_edt and dtype.kind in _CALENDAR:
+        # The CLI node's clock is the wall clock: a minute may turn between the two reads.
+        value = typed_property(class_id, epc, their_edt or b"")
+        report.exclude(f"{what} EDT", "calendar value read a moment apart: both decode theirs")
+    else:
+        report.equal(f"{what} EDT (both clients)", value.edt.hex(), (their_edt or b"").hex())
+    if value.error is not None:
+        report.check(False, what, f"ours: {value.error}")
+        return
+    sample = Sample(class_id, epc, value.edt, value.value)
+    ours = value.value
+    if isinstance(ours, int) and isinstance(theirs, str) and _has_level(class_id, epc):
+        # A level (APPENDIX: code 0x31 = level 1) both name, each in its own words.
+        report.check(True, f"{what} level {ours}: pychonet {theirs!r}")
+    elif isinstance(ours, _NUMBERS) or dtype.kind == "enum":
+        compare(report, "live", sample, theirs, table)
+    elif ours == theirs:
+        report.check(True, f"{what} {dtype.kind} value")
+    elif isinstance(ours, dt.time) and isinstance(theirs, str):
+        report.equal(f"{what} time (pychonet's HH:MM)", ours.strftime("%H:%M"), theirs)
+    elif isinstance(ours, dict) and isinstance(theirs, str) and len(ours) == _PAIR:
+        # A minimum/maximum pair, which pychonet writes "min/max".
+        report.equal(f"{what} pair (pychonet's a/b)", "/".join(f"{v:g}" for v in ours.values()),
+                     theirs)  # fmt: skip
+    elif isinstance(ours, dict) and isinstance(theirs, dict) and len(ours) == len(theirs):
+        # Fields in the APPENDIX order; pychonet names them otherwise (10:00 for at1000).
+        words = _THEIR_FIELD_WORDS.get((class_id, epc), {})
+        mine = [words.get(v, v) if isinstance(v, bool) else v for v in ours.values()]
+        report.equal(f"{what} fields in order", mine, list(theirs.values()))
+    else:
+        report.exclude(
+            f"{what} value",
+            f"{dtype.kind} value (ours {value.value!r}, pychonet {theirs!r}) is not compared "
+            "field by field; the EDTs are",
+        )
 
 
 async def run_all(*, live: bool = True) -> Report:

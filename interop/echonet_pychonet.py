@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from smartmeter_proto.cli.decode_echonet import echonet_to_json
+from smartmeter_proto.cli.decode.echonet import echonet_to_json
 from smartmeter_proto.echonet import frame as el_frame
 from smartmeter_proto.echonet.datatypes import encode_property_map
 from smartmeter_proto.echonet.frame import EOJ, ESV, ArbitraryFrame, Frame, Property

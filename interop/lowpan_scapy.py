@@ -49,7 +49,7 @@ from scapy.layers.sixlowpan import (  # noqa: E402
     SixLoWPAN,
 )
 
-from smartmeter_proto.wisun import lowpan, mac802154  # noqa: E402
+from smartmeter_proto.wisun.radio import lowpan, mac802154  # noqa: E402
 
 SCAPY_VERSION = "2.8.0"
 METER = bytes.fromhex("001C640000000001")

@@ -33,12 +33,12 @@ from smartmeter_proto.auth.eap_psk_messages import PskMessage1, decode_psk_messa
 from smartmeter_proto.cli.dongle import DEMO_PASSWORD, DEMO_RBID
 from smartmeter_proto.errors import AuthError
 from smartmeter_proto.sim.dongle import make_dongle
-from smartmeter_proto.sim.dongle_pty import run_dongle_on_pty
 from smartmeter_proto.sim.radio import pcap_capture
+from smartmeter_proto.transport.pty_server import run_dongle_on_pty
 from smartmeter_proto.transport.serial import open_broute
-from smartmeter_proto.wisun import pana
-from smartmeter_proto.wisun.lowpan import Reassembler
-from smartmeter_proto.wisun.pcap import read_pcap
+from smartmeter_proto.wisun.radio.lowpan import Reassembler
+from smartmeter_proto.wisun.radio.pana import message as pana
+from smartmeter_proto.wisun.radio.pcap import read_pcap
 
 PANA_PORT = 716
 FIELDS = ("frame.number", "frame.protocols", "pana.type", "pana.avp.code")

@@ -6,7 +6,7 @@
 #   INTEROP_PYTHON=.venv/bin/python interop/run_echonet.sh   # use an existing env
 #
 # Exits non-zero if any script reports a disagreement or cannot run.
-# All traffic stays on 127.36.10.10-15 (loopback), UDP port 3610/23610.
+# All traffic stays on 127.36.10.10-18 (loopback), UDP port 3610/23610.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,7 +60,7 @@ fi
 
 # ------------------------------------------------------------------------ run
 status=0
-for script in echonet_pychonet.py echonet_classes.py echonet_npm.py; do
+for script in echonet_pychonet.py echonet_classes.py echonet_npm.py echonet_classes_npm.py; do
     start=$EPOCHREALTIME
     if ECHONET_NPM_DIR="$NPM_DIR" PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" \
         "$PY" "$HERE/$script"; then

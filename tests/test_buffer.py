@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartmeter_proto._buffer import Cursor, Writer
+from smartmeter_proto._buffer import (
+    ACSE_LENGTH,
+    AXDR_LENGTH,
+    MINIMAL_LENGTH,
+    Cursor,
+    LengthPolicy,
+    Writer,
+    read_ber_length,
+)
 from smartmeter_proto.errors import DecodeError, EncodeError
 
 # A real B-route answer (Qiita 74f11b729a7859da63af, see tests/vectors/echonet/README.md).
@@ -196,3 +204,50 @@ def test_writer_and_cursor_agree(fields: list[tuple[int, int]]) -> None:
     for size, value in kept:
         assert getattr(cursor, f"pull_uint{8 * size}")() == value
     cursor.expect_end("fields")
+
+
+# -- BER definite lengths: one reader, the policy named by each layer ----------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "policy", "expected"),
+    [
+        (b"\x05", AXDR_LENGTH, (5, 1)),
+        (b"\x81\x80", AXDR_LENGTH, (0x80, 2)),
+        (b"\x81\x05", AXDR_LENGTH, (5, 2)),  # non-minimal: A-XDR reads it
+        (b"\x84\x00\x00\x01\x00", AXDR_LENGTH, (256, 5)),
+        (b"\x82\x01\x00", MINIMAL_LENGTH, (256, 3)),
+    ],
+)
+def test_lengths_the_policies_accept(
+    data: bytes, policy: LengthPolicy, expected: tuple[int, int]
+) -> None:
+    assert read_ber_length(data, 0, len(data), "t", "len", policy) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "policy", "reason"),
+    [
+        (b"", AXDR_LENGTH, "input ended"),
+        (b"\x80", AXDR_LENGTH, "is not 0x00..0x7F or 0x81..0x84"),
+        (b"\x85\x00\x00\x00\x00\x01", AXDR_LENGTH, "is not 0x00..0x7F or 0x81..0x84"),
+        (b"\x82\x01", AXDR_LENGTH, "needs 2 octets, 1 left"),
+        (b"\x81\x05", MINIMAL_LENGTH, "not in its shortest form"),
+        (b"\x82\x00\x80", MINIMAL_LENGTH, "not in its shortest form"),
+        (b"\x83\x01\x00\x00", ACSE_LENGTH, "0x81..0x82"),
+        (b"\x03\x00", ACSE_LENGTH, "exceeds 1 remaining bytes"),
+    ],
+)
+def test_lengths_the_policies_refuse_with_layer_and_offset(
+    data: bytes, policy: LengthPolicy, reason: str
+) -> None:
+    with pytest.raises(DecodeError, match=reason) as caught:
+        read_ber_length(b"\xaa" + data, 1, 1 + len(data), "layer-x", "len", policy)
+    assert caught.value.layer == "layer-x"
+    assert caught.value.offset == 1
+
+
+def test_a_cursor_reads_a_length_and_moves_past_it() -> None:
+    cur = Cursor(b"\x82\x01\x00rest", "t")
+    assert cur.pull_ber_length("len", MINIMAL_LENGTH) == 256
+    assert cur.offset == 3

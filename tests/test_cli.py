@@ -9,8 +9,8 @@ import pytest
 
 from smartmeter_proto.aroute import hdlc
 from smartmeter_proto.cli import main
-from smartmeter_proto.wisun.lowpan import Reassembler, udp_frames
-from smartmeter_proto.wisun.pcap import read_pcap
+from smartmeter_proto.wisun.radio.lowpan import Reassembler, udp_frames
+from smartmeter_proto.wisun.radio.pcap import read_pcap
 
 
 def test_demo_joins_the_emulated_dongle_and_prints_the_readings(

@@ -23,12 +23,31 @@ from smartmeter_proto.sim.fleet_run import HEADEND_TITLE, stored_plan
 
 
 def test_fleet_prints_the_service_levels_and_writes_store_and_chart(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     pytest.importorskip("matplotlib", reason="the chart needs the extra 'hes' (matplotlib)")
     db, chart = tmp_path / "f.sqlite", tmp_path / "f.png"
-    code = main(["fleet", "--meters", "40", "--hours", "6", "--loss", "0.5%", "--outage", "1h",
-                 "--areas", "4", "--db", str(db), "--chart", str(chart), "--check"])
+    code = main(
+        [
+            "fleet",
+            "--meters",
+            "40",
+            "--hours",
+            "6",
+            "--loss",
+            "0.5%",
+            "--outage",
+            "1h",
+            "--areas",
+            "4",
+            "--db",
+            str(db),
+            "--chart",
+            str(chart),
+            "--check",
+        ]
+    )
     out = capsys.readouterr().out
     assert "30-min values within 60 min (preliminary)" in out
     assert "Last Gasp alarms received / outages injected" in out
@@ -43,8 +62,23 @@ def test_fleet_prints_the_service_levels_and_writes_store_and_chart(
 
 
 def test_fleet_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fleet", "--meters", "10", "--hours", "2", "--db", str(tmp_path / "f.db"),
-                 "--chart", "", "--json"]) == 0
+    assert (
+        main(
+            [
+                "fleet",
+                "--meters",
+                "10",
+                "--hours",
+                "2",
+                "--db",
+                str(tmp_path / "f.db"),
+                "--chart",
+                "",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["meters"] == 10
     assert report["lost_30min"] == 0
@@ -76,15 +110,40 @@ def _wait_for(stream: IO[bytes], pattern: re.Pattern[bytes], limit_s: float) -> 
 
 
 def test_a_killed_fleet_run_resumes_on_its_store_and_loses_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     db = tmp_path / "killed.sqlite"
-    args = ["fleet", "--meters", "12", "--hours", "4", "--loss", "1%", "--outage", "1h",
-            "--areas", "3", "--five-min-share", "25%", "--realtime-share", "10%", "--seed", "5",
-            "--db", str(db), "--chart", ""]
+    args = [
+        "fleet",
+        "--meters",
+        "12",
+        "--hours",
+        "4",
+        "--loss",
+        "1%",
+        "--outage",
+        "1h",
+        "--areas",
+        "3",
+        "--five-min-share",
+        "25%",
+        "--realtime-share",
+        "10%",
+        "--seed",
+        "5",
+        "--db",
+        str(db),
+        "--chart",
+        "",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "smartmeter_proto", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smartmeter_proto", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         assert process.stderr is not None
         # the progress line comes after a commit; the kill point is chosen by progress in
@@ -123,7 +182,8 @@ def test_a_killed_fleet_run_resumes_on_its_store_and_loses_nothing(
 
 
 def test_resume_without_a_store_is_one_error_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["fleet", "--resume", "--db", str(tmp_path / "none.sqlite")]) == 2
     err = capsys.readouterr().err

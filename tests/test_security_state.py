@@ -143,8 +143,13 @@ def test_two_counters_on_one_name_never_hand_out_the_same_value(tmp_path: Path) 
     store = SqliteStateStore(tmp_path / "s.sqlite")
     first = SendCounter(store, "ic", block=4)
     second = SendCounter(store, "ic", block=4)
-    used = [first.next(), second.next(), first.next(), *(second.next() for _ in range(4)),
-            *(first.next() for _ in range(4))]
+    used = [
+        first.next(),
+        second.next(),
+        first.next(),
+        *(second.next() for _ in range(4)),
+        *(first.next() for _ in range(4)),
+    ]
     assert len(used) == len(set(used))
 
 

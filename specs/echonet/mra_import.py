@@ -10,6 +10,15 @@ Writes one JSON file per class (``mra/<CCCC>.json``, read lazily by
 MRA layout: ``devices/0xCCCC.json``, ``superClass/0x0000.json``,
 ``nodeProfile/0x0EF0.json``, ``definitions/definitions.json`` and
 ``MCRules/0xCCCC_mcrule.json`` (MRA format 1.2.0).
+
+MCRules are kept per property as ``mc_rule`` and never turned into types: they are the
+rules that convert the MRA into ECHONET Lite Web API Device Descriptions (MRA release
+note V1.0.0, 2021-12-01: "The files in the folder MCRules are used to generate Device
+Descriptions for the ECHONET Lite Web API"), not wire definitions. Their ``DEL`` drops
+from the Web API what it folds into other values (0x0288 0xD7 digits, 0xE1 unit,
+0xE5 day of history are mandatory on the wire), and their ``data`` is the Web API shape
+(0x0263 0xED level 1..8 for wire codes 0x31..0x38, 0x0130 0x92 minutes for hh:mm,
+0x0000 0x98 date-time merging 0x97 and 0x98, EPC 0xFF group lists that no device sends).
 """
 
 from __future__ import annotations
@@ -21,6 +30,11 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "mra"
+#: What a class file's ``mc_rules`` header says of its MCRules (see the module docstring).
+MC_RULES_NOTE = (
+    "ECHONET Lite Web API Device Description conversion rules (MRA release note V1.0.0); "
+    "kept per property as mc_rule, not applied to EDTs"
+)
 #: Scales the MRA writes as ``multiple``/``multipleOf`` that are decimal fractions.
 _DECIMALS = {0.1: 1, 0.01: 2, 0.001: 3, 0.0001: 4}
 _FORMATS = {
@@ -268,6 +282,8 @@ def convert_class(
         "title_ja": source["className"]["ja"],
         "valid_release": source["validRelease"],
     }
+    if rules is not None:
+        out["mc_rules"] = {"source": f"MCRules/{source['eoj']}_mcrule.json", "use": MC_RULES_NOTE}
     if eoj >> 8 != 0x0E and eoj != 0:
         out["inherits"] = "super"
     out["properties"] = properties

@@ -6,6 +6,9 @@ Subpackages: :mod:`~smartmeter_proto.echonet` (ECHONET Lite core),
 """
 
 from .errors import AuthError, DecodeError, EncodeError, ProtocolError, SessionError, TransportError
+from .moved_modules import install as _install_moved_modules
+
+_install_moved_modules()
 
 __version__ = "0.1.0"
 

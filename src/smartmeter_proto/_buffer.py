@@ -2,6 +2,8 @@
 
 Every decoder reads through :class:`Cursor`, so a short input always becomes a
 :class:`~smartmeter_proto.errors.DecodeError` that names the layer and offset.
+BER definite lengths (X.690 §8.1.3, as A-XDR, xDLMS and ACSE use them) have one reader,
+:func:`read_ber_length`, whose strictness is a :class:`LengthPolicy` each layer names.
 """
 
 from __future__ import annotations
@@ -9,10 +11,81 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
 
 from .errors import DecodeError, EncodeError
 
-__all__ = ["Cursor", "Writer"]
+__all__ = [
+    "ACSE_LENGTH",
+    "AXDR_LENGTH",
+    "MINIMAL_LENGTH",
+    "Cursor",
+    "LengthPolicy",
+    "Writer",
+    "read_ber_length",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LengthPolicy:
+    """How strictly a BER definite length is read.
+
+    ``max_octets``: long-form length octets accepted (0x81..0x80+max_octets);
+    ``minimal``: refuse a length not in its shortest form (so encode(decode(b)) == b);
+    ``within_input``: refuse a length larger than the input left after it.
+    """
+
+    max_octets: int = 4
+    minimal: bool = False
+    within_input: bool = False
+
+
+#: A-XDR data and the ciphered-APDU header (IEC 62056-6-2: up to 4 length octets; a
+#: non-minimal long form is read, encoding is always minimal).
+AXDR_LENGTH: Final = LengthPolicy()
+#: xDLMS counts and lengths that must round-trip byte for byte.
+MINIMAL_LENGTH: Final = LengthPolicy(minimal=True)
+#: ACSE (BER, X.690 DER-like as the Green Book encodes it): at most 2 octets, minimal, and
+#: never beyond the APDU.
+ACSE_LENGTH: Final = LengthPolicy(max_octets=2, minimal=True, within_input=True)
+
+
+def read_ber_length(
+    buf: bytes,
+    pos: int,
+    end: int,
+    layer: str,
+    what: str,
+    policy: LengthPolicy = AXDR_LENGTH,
+) -> tuple[int, int]:
+    """(length, next position) of the BER definite length at ``pos`` under ``policy``."""
+    if pos >= end:
+        raise DecodeError(layer, pos, f"{what}: expected a length, input ended")
+    first = buf[pos]
+    if first < 0x80:
+        n, after = first, pos + 1
+    else:
+        k = first - 0x80
+        if not 1 <= k <= policy.max_octets:
+            raise DecodeError(
+                layer,
+                pos,
+                f"{what}: length octet 0x{first:02X} is not 0x00..0x7F"
+                f" or 0x81..0x{0x80 + policy.max_octets:02X}",
+            )
+        after = pos + 1 + k
+        if after > end:
+            raise DecodeError(
+                layer, pos, f"{what}: long-form length needs {k} octets, {end - pos - 1} left"
+            )
+        n = int.from_bytes(buf[pos + 1 : after], "big")
+        if policy.minimal and (n < 0x80 or buf[pos + 1] == 0):
+            raise DecodeError(layer, pos, f"{what}: length {n} not in its shortest form")
+    if policy.within_input and n > end - after:
+        raise DecodeError(layer, pos, f"{what}: length {n} exceeds {end - after} remaining bytes")
+    return n, after
+
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -39,6 +112,18 @@ class Cursor:
     def error(self, reason: str, offset: int | None = None) -> DecodeError:
         """A :class:`DecodeError` for this layer at ``offset`` (default: the cursor)."""
         return DecodeError(self.layer, self.offset if offset is None else offset, reason)
+
+    def pull_ber_length(
+        self, what: str, policy: LengthPolicy = AXDR_LENGTH, *, layer: str | None = None
+    ) -> int:
+        """Read a BER definite length under ``policy`` and advance past it.
+
+        Errors name ``layer`` (default: the cursor's).
+        """
+        n, self.offset = read_ber_length(
+            self._data, self.offset, self._end, layer or self.layer, what, policy
+        )
+        return n
 
     def _need(self, n: int, what: str) -> int:
         start = self.offset

@@ -279,8 +279,9 @@ class SendCounter:
     def reopened(self) -> SendCounter:
         """The counter a restarted process opens on the same store and name: it starts at
         the stored reservation, skipping what this one reserved and did not use."""
-        return SendCounter(self.store, self.name, first=self._next, limit=self.limit,
-                           block=self.block)
+        return SendCounter(
+            self.store, self.name, first=self._next, limit=self.limit, block=self.block
+        )
 
     def skip_to(self, value: int) -> None:
         """Never hand out a value below ``value`` (e.g. one a peer has already seen)."""

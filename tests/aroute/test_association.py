@@ -32,8 +32,7 @@ from smartmeter_proto.aroute.association import (
     SendCounterExhausted,
     SetResult,
 )
-from smartmeter_proto.aroute.axdr import Data, DataType
-from smartmeter_proto.aroute.axdr_datetime import CosemDateTime
+from smartmeter_proto.aroute.axdr import CosemDateTime, Data, DataType
 from smartmeter_proto.aroute.context import RequestContext
 from smartmeter_proto.aroute.cosem import (
     ActionItem,
@@ -59,6 +58,7 @@ from smartmeter_proto.security_state import CounterExhausted, MemoryStateStore, 
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+
 CLIENT_TITLE = b"CLIENT01"
 SERVER_TITLE = b"MTR00001"
 T0 = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
@@ -84,16 +84,18 @@ class ReservationObject(CosemObject):
         return self.reservation.to_data()
 
     def set_in(self, context: RequestContext, index: int, value: Data) -> None:
-        result = self.reservation.write(value, authenticated=context.authenticated,
-                                        fresh=context.fresh, now=context.now)
+        result = self.reservation.write(
+            value, authenticated=context.authenticated, fresh=context.fresh, now=context.now
+        )
         if result is not CommandResult.ACCEPTED:
-            code = (CosemResult.READ_WRITE_DENIED if result in (
-                CommandResult.REJECTED_UNAUTHENTICATED, CommandResult.REJECTED_STALE)
-                else CosemResult.OTHER_REASON)
+            code = (
+                CosemResult.READ_WRITE_DENIED
+                if result in (CommandResult.REJECTED_UNAUTHENTICATED, CommandResult.REJECTED_STALE)
+                else CosemResult.OTHER_REASON
+            )
             raise CosemAccessError(code, result.name)
 
-    def invoke_in(self, context: RequestContext, index: int,
-                  parameter: Data | None) -> Data | None:
+    def invoke_in(self, context: RequestContext, index: int, parameter: Data | None) -> Data | None:
         return self.invoke(index, parameter)
 
 
@@ -108,39 +110,52 @@ def _profile() -> ProfileGeneric:
 
 def _objects() -> dict[Obis, CosemObject]:
     limiter = Limiter(
-        LIMITER, ValueDefinition(ClassId.REGISTER, Obis(1, 0, 1, 7, 0, 255), 2),
+        LIMITER,
+        ValueDefinition(ClassId.REGISTER, Obis(1, 0, 1, 7, 0, 255), 2),
         threshold_normal=Data(DataType.LONG_UNSIGNED, 30),
         threshold_emergency=Data(DataType.LONG_UNSIGNED, 10),
-        min_over_threshold_duration=60, min_under_threshold_duration=60,
+        min_over_threshold_duration=60,
+        min_under_threshold_duration=60,
         action_over=ActionItem(Obis(0, 0, 10, 0, 106, 255), 1),
-        action_under=ActionItem(Obis(0, 0, 10, 0, 106, 255), 2))
+        action_under=ActionItem(Obis(0, 0, 10, 0, 106, 255), 2),
+    )
     objs: list[CosemObject] = [
         Register(ENERGY, Data(DataType.DOUBLE_LONG_UNSIGNED, 123456), 0, Unit.WH),
         Clock(CLOCK, CosemDateTime.from_datetime(T0), time_zone=-540),
-        _profile(), limiter, ReservationObject(RESERVATION, LimiterReservation(30)),
+        _profile(),
+        limiter,
+        ReservationObject(RESERVATION, LimiterReservation(30)),
     ]
     return {o.logical_name: o for o in objs}
 
 
 def _server(**kw: object) -> AssociationServer:
-    args: dict[str, object] = {"system_title": SERVER_TITLE, "ek": EK, "ak": AK,
-                               "challenge": lambda: b"S" * 16,
-                               "counter": SendCounter(MemoryStateStore(), "server")}
+    args: dict[str, object] = {
+        "system_title": SERVER_TITLE,
+        "ek": EK,
+        "ak": AK,
+        "challenge": lambda: b"S" * 16,
+        "counter": SendCounter(MemoryStateStore(), "server"),
+    }
     args.update(kw)
     return AssociationServer(_objects(), **args)  # type: ignore[arg-type]
 
 
 def _client(ciphered: bool = True, **kw: object) -> AssociationClient:
-    args: dict[str, object] = {"system_title": CLIENT_TITLE, "challenge": lambda: b"C" * 16,
-                               "counter": SendCounter(MemoryStateStore(), "client")}
+    args: dict[str, object] = {
+        "system_title": CLIENT_TITLE,
+        "challenge": lambda: b"C" * 16,
+        "counter": SendCounter(MemoryStateStore(), "client"),
+    }
     if ciphered:
         args.update(ek=EK, ak=AK)
     args.update(kw)
     return AssociationClient(**args)  # type: ignore[arg-type]
 
 
-def pump(client: AssociationClient, server: AssociationServer,
-         now: datetime = T0) -> list[ClientEvent]:
+def pump(
+    client: AssociationClient, server: AssociationServer, now: datetime = T0
+) -> list[ClientEvent]:
     events: list[ClientEvent] = []
     for _ in range(500):
         out = client.apdus_to_send()
@@ -154,10 +169,12 @@ def pump(client: AssociationClient, server: AssociationServer,
     return events + client.events()
 
 
-def _associated(ciphered: bool = True, **kw: object) -> tuple[AssociationClient,
-                                                             AssociationServer]:
-    client_kw = {k: v for k, v in kw.items() if k in ("authentication", "password",
-                                                      "max_pdu_size", "general_ciphering")}
+def _associated(ciphered: bool = True, **kw: object) -> tuple[AssociationClient, AssociationServer]:
+    client_kw = {
+        k: v
+        for k, v in kw.items()
+        if k in ("authentication", "password", "max_pdu_size", "general_ciphering")
+    }
     server_kw = {k: v for k, v in kw.items() if k in ("authentication", "password")}
     if "server_password" in kw:
         server_kw["password"] = kw["server_password"]
@@ -168,8 +185,14 @@ def _associated(ciphered: bool = True, **kw: object) -> tuple[AssociationClient,
     return client, server
 
 
-def _get(client: AssociationClient, server: AssociationServer, obis: Obis, class_id: int,
-         attribute: int, **kw: object) -> object:
+def _get(
+    client: AssociationClient,
+    server: AssociationServer,
+    obis: Obis,
+    class_id: int,
+    attribute: int,
+    **kw: object,
+) -> object:
     invoke = client.get(obis, class_id, attribute, **kw)  # type: ignore[arg-type]
     events = pump(client, server)
     assert len(events) == 1
@@ -183,13 +206,18 @@ def test_plain_association_and_register_read() -> None:
     client, server = _associated(ciphered=False)
     assert client.negotiated is not None
     assert _get(client, server, ENERGY, ClassId.REGISTER, 2) == Data(
-        DataType.DOUBLE_LONG_UNSIGNED, 123456)
-    assert _get(client, server, ENERGY, ClassId.REGISTER, 3) == Data(DataType.STRUCTURE, (
-        Data(DataType.INTEGER, 0), Data(DataType.ENUM, Unit.WH)))
-    assert _get(client, server, Obis(1, 0, 2, 8, 0, 255), ClassId.REGISTER, 2) == \
-        DataAccessResult.OBJECT_UNDEFINED
-    assert _get(client, server, ENERGY, ClassId.CLOCK, 2) == \
-        DataAccessResult.OBJECT_CLASS_INCONSISTENT
+        DataType.DOUBLE_LONG_UNSIGNED, 123456
+    )
+    assert _get(client, server, ENERGY, ClassId.REGISTER, 3) == Data(
+        DataType.STRUCTURE, (Data(DataType.INTEGER, 0), Data(DataType.ENUM, Unit.WH))
+    )
+    assert (
+        _get(client, server, Obis(1, 0, 2, 8, 0, 255), ClassId.REGISTER, 2)
+        == DataAccessResult.OBJECT_UNDEFINED
+    )
+    assert (
+        _get(client, server, ENERGY, ClassId.CLOCK, 2) == DataAccessResult.OBJECT_CLASS_INCONSISTENT
+    )
 
 
 def test_ciphered_association_uses_glo_apdus() -> None:
@@ -249,11 +277,16 @@ def test_lls_password() -> None:
 def test_hls_gmac_four_pass() -> None:
     client, server = _associated(authentication=Authentication.HLS_GMAC)
     assert _get(client, server, ENERGY, ClassId.REGISTER, 2) == Data(
-        DataType.DOUBLE_LONG_UNSIGNED, 123456)
+        DataType.DOUBLE_LONG_UNSIGNED, 123456
+    )
     # a client with the wrong key fails pass 3 at the server
-    bad = AssociationClient(system_title=CLIENT_TITLE, ek=EK, ak=bytes(16),
-                            authentication=Authentication.HLS_GMAC,
-                            counter=SendCounter(MemoryStateStore(), "bad"))
+    bad = AssociationClient(
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=bytes(16),
+        authentication=Authentication.HLS_GMAC,
+        counter=SendCounter(MemoryStateStore(), "bad"),
+    )
     server = _server(authentication=Authentication.HLS_GMAC)
     bad.associate(0.0)
     events = pump(bad, server)
@@ -295,26 +328,50 @@ def test_selective_access_by_range_and_entry() -> None:
     lo = datetime_data(CosemDateTime.from_datetime(T0 + timedelta(hours=2)))
     hi = datetime_data(CosemDateTime.from_datetime(T0 + timedelta(hours=3)))
     by_range = RangeDescriptor(clock_col, lo, hi)
-    result = _get(client, server, LOAD_PROFILE, ClassId.PROFILE_GENERIC, 2,
-                  access=SelectiveAccess(1, by_range.to_data()))
+    result = _get(
+        client,
+        server,
+        LOAD_PROFILE,
+        ClassId.PROFILE_GENERIC,
+        2,
+        access=SelectiveAccess(1, by_range.to_data()),
+    )
     assert isinstance(result, Data)
     assert isinstance(result.value, tuple)
     assert [r.value[1].value for r in result.value] == [1028, 1035, 1042]
     by_entry = EntryDescriptor(from_entry=10, to_entry=12, from_selected_value=2)
-    result = _get(client, server, LOAD_PROFILE, ClassId.PROFILE_GENERIC, 2,
-                  access=SelectiveAccess(2, by_entry.to_data()))
-    assert result == Data(DataType.ARRAY, tuple(
-        Data(DataType.STRUCTURE, (Data(DataType.DOUBLE_LONG_UNSIGNED, 1000 + 7 * i),))
-        for i in (9, 10, 11)))
+    result = _get(
+        client,
+        server,
+        LOAD_PROFILE,
+        ClassId.PROFILE_GENERIC,
+        2,
+        access=SelectiveAccess(2, by_entry.to_data()),
+    )
+    assert result == Data(
+        DataType.ARRAY,
+        tuple(
+            Data(DataType.STRUCTURE, (Data(DataType.DOUBLE_LONG_UNSIGNED, 1000 + 7 * i),))
+            for i in (9, 10, 11)
+        ),
+    )
 
 
 def test_get_with_list() -> None:
     client, server = _associated()
-    invoke = client.get_list([(ENERGY, ClassId.REGISTER, 2), (LIMITER, ClassId.LIMITER, 4),
-                              (CLOCK, ClassId.CLOCK, 3)])
-    assert pump(client, server) == [GetListResult(invoke, (
-        Data(DataType.DOUBLE_LONG_UNSIGNED, 123456), Data(DataType.LONG_UNSIGNED, 30),
-        Data(DataType.LONG, -540)))]
+    invoke = client.get_list(
+        [(ENERGY, ClassId.REGISTER, 2), (LIMITER, ClassId.LIMITER, 4), (CLOCK, ClassId.CLOCK, 3)]
+    )
+    assert pump(client, server) == [
+        GetListResult(
+            invoke,
+            (
+                Data(DataType.DOUBLE_LONG_UNSIGNED, 123456),
+                Data(DataType.LONG_UNSIGNED, 30),
+                Data(DataType.LONG, -540),
+            ),
+        )
+    ]
 
 
 def test_set_wrong_type_is_type_unmatched() -> None:
@@ -328,9 +385,16 @@ def test_set_wrong_type_is_type_unmatched() -> None:
 
 def _reservation_value() -> Data:
     at = datetime_data(CosemDateTime.from_datetime(T0 + timedelta(days=1)))
-    return Data(DataType.STRUCTURE, (
-        Data(DataType.ENUM, ReservationState.PENDING), Data(DataType.LONG_UNSIGNED, 40), at,
-        Data(DataType.NULL, None), Data(DataType.BOOLEAN, False)))
+    return Data(
+        DataType.STRUCTURE,
+        (
+            Data(DataType.ENUM, ReservationState.PENDING),
+            Data(DataType.LONG_UNSIGNED, 40),
+            at,
+            Data(DataType.NULL, None),
+            Data(DataType.BOOLEAN, False),
+        ),
+    )
 
 
 def _reservation(server: AssociationServer) -> LimiterReservation:
@@ -388,6 +452,7 @@ def test_release_then_requests_are_refused() -> None:
     assert pump(client, server) == [Released()]
     # a GET sent by hand after release: refused by the server
     from smartmeter_proto.aroute.apdu import CosemAttributeDescriptor, GetRequestNormal
+
     server.receive(GetRequestNormal(CosemAttributeDescriptor(3, bytes(ENERGY), 2)).encode(), T0)
     answer = decode_apdu(server.apdus_to_send()[0])
     assert isinstance(answer, ExceptionResponse)
@@ -411,8 +476,9 @@ def test_request_timeout_and_retries() -> None:
 
 def test_ciphered_push_and_replay() -> None:
     client, server = _associated()
-    note = DataNotification(Data(DataType.DOUBLE_LONG_UNSIGNED, 99),
-                            CosemDateTime.from_datetime(T0).encode())
+    note = DataNotification(
+        Data(DataType.DOUBLE_LONG_UNSIGNED, 99), CosemDateTime.from_datetime(T0).encode()
+    )
     push = server.protect_apdu(note.encode())
     client.receive(push, 0.0)
     (event,) = client.events()
@@ -460,8 +526,12 @@ def test_any_bytes_into_server_and_client_never_raise(data: bytes) -> None:
 @given(st.integers(0, 40), st.integers(0, 7), st.binary(min_size=1, max_size=3))
 def test_mutated_requests_never_raise(pos: int, bit: int, tail: bytes) -> None:
     client, server = _associated(ciphered=False)
-    client.get(LOAD_PROFILE, ClassId.PROFILE_GENERIC, 2,
-               access=SelectiveAccess(2, EntryDescriptor(1, 2).to_data()))
+    client.get(
+        LOAD_PROFILE,
+        ClassId.PROFILE_GENERIC,
+        2,
+        access=SelectiveAccess(2, EntryDescriptor(1, 2).to_data()),
+    )
     request = bytearray(client.apdus_to_send()[0])
     request[pos % len(request)] ^= 1 << bit
     server.receive(bytes(request) + tail, T0)
@@ -478,20 +548,29 @@ def test_dlms_cosem_client_drives_our_server() -> None:
     from dlms_cosem.protocol import acse, xdlms  # type: ignore[import-untyped]
 
     server = _server()
-    conformance = xdlms.Conformance(get=True, set=True, action=True, selective_access=True,
-                                    block_transfer_with_get_or_read=True)
-    aarq = acse.ApplicationAssociationRequest(user_information=acse.UserInformation(
-        content=xdlms.InitiateRequest(proposed_conformance=conformance,
-                                      client_max_receive_pdu_size=500)))
+    conformance = xdlms.Conformance(
+        get=True, set=True, action=True, selective_access=True, block_transfer_with_get_or_read=True
+    )
+    aarq = acse.ApplicationAssociationRequest(
+        user_information=acse.UserInformation(
+            content=xdlms.InitiateRequest(
+                proposed_conformance=conformance, client_max_receive_pdu_size=500
+            )
+        )
+    )
     server.receive(aarq.to_bytes(), T0)
     aare = acse.ApplicationAssociationResponse.from_bytes(server.apdus_to_send()[0])
     assert aare.result == enumerations.AssociationResult.ACCEPTED
     negotiated = aare.user_information.content.negotiated_conformance
     assert negotiated.get
     assert negotiated.selective_access
-    request = xdlms.GetRequestNormal(dcosem.CosemAttribute(
-        interface=enumerations.CosemInterface.REGISTER,
-        instance=dcosem.Obis(1, 0, 1, 8, 0, 255), attribute=2))
+    request = xdlms.GetRequestNormal(
+        dcosem.CosemAttribute(
+            interface=enumerations.CosemInterface.REGISTER,
+            instance=dcosem.Obis(1, 0, 1, 8, 0, 255),
+            attribute=2,
+        )
+    )
     server.receive(request.to_bytes(), T0)
     response = xdlms.GetResponseNormal.from_bytes(server.apdus_to_send()[0])
     assert response.data == bytes.fromhex("060001e240")  # double-long-unsigned 123456

@@ -14,8 +14,15 @@ from hypothesis import strategies as st
 
 from smartmeter_proto._buffer import Cursor, Writer
 from smartmeter_proto.aroute.axdr import (
+    DAY_LAST,
+    DEVIATION_NOT_SPECIFIED,
+    MONTH_DST_BEGIN,
     BitString,
+    ClockStatus,
     CompactArray,
+    CosemDate,
+    CosemDateTime,
+    CosemTime,
     Data,
     DataType,
     TypeDescription,
@@ -27,15 +34,6 @@ from smartmeter_proto.aroute.axdr import (
     push_data,
     push_length,
     to_python,
-)
-from smartmeter_proto.aroute.axdr_datetime import (
-    DAY_LAST,
-    DEVIATION_NOT_SPECIFIED,
-    MONTH_DST_BEGIN,
-    ClockStatus,
-    CosemDate,
-    CosemDateTime,
-    CosemTime,
 )
 from smartmeter_proto.errors import DecodeError, EncodeError
 

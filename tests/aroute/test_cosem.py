@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartmeter_proto.aroute.axdr import Data, DataType, decode_data, encode_data
-from smartmeter_proto.aroute.axdr_datetime import CosemDateTime
+from smartmeter_proto.aroute.axdr import CosemDateTime, Data, DataType, decode_data, encode_data
 from smartmeter_proto.aroute.cosem import (
     ActionItem,
+    AssociationLN,
+    CaptureObject,
     ClassId,
     Clock,
     ControlState,
@@ -25,20 +26,16 @@ from smartmeter_proto.aroute.cosem import (
     CosemData,
     DataAccessResult,
     DisconnectControl,
-    Limiter,
-    Register,
-    Unit,
-    ValueDefinition,
-    datetime_data,
-)
-from smartmeter_proto.aroute.cosem_profile import (
-    AssociationLN,
-    CaptureObject,
     EntryDescriptor,
+    Limiter,
     ProfileGeneric,
     PushSetup,
     RangeDescriptor,
+    Register,
     SecuritySetup,
+    Unit,
+    ValueDefinition,
+    datetime_data,
     parse_selective_access,
 )
 from smartmeter_proto.aroute.obis import Obis

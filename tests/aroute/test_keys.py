@@ -51,34 +51,58 @@ def test_a_key_that_does_not_unwrap_is_an_auth_error() -> None:
 
 def test_key_transfer_parameter_round_trips_through_the_wire_structure() -> None:
     new_ak = bytes(range(16, 32))
-    parameter = key_transfer_parameter(KEK, {KeyId.AUTHENTICATION: new_ak,
-                                             KeyId.GLOBAL_UNICAST_ENCRYPTION: KEY})
-    assert parameter == Data(DataType.ARRAY, (
-        Data(DataType.STRUCTURE, (Data(DataType.ENUM, 0), Data(DataType.OCTET_STRING, WRAPPED))),
-        Data(DataType.STRUCTURE, (Data(DataType.ENUM, 2),
-                                  Data(DataType.OCTET_STRING, wrap_key(KEK, new_ak)))),
-    ))
-    assert parse_key_transfer(parameter, KEK) == {KeyId.GLOBAL_UNICAST_ENCRYPTION: KEY,
-                                                  KeyId.AUTHENTICATION: new_ak}
+    parameter = key_transfer_parameter(
+        KEK, {KeyId.AUTHENTICATION: new_ak, KeyId.GLOBAL_UNICAST_ENCRYPTION: KEY}
+    )
+    assert parameter == Data(
+        DataType.ARRAY,
+        (
+            Data(
+                DataType.STRUCTURE, (Data(DataType.ENUM, 0), Data(DataType.OCTET_STRING, WRAPPED))
+            ),
+            Data(
+                DataType.STRUCTURE,
+                (Data(DataType.ENUM, 2), Data(DataType.OCTET_STRING, wrap_key(KEK, new_ak))),
+            ),
+        ),
+    )
+    assert parse_key_transfer(parameter, KEK) == {
+        KeyId.GLOBAL_UNICAST_ENCRYPTION: KEY,
+        KeyId.AUTHENTICATION: new_ak,
+    }
 
 
 def _key_data(key_id: int, wrapped: bytes = WRAPPED) -> Data:
-    return Data(DataType.STRUCTURE, (Data(DataType.ENUM, key_id),
-                                     Data(DataType.OCTET_STRING, wrapped)))
+    return Data(
+        DataType.STRUCTURE, (Data(DataType.ENUM, key_id), Data(DataType.OCTET_STRING, wrapped))
+    )
 
 
-@pytest.mark.parametrize(("parameter", "result"), [
-    (None, DataAccessResult.TYPE_UNMATCHED),
-    (Data(DataType.ARRAY, ()), DataAccessResult.TYPE_UNMATCHED),
-    (Data(DataType.OCTET_STRING, WRAPPED), DataAccessResult.TYPE_UNMATCHED),
-    (Data(DataType.ARRAY, (Data(DataType.STRUCTURE, (Data(DataType.UNSIGNED, 0),
-                                                     Data(DataType.OCTET_STRING, WRAPPED))),)),
-     DataAccessResult.TYPE_UNMATCHED),
-    (Data(DataType.ARRAY, (_key_data(0), _key_data(0))), DataAccessResult.OTHER_REASON),
-    (Data(DataType.ARRAY, (_key_data(7),)), DataAccessResult.OTHER_REASON),
-])
-def test_malformed_key_transfers_are_refused_whole(parameter: Data | None,
-                                                    result: DataAccessResult) -> None:
+@pytest.mark.parametrize(
+    ("parameter", "result"),
+    [
+        (None, DataAccessResult.TYPE_UNMATCHED),
+        (Data(DataType.ARRAY, ()), DataAccessResult.TYPE_UNMATCHED),
+        (Data(DataType.OCTET_STRING, WRAPPED), DataAccessResult.TYPE_UNMATCHED),
+        (
+            Data(
+                DataType.ARRAY,
+                (
+                    Data(
+                        DataType.STRUCTURE,
+                        (Data(DataType.UNSIGNED, 0), Data(DataType.OCTET_STRING, WRAPPED)),
+                    ),
+                ),
+            ),
+            DataAccessResult.TYPE_UNMATCHED,
+        ),
+        (Data(DataType.ARRAY, (_key_data(0), _key_data(0))), DataAccessResult.OTHER_REASON),
+        (Data(DataType.ARRAY, (_key_data(7),)), DataAccessResult.OTHER_REASON),
+    ],
+)
+def test_malformed_key_transfers_are_refused_whole(
+    parameter: Data | None, result: DataAccessResult
+) -> None:
     with pytest.raises(CosemAccessError) as refused:
         parse_key_transfer(parameter, KEK)
     assert refused.value.result == result

@@ -65,10 +65,11 @@ from smartmeter_proto.sim.load_curve import JST
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+METER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+
 NEW_EK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 NEW_AK = bytes.fromhex("F0E1D2C3B4A5968778695A4B3C2D1E0F")
 KEK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")  # RFC 3394 §4.1 KEK
-METER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
 CLIENT_TITLE = bytes.fromhex("4855534D00000001")
 ENERGY = Obis(1, 0, 1, 8, 0, 255)
 METER_ENERGY = load_catalogue().by_name("active_energy_import").obis
@@ -108,20 +109,31 @@ def _record(sent: Sent, apdu: bytes, title: bytes, ek: bytes, ak: bytes) -> None
     if plain[0] not in (0xC3, 0xC7):  # action-request / action-response may carry f(...)
         return
     message = decode_apdu(plain)
-    value = (message.parameters if isinstance(message, ActionRequestNormal)
-             else message.outcome.return_parameters
-             if isinstance(message, ActionResponseNormal) else None)
-    if (isinstance(value, Data) and isinstance(value.value, bytes)
-            and len(value.value) == _GMAC_VALUE_LENGTH):
+    value = (
+        message.parameters
+        if isinstance(message, ActionRequestNormal)
+        else message.outcome.return_parameters
+        if isinstance(message, ActionResponseNormal)
+        else None
+    )
+    if (
+        isinstance(value, Data)
+        and isinstance(value.value, bytes)
+        and len(value.value) == _GMAC_VALUE_LENGTH
+    ):
         sent.append((ek, title + value.value[1:5]))
 
 
 class Link:
     """Client and server through their APDU queues; records what each side ciphers."""
 
-    def __init__(self, client: AssociationClient, server: AssociationServer,
-                 client_keys: tuple[bytes, bytes] = (EK, AK),
-                 server_keys: tuple[bytes, bytes] = (EK, AK)) -> None:
+    def __init__(
+        self,
+        client: AssociationClient,
+        server: AssociationServer,
+        client_keys: tuple[bytes, bytes] = (EK, AK),
+        server_keys: tuple[bytes, bytes] = (EK, AK),
+    ) -> None:
         self.client, self.server = client, server
         self.client_keys, self.server_keys = client_keys, server_keys
         self.client_sent: Sent = []
@@ -153,23 +165,41 @@ class Link:
         return apdu
 
 
-def _client(store: StateStore, *, ek: bytes = EK, ak: bytes = AK, block: int = 4,
-            authentication: Authentication = Authentication.HLS_GMAC,
-            general_ciphering: bool = False) -> AssociationClient:
+def _client(
+    store: StateStore,
+    *,
+    ek: bytes = EK,
+    ak: bytes = AK,
+    block: int = 4,
+    authentication: Authentication = Authentication.HLS_GMAC,
+    general_ciphering: bool = False,
+) -> AssociationClient:
     return AssociationClient(
-        system_title=CLIENT_TITLE, ek=ek, ak=ak, server_system_title=METER_TITLE,
-        authentication=authentication, challenge=lambda: b"C" * 16,
+        system_title=CLIENT_TITLE,
+        ek=ek,
+        ak=ak,
+        server_system_title=METER_TITLE,
+        authentication=authentication,
+        challenge=lambda: b"C" * 16,
         general_ciphering=general_ciphering,
         counter=send_counter(store, CLIENT_TITLE, ek, block=block),
-        server_counters=replay_counters(store, CLIENT_TITLE, ek))
+        server_counters=replay_counters(store, CLIENT_TITLE, ek),
+    )
 
 
-def _server(store: StateStore, *, block: int = 4,
-            authentication: Authentication = Authentication.HLS_GMAC) -> AssociationServer:
+def _server(
+    store: StateStore, *, block: int = 4, authentication: Authentication = Authentication.HLS_GMAC
+) -> AssociationServer:
     return AssociationServer(
-        _objects(), system_title=METER_TITLE, ek=EK, ak=AK, authentication=authentication,
-        challenge=lambda: b"S" * 16, counter=send_counter(store, METER_TITLE, EK, block=block),
-        client_counters=replay_counters(store, METER_TITLE, EK))
+        _objects(),
+        system_title=METER_TITLE,
+        ek=EK,
+        ak=AK,
+        authentication=authentication,
+        challenge=lambda: b"S" * 16,
+        counter=send_counter(store, METER_TITLE, EK, block=block),
+        client_counters=replay_counters(store, METER_TITLE, EK),
+    )
 
 
 def _associate(link: Link) -> None:
@@ -195,8 +225,10 @@ def test_restarted_server_and_client_never_send_an_iv_twice(tmp_path: Path, kind
     client_sent: Sent = []
     server_sent: Sent = []
     for restart in range(6):
-        link = Link(_client(_open_store(kind, tmp_path / "hes")),
-                    _server(_open_store(kind, tmp_path / "meter")))
+        link = Link(
+            _client(_open_store(kind, tmp_path / "hes")),
+            _server(_open_store(kind, tmp_path / "meter")),
+        )
         _associate(link)
         for _ in range(restart % 3 + 1):  # uneven use: some runs end mid-block, some after
             assert _read(link) == Data(DataType.DOUBLE_LONG_UNSIGNED, 123456)
@@ -229,16 +261,18 @@ def test_restarted_server_object_reopens_its_counter(tmp_path: Path) -> None:
 
 def test_a_request_captured_before_a_restart_is_refused_after_it(tmp_path: Path) -> None:
     store = SqliteStateStore(tmp_path / "meter.sqlite")
-    link = Link(_client(MemoryStateStore(), authentication=Authentication.LOWEST,
-                        general_ciphering=True),
-                _server(store, authentication=Authentication.LOWEST))
+    link = Link(
+        _client(MemoryStateStore(), authentication=Authentication.LOWEST, general_ciphering=True),
+        _server(store, authentication=Authentication.LOWEST),
+    )
     _associate(link)
     _read(link)
     captured = link.client_apdus[-1]  # general-glo-ciphering: it names its sender
     assert captured[0] == CipheringTag.GENERAL_GLO_CIPHERING
 
-    restarted = _server(SqliteStateStore(tmp_path / "meter.sqlite"),
-                        authentication=Authentication.LOWEST)
+    restarted = _server(
+        SqliteStateStore(tmp_path / "meter.sqlite"), authentication=Authentication.LOWEST
+    )
     restarted.receive(captured, T0)
     [answer] = restarted.apdus_to_send()
     refused = decode_apdu(answer)
@@ -248,8 +282,12 @@ def test_a_request_captured_before_a_restart_is_refused_after_it(tmp_path: Path)
 
     # Control: a server whose window lived only in memory takes the same bytes as new.
     forgetful = AssociationServer(
-        _objects(), system_title=METER_TITLE, ek=EK, ak=AK,
-        counter=send_counter(MemoryStateStore(), METER_TITLE, EK))
+        _objects(),
+        system_title=METER_TITLE,
+        ek=EK,
+        ak=AK,
+        counter=send_counter(MemoryStateStore(), METER_TITLE, EK),
+    )
     forgetful.receive(captured, T0)
     assert forgetful.stats.replayed == 0
     assert forgetful.stats.refused_not_associated == 1  # deciphered, then refused: no session
@@ -282,8 +320,10 @@ def _at_last_value(store: StateStore, title: bytes) -> None:
 
 def test_client_exhaustion_is_refused_by_name_from_the_request_call() -> None:
     store = MemoryStateStore()
-    link = Link(_client(store, authentication=Authentication.LOWEST),
-                _server(MemoryStateStore(), authentication=Authentication.LOWEST))
+    link = Link(
+        _client(store, authentication=Authentication.LOWEST),
+        _server(MemoryStateStore(), authentication=Authentication.LOWEST),
+    )
     _associate(link)
     link.client.counter.skip_to(DLMS_INVOCATION_COUNTER_LIMIT - 1)
     assert _read(link) == Data(DataType.DOUBLE_LONG_UNSIGNED, 123456)  # IC 0xFFFFFFFE
@@ -320,8 +360,15 @@ def test_server_exhaustion_answers_nothing_more_and_counts_it(tmp_path: Path) ->
 def test_an_exhausted_meter_drops_pushes_and_counts_them() -> None:
     store = MemoryStateStore()
     _at_last_value(store, METER_TITLE)
-    meter = SimulatedAMeter(start=T0, system_title=METER_TITLE, client_system_title=CLIENT_TITLE,
-                            ek=EK, ak=AK, state=store, push_5min=True)
+    meter = SimulatedAMeter(
+        start=T0,
+        system_title=METER_TITLE,
+        client_system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        state=store,
+        push_5min=True,
+    )
     meter.tick(T0 + timedelta(minutes=40))
     assert len(meter.pushes_to_send()) == 1
     assert meter.exhausted_pushes > 0
@@ -332,21 +379,32 @@ def test_an_exhausted_meter_drops_pushes_and_counts_them() -> None:
 
 
 def _meter(store: StateStore) -> SimulatedAMeter:
-    return SimulatedAMeter(start=T0, system_title=METER_TITLE, client_system_title=CLIENT_TITLE,
-                           ek=EK, ak=AK, state=store)
+    return SimulatedAMeter(
+        start=T0,
+        system_title=METER_TITLE,
+        client_system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        state=store,
+    )
 
 
 def _meter_link(store: StateStore, **server: object) -> tuple[SimulatedAMeter, Link]:
     meter = _meter(store)
-    link = Link(_client(MemoryStateStore()), meter.association_server(
-        authentication=Authentication.HLS_GMAC, challenge=lambda: b"S" * 16,
-        client_counters=replay_counters(store, METER_TITLE, EK), **server))  # type: ignore[arg-type]
+    link = Link(
+        _client(MemoryStateStore()),
+        meter.association_server(
+            authentication=Authentication.HLS_GMAC,
+            challenge=lambda: b"S" * 16,
+            client_counters=replay_counters(store, METER_TITLE, EK),
+            **server,
+        ),
+    )  # type: ignore[arg-type]
     _associate(link)
     return meter, link
 
 
-def _transfer(link: Link, kek: bytes = KEK, ek: bytes = NEW_EK,
-              ak: bytes = NEW_AK) -> ActionDone:
+def _transfer(link: Link, kek: bytes = KEK, ek: bytes = NEW_EK, ak: bytes = NEW_AK) -> ActionDone:
     invoke = link.client.transfer_keys(kek, ek=ek, ak=ak)
     [done] = [e for e in link.pump() if isinstance(e, ActionDone)]
     assert done.invoke_id == invoke
@@ -425,8 +483,13 @@ def test_key_transfer_is_refused_without_master_key_or_authentication() -> None:
     assert isinstance(_read(link, METER_ENERGY), Data)  # the old keys still in force
     _, link = _meter_link(MemoryStateStore(), master_key=KEK)
     parameter = key_transfer_parameter(KEK, {KeyId.GLOBAL_UNICAST_ENCRYPTION: NEW_EK})
-    link.client.action(SECURITY_SETUP_OBIS, ClassId.SECURITY_SETUP, GLOBAL_KEY_TRANSFER_METHOD,
-                       parameter, ciphered=False)
+    link.client.action(
+        SECURITY_SETUP_OBIS,
+        ClassId.SECURITY_SETUP,
+        GLOBAL_KEY_TRANSFER_METHOD,
+        parameter,
+        ciphered=False,
+    )
     [plain] = [e for e in link.pump() if isinstance(e, ActionDone)]
     assert plain.result == ActionResult.READ_WRITE_DENIED
     assert link.server.stats.key_transfers_refused == 1
@@ -454,8 +517,12 @@ def test_an_exhausted_meter_is_re_keyed_by_a_key_transfer() -> None:
     assert link.server.stats.counter_exhausted == 1
     assert link.server.stats.keys_transferred == 1
     assert not link.server.exhausted
-    fresh = Link(_client(MemoryStateStore(), ek=NEW_EK, ak=NEW_AK), link.server,
-                 client_keys=(NEW_EK, NEW_AK), server_keys=(NEW_EK, NEW_AK))
+    fresh = Link(
+        _client(MemoryStateStore(), ek=NEW_EK, ak=NEW_AK),
+        link.server,
+        client_keys=(NEW_EK, NEW_AK),
+        server_keys=(NEW_EK, NEW_AK),
+    )
     link.server.receive(RLRQ().encode(), T0)  # the old association ends
     link.server.apdus_to_send()
     _associate(fresh)

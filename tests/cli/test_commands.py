@@ -21,7 +21,7 @@ from smartmeter_proto.cli.charts import can_draw_blocks, half_hour_chart
 from smartmeter_proto.cli.dongle import parse_injection
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import MODELS, make_dongle
-from smartmeter_proto.sim.dongle_pty import serve_dongle
+from smartmeter_proto.transport.pty_server import serve_dongle
 from smartmeter_proto.wisun.broute import BRoute
 from smartmeter_proto.wisun.dongle_models import (
     DEFAULT_DONGLE_MODEL,
@@ -30,21 +30,27 @@ from smartmeter_proto.wisun.dongle_models import (
     dongle_model,
     dongle_model_names,
 )
-from smartmeter_proto.wisun.skstack_dialects import get_dialect
+from smartmeter_proto.wisun.skstack.dialects import get_dialect
 
 HANG_GUARD_S = 120.0
 RBID = "00112233445566778899AABBCCDDEEFF"
 PASSWORD = "0123456789AB"
 MY_COMMANDS = [
-    ("demo",), ("monitor",), ("collect",), ("fleet",), ("simulate", "dongle"),
-    ("simulate", "g3modem"), ("simulate", "gasmeter"), ("simulate", "watermeter"),
+    ("demo",),
+    ("monitor",),
+    ("collect",),
+    ("fleet",),
+    ("simulate", "dongle"),
+    ("simulate", "g3modem"),
+    ("simulate", "gasmeter"),
+    ("simulate", "watermeter"),
     ("simulate", "special"),
 ]
 
 
-def _subparsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
-    tuple[tuple[str, ...], argparse.ArgumentParser]
-]:
+def _subparsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -94,7 +100,9 @@ def test_help_is_plain_text_and_every_option_explained(command: tuple[str, ...])
 
 def test_injection_times_must_be_seconds_from_the_start() -> None:
     assert parse_injection("silent_meter:seconds=60@120") == (
-        120.0, "silent_meter", {"seconds": 60}
+        120.0,
+        "silent_meter",
+        {"seconds": 60},
     )
     for text in ("session_expiry@-5", "session_expiry@inf", "session_expiry@soon", "nope"):
         with pytest.raises(argparse.ArgumentTypeError):
@@ -170,10 +178,28 @@ def test_monitor_prints_kwh_in_jst_through_an_emulated_dongle(tmp_path: Path) ->
     with dongle_in_virtual_time("bp35c0") as path:
         assert path.startswith("/dev/")
         done = subprocess.run(
-            [sys.executable, "-m", "smartmeter_proto", "monitor", "--device", path,
-             "--rbid", RBID, "--password-file", str(secret), "--model", "bp35c0", "--count", "1"],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-            timeout=HANG_GUARD_S, check=False,
+            [
+                sys.executable,
+                "-m",
+                "smartmeter_proto",
+                "monitor",
+                "--device",
+                path,
+                "--rbid",
+                RBID,
+                "--password-file",
+                str(secret),
+                "--model",
+                "bp35c0",
+                "--count",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=HANG_GUARD_S,
+            check=False,
         )
     assert done.returncode == 0, done.stderr
     reading = done.stdout.splitlines()[-2]  # the last line is the session's close

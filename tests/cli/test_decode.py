@@ -21,7 +21,7 @@ from smartmeter_proto.cli import main
 from smartmeter_proto.iot import cose
 from smartmeter_proto.iot.channel import ROUTE_TAGS
 from smartmeter_proto.iot.frame import Route
-from smartmeter_proto.wisun.lowpan import udp_frames
+from smartmeter_proto.wisun.radio.lowpan import udp_frames
 
 CLI = Path(sys.executable).with_name("smartmeter-proto")
 
@@ -30,7 +30,8 @@ ECHONET = "1081000102880105FF017202E70400000228E8040012FFEC"
 ECHONET_E1 = "1081000102880105FF017201E10102"  # E1 = 0x02: 0.01 kWh per count
 # [WSUHA] PANA-Auth-Request carrying EAP-PSK message 1 (tests/wisun/test_skstack.py).
 PAR_PSK1 = (
-    "00000068800000021" "36F0BFE2FDA83DD000500000010000044AA92C21CDBB377DEBBEBC9B755B87D0"
+    "00000068800000021"
+    "36F0BFE2FDA83DD000500000010000044AA92C21CDBB377DEBBEBC9B755B87D0"
     "00200000038000001E300382F007835A9A40F167C39A7A5AB6ACB3F1070534D30303030303039393032313"
     "73030303030303030303030303031393442464144"
 ).replace(" ", "")
@@ -101,8 +102,12 @@ def test_echonet_json_is_typed(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["properties"][0] == {
-        "epc": 0xE7, "pdc": 4, "edt": "00000228",
-        "name": "instantaneous_power", "value": 552, "unit": "W",
+        "epc": 0xE7,
+        "pdc": 4,
+        "edt": "00000228",
+        "name": "instantaneous_power",
+        "value": 552,
+        "unit": "W",
     }
     assert doc["properties"][1]["value"] == {"r_phase": 1.8, "t_phase": -2.0}
     assert (doc["esv"], doc["esv_name"]) == (0x72, "GET_RES")
@@ -133,12 +138,15 @@ def test_lowpan_reads_down_to_echonet(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_dlms_push_shows_obis_date_time_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     stamp = bytes.fromhex("07E8051401090000FFFDE400")  # 2024-05-20 09:00, UTC+09:00 (-540)
-    body = Data(DataType.STRUCTURE, (
-        Data(DataType.OCTET_STRING, bytes([0, 0, 25, 9, 0, 255])),
-        Data(DataType.OCTET_STRING, b"SMR00001"),
-        Data(DataType.OCTET_STRING, stamp),
-        Data(DataType.DOUBLE_LONG_UNSIGNED, 1234),
-    ))
+    body = Data(
+        DataType.STRUCTURE,
+        (
+            Data(DataType.OCTET_STRING, bytes([0, 0, 25, 9, 0, 255])),
+            Data(DataType.OCTET_STRING, b"SMR00001"),
+            Data(DataType.OCTET_STRING, stamp),
+            Data(DataType.DOUBLE_LONG_UNSIGNED, 1234),
+        ),
+    )
     push = DataNotification(body, stamp, LongInvokeIdAndPriority(7)).encode().hex()
     code, out, _ = decode(capsys, "dlms", push, "--json")
     assert code == 0
@@ -177,8 +185,11 @@ def test_iot_prints_json_and_text_not_a_repr(capsys: pytest.CaptureFixture[str])
     [
         ("echonet", ECHONET[:-2], "echonet-lite: OPC: EPC 0xE8 declares PDC 4"),
         ("echonet", ECHONET + "00", "trailing bytes after the last property (at byte offset 24)"),
-        ("echonet", "1081000102880105FF017201E703000002",
-         "echonet-property: EPC 0xE7 (instantaneous_power)"),
+        (
+            "echonet",
+            "1081000102880105FF017201E703000002",
+            "echonet-property: EPC 0xE7 (instantaneous_power)",
+        ),
         ("pana", PAR_PSK1[:-8], "pana: message length field says 104"),
         ("pana", PAR_PSK1 + "00", "pana: message length field says 104, datagram has 105"),
         ("lowpan", "00" * 14, "ieee802154: beacon without a source address (at byte offset 0)"),
@@ -238,9 +249,7 @@ def test_hex_may_have_0x_spaces_and_colons(
     capsys: pytest.CaptureFixture[str], protocol: str
 ) -> None:
     frame = ECHONET if protocol == "echonet" else DLMS_GET
-    spaced = "0x" + ":".join(frame[i : i + 2] for i in range(0, len(frame), 2)).replace(
-        ":", " ", 3
-    )
+    spaced = "0x" + ":".join(frame[i : i + 2] for i in range(0, len(frame), 2)).replace(":", " ", 3)
     assert decode(capsys, protocol, spaced)[0] == 0
 
 

@@ -64,3 +64,19 @@ def test_conformance_passes_against_simulated_device(classes: list[int]) -> None
         assert all("INF of 0x81" in by_key[("object.status_inf", s)].reason for s in devices)
 
     run(scenario())
+
+
+def test_a_client_learns_the_release_the_simulated_device_reports() -> None:
+    async def scenario() -> None:
+        node = device_node([0x0290])
+        async with (
+            serve_node(node, local=(DEVICE_HOST, 3610)) as server,
+            EchonetClient.udp(local=(CLIENT_HOST, 3610), timeout=TIMEOUT_S, retries=1) as client,
+        ):
+            eoj = instances([0x0290])[0]
+            done = await client.get(server.address, eoj, [0x82, 0xB1])
+            assert done.values[0x82].edt == b"\x00\x00R\x01"  # Release R, revision 1
+            releases = client.driver.session.releases
+            assert list(releases.values()) == ["R"]
+
+    run(scenario())

@@ -30,8 +30,7 @@ from smartmeter_proto.aroute.association import (
     Pushed,
     SetResult,
 )
-from smartmeter_proto.aroute.axdr import Data, DataType
-from smartmeter_proto.aroute.axdr_datetime import CosemDateTime
+from smartmeter_proto.aroute.axdr import CosemDateTime, Data, DataType
 from smartmeter_proto.aroute.cosem import (
     CaptureObject,
     ClassId,
@@ -46,18 +45,15 @@ from smartmeter_proto.security_state import MemoryStateStore, SendCounter
 from smartmeter_proto.sim.ameter import SimulatedAMeter
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.load_curve import JST
-from smartmeter_proto.transport.iot_udp import (
-    DatagramEndpoint,
-    UDPEndpointLink,
-    VirtualTimeRunner,
-    serve_endpoint,
-)
-
-pytestmark = pytest.mark.e2e
+from smartmeter_proto.transport.datagram import DatagramEndpoint, DatagramLink, serve_endpoint
+from smartmeter_proto.transport.virtual_time import VirtualTimeRunner
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 METER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+
+pytestmark = pytest.mark.e2e
+
 CLIENT_TITLE = bytes.fromhex("4855534D00000001")
 CAT = load_catalogue()
 PROFILE_30 = CAT.by_name("load_profile_30min").obis
@@ -66,7 +62,7 @@ CLOCK_TIME = CaptureObject(ClassId.CLOCK, CAT.by_name("clock").obis, 2)
 
 def serve(
     endpoint: DatagramEndpoint, local: tuple[str, int], clock: VirtualClock
-) -> AbstractAsyncContextManager[UDPEndpointLink]:
+) -> AbstractAsyncContextManager[DatagramLink]:
     """``endpoint`` on a real socket, its timers left to the virtual-time runner."""
     return serve_endpoint(endpoint, local, clock=clock, run_timers=False)
 
@@ -107,14 +103,21 @@ async def _session() -> None:
     start = datetime(2026, 5, 1, 11, 59, tzinfo=JST)
     clock = VirtualClock(start.timestamp())
     meter = SimulatedAMeter(
-        start=start, system_title=METER_TITLE, client_system_title=CLIENT_TITLE, ek=EK, ak=AK,
+        start=start,
+        system_title=METER_TITLE,
+        client_system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
         state=MemoryStateStore(),
     )
     server = AssociationServer(
         meter.objects, system_title=METER_TITLE, ek=EK, ak=AK, counter=meter.send_counter
     )
     client = AssociationClient(
-        system_title=CLIENT_TITLE, ek=EK, ak=AK, server_system_title=METER_TITLE,
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        server_system_title=METER_TITLE,
         counter=SendCounter(MemoryStateStore(), "hes"),
     )
     meter_side = MeterEndpoint(meter, server, headend=("127.0.0.1", 9))
@@ -233,14 +236,21 @@ async def _over_ipv6() -> None:
     start = datetime(2026, 5, 1, 11, 0, tzinfo=JST)
     clock = VirtualClock(start.timestamp())
     meter = SimulatedAMeter(
-        start=start, system_title=METER_TITLE, client_system_title=CLIENT_TITLE, ek=EK, ak=AK,
+        start=start,
+        system_title=METER_TITLE,
+        client_system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
         state=MemoryStateStore(),
     )
     server = AssociationServer(
         meter.objects, system_title=METER_TITLE, ek=EK, ak=AK, counter=meter.send_counter
     )
     client = AssociationClient(
-        system_title=CLIENT_TITLE, ek=EK, ak=AK, server_system_title=METER_TITLE,
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        server_system_title=METER_TITLE,
         counter=SendCounter(MemoryStateStore(), "hes"),
     )
     meter_side = MeterEndpoint(meter, server, headend=("::1", 9))

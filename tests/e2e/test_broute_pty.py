@@ -19,8 +19,8 @@ import pytest
 from smartmeter_proto.errors import AuthError
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import make_dongle
-from smartmeter_proto.sim.dongle_pty import DonglePty, serve_dongle
 from smartmeter_proto.sim.meter import METER_EOJ
+from smartmeter_proto.transport.pty_server import DonglePty, serve_dongle
 from smartmeter_proto.transport.serial import open_broute
 from smartmeter_proto.wisun.broute import (
     BRouteEvent,

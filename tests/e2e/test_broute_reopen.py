@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from smartmeter_proto.sim.dongle import make_dongle
-from smartmeter_proto.sim.dongle_pty import DonglePty, serve_dongle
 from smartmeter_proto.sim.meter import METER_EOJ
+from smartmeter_proto.transport.pty_server import DonglePty, serve_dongle
 from smartmeter_proto.transport.serial import open_broute
 from smartmeter_proto.wisun.broute import BRouteEvent, BRouteState, Joined, StateChanged
 

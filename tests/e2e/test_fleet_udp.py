@@ -31,12 +31,22 @@ def _run(plan: FleetPlan, store: Store, host: str = "127.0.0.1") -> FleetRun:
 
 
 def test_three_hundred_meters_outage_and_loss_all_confirmed(tmp_path: object) -> None:
-    plan = FleetPlan(meters=300, start=START, hours=12, loss=0.01, outage_s=7200,
-                     reboots=4, drifting=3, hostile=4, seed=11)
+    plan = FleetPlan(
+        meters=300,
+        start=START,
+        hours=12,
+        loss=0.01,
+        outage_s=7200,
+        reboots=4,
+        drifting=3,
+        hostile=4,
+        seed=11,
+    )
     store = Store(f"{tmp_path}/fleet.sqlite")
     run = _run(plan, store)
-    report = service_report(store, t0=plan.t0, end=plan.end,
-                            outages_injected=run.fleet.stats.outages_injected)
+    report = service_report(
+        store, t0=plan.t0, end=plan.end, outages_injected=run.fleet.stats.outages_injected
+    )
     levels = {level.name: level for level in report.levels}
 
     # 100 % confirmed, computed from the store ...
@@ -50,8 +60,10 @@ def test_three_hundred_meters_outage_and_loss_all_confirmed(tmp_path: object) ->
     stored = store.readings()
     assert {k: v for k, v in stored.items() if k in measured} == measured
     assert sum(1 for k in measured if k[1] == PERIOD_30MIN) == confirmed.expected
-    assert sum(1 for k in measured if k[1] == PERIOD_5MIN) == levels[
-        "5-min values of the 5-min class (confirmed)"].expected
+    assert (
+        sum(1 for k in measured if k[1] == PERIOD_5MIN)
+        == levels["5-min values of the 5-min class (confirmed)"].expected
+    )
 
     # the faults happened and the collector saw them
     stats = run.fleet.stats
@@ -65,8 +77,7 @@ def test_three_hundred_meters_outage_and_loss_all_confirmed(tmp_path: object) ->
     known = set(store.db.execute("SELECT system_title, kind, at FROM power_events"))
     logged = set()
     for member in run.fleet.members:
-        log = next(p for p in member.meter.objects.values()
-                   if str(p.logical_name) == POWER_LOG)
+        log = next(p for p in member.meter.objects.values() if str(p.logical_name) == POWER_LOG)
         for row in log.buffer:  # type: ignore[attr-defined]
             at = int(datetime_from_data(row[0]).to_datetime().timestamp())
             logged.add((member.system_title, row[1].value, at))
@@ -108,20 +119,24 @@ def test_the_collectors_capture_decodes_the_same_on_a_dask_cluster(tmp_path: obj
     from smartmeter_proto.hes.collector import CollectorConfig
     from smartmeter_proto.hes.storage import VIA_PUSH
 
-    plan = FleetPlan(meters=20, start=START, hours=4, loss=0.02, outage_s=3600, areas=4,
-                     hostile=2, seed=6)
+    plan = FleetPlan(
+        meters=20, start=START, hours=4, loss=0.02, outage_s=3600, areas=4, hostile=2, seed=6
+    )
     store = Store(MEMORY)
-    run = asyncio.run(asyncio.wait_for(
-        run_fleet(plan, store, config=CollectorConfig(capture=True)), 120))
+    run = asyncio.run(
+        asyncio.wait_for(run_fleet(plan, store, config=CollectorConfig(capture=True)), 120)
+    )
     capture = f"{tmp_path}/capture.parquet"
     assert write_capture(capture, run.collector.captured) == run.collector.stats.datagrams
     keys = {m.system_title: m.keys for m in run.fleet.members}
     summary = decode_captures(capture, keys, f"{tmp_path}/out", n_workers=2, timeout=60)
     drops = store.drops()
-    (pushed,) = store.db.execute("SELECT count(*) FROM readings WHERE via = ?",
-                                 (VIA_PUSH,)).fetchone()
-    (events,) = store.db.execute("SELECT count(*) FROM power_events WHERE via = ?",
-                                 (VIA_PUSH,)).fetchone()
+    (pushed,) = store.db.execute(
+        "SELECT count(*) FROM readings WHERE via = ?", (VIA_PUSH,)
+    ).fetchone()
+    (events,) = store.db.execute(
+        "SELECT count(*) FROM power_events WHERE via = ?", (VIA_PUSH,)
+    ).fetchone()
     assert summary.datagrams == run.collector.stats.datagrams
     # every accepted value push, also one whose value a read-back had stored first
     assert summary.readings + summary.duplicates == run.collector.stats.readings_pushed

@@ -14,10 +14,10 @@ import pytest
 
 from smartmeter_proto.errors import AuthError
 from smartmeter_proto.plc import g3adp as adp
-from smartmeter_proto.sim.dongle_pty import serve_dongle
 from smartmeter_proto.sim.g3modem import METER_PAN_ID, make_g3modem
 from smartmeter_proto.sim.meter import METER_EOJ
 from smartmeter_proto.transport.g3plc import open_g3plc
+from smartmeter_proto.transport.pty_server import serve_dongle
 from smartmeter_proto.wisun.broute import BRouteEvent, BRouteState, Joined, LinkError
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 
 from smartmeter_proto.echonet import frame as el_frame
-from smartmeter_proto.iot.backfill import Collector
-from smartmeter_proto.iot.channel import MeterKeys
+from smartmeter_proto.iot.backfill import BackfillCollector
+from smartmeter_proto.iot.channel import ChannelKeys
 from smartmeter_proto.iot.frame import MeterKind, Route
 from smartmeter_proto.iot.headend import HeadEnd
 from smartmeter_proto.iot.relay import Format2Carrier, IotRelay
@@ -24,13 +24,9 @@ from smartmeter_proto.security_state import MemoryStateStore
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.iotmeter import SimulatedIotMeter
 from smartmeter_proto.sim.meter import METER_EOJ, SimulatedMeter, meter_node
-from smartmeter_proto.transport.iot_udp import (
-    DatagramEndpoint,
-    UDPEndpointLink,
-    VirtualTimeRunner,
-    serve_endpoint,
-)
+from smartmeter_proto.transport.datagram import DatagramEndpoint, DatagramLink, serve_endpoint
 from smartmeter_proto.transport.udp import EchonetClient, UDPLink, serve_node
+from smartmeter_proto.transport.virtual_time import VirtualTimeRunner
 
 pytestmark = pytest.mark.e2e
 
@@ -58,8 +54,8 @@ class RelayCounts:
         return self._relay.counters["up"] + self._relay.counters["down"]
 
 
-def keys(meter_id: str, n: int) -> MeterKeys:
-    return MeterKeys(meter_id, bytes([n]) * 16, bytes([n + 1]) * 16, bytes([n + 2]) * 13)
+def keys(meter_id: str, n: int) -> ChannelKeys:
+    return ChannelKeys(meter_id, bytes([n]) * 16, bytes([n + 1]) * 16, bytes([n + 2]) * 13)
 
 
 def test_relay_through_the_smart_meter_with_outage_and_backfill() -> None:
@@ -74,7 +70,7 @@ def test_relay_through_the_smart_meter_with_outage_and_backfill() -> None:
             [gas_keys, water_keys],
             route=Route.B_IOT,
             state_store=MemoryStateStore(),
-            collector=Collector(request_timeout=0.2, max_range=16, retry_limit=10),
+            collector=BackfillCollector(request_timeout=0.2, max_range=16, retry_limit=10),
         )
         meters = [
             SimulatedIotMeter(
@@ -108,7 +104,7 @@ def test_relay_through_the_smart_meter_with_outage_and_backfill() -> None:
 
         def serve(
             endpoint: DatagramEndpoint, host: str, *, radio_link: bool = False
-        ) -> AbstractAsyncContextManager[UDPEndpointLink]:
+        ) -> AbstractAsyncContextManager[DatagramLink]:
             return serve_endpoint(
                 Format2Carrier(endpoint),
                 (host, PORT),

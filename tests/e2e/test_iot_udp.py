@@ -13,19 +13,15 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from smartmeter_proto.iot.backfill import Collector
-from smartmeter_proto.iot.channel import MeterKeys
+from smartmeter_proto.iot.backfill import BackfillCollector
+from smartmeter_proto.iot.channel import ChannelKeys
 from smartmeter_proto.iot.frame import MeterKind
 from smartmeter_proto.iot.headend import HeadEnd
 from smartmeter_proto.security_state import MemoryStateStore
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.iotmeter import SimulatedIotMeter
-from smartmeter_proto.transport.iot_udp import (
-    DatagramEndpoint,
-    UDPEndpointLink,
-    VirtualTimeRunner,
-    serve_endpoint,
-)
+from smartmeter_proto.transport.datagram import DatagramEndpoint, DatagramLink, serve_endpoint
+from smartmeter_proto.transport.virtual_time import VirtualTimeRunner
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +30,8 @@ INTERVAL = 0.02  # a reading every 20 ms (virtual): 100 readings in the 2 s the 
 T0 = 1_777_604_400.0  # 2026-05-01 12:00 JST
 
 
-def keys(meter_id: str, n: int) -> MeterKeys:
-    return MeterKeys(meter_id, bytes([n]) * 16, bytes([n + 1]) * 16, bytes([n + 2]) * 13)
+def keys(meter_id: str, n: int) -> ChannelKeys:
+    return ChannelKeys(meter_id, bytes([n]) * 16, bytes([n + 1]) * 16, bytes([n + 2]) * 13)
 
 
 def test_outage_then_backfill_reaches_100_percent_with_identical_values() -> None:
@@ -46,7 +42,7 @@ def test_outage_then_backfill_reaches_100_percent_with_identical_values() -> Non
         headend = HeadEnd(
             [gas_keys, water_keys],
             state_store=MemoryStateStore(),
-            collector=Collector(request_timeout=0.2, max_range=16, retry_limit=10),
+            collector=BackfillCollector(request_timeout=0.2, max_range=16, retry_limit=10),
         )
         meters = [
             SimulatedIotMeter(
@@ -78,7 +74,7 @@ def test_outage_then_backfill_reaches_100_percent_with_identical_values() -> Non
 
         def serve(
             endpoint: DatagramEndpoint, local: tuple[str, int], *, radio_link: bool = False
-        ) -> AbstractAsyncContextManager[UDPEndpointLink]:
+        ) -> AbstractAsyncContextManager[DatagramLink]:
             return serve_endpoint(
                 endpoint,
                 local,

@@ -19,9 +19,9 @@ import pytest
 
 from smartmeter_proto.hems import SmartMeter
 from smartmeter_proto.sim.clock import VirtualClock
-from smartmeter_proto.sim.dongle_pty import SerialEmulator
 from smartmeter_proto.sim.g3modem import make_g3modem
 from smartmeter_proto.sim.meter import SimulatedMeter, meter_node
+from smartmeter_proto.transport.pty_server import SerialEmulator
 from smartmeter_proto.transport.smart_meter import open_smart_meter
 from smartmeter_proto.wisun.broute import BRouteEvent
 
@@ -49,12 +49,21 @@ def _modem(meter: SimulatedMeter, now: float) -> SerialEmulator:
 def _open_modem(
     device: str, clock: VirtualClock, on_event: Callable[[BRouteEvent], None]
 ) -> contextlib.AbstractAsyncContextManager[SmartMeter]:
-    return open_smart_meter(g3=device, id_p=ID_P, psk=PSK, clock=clock, timeout=0.5,
-                            retries=1, join_timeout=JOIN_GUARD_S, on_event=on_event)
+    return open_smart_meter(
+        g3=device,
+        id_p=ID_P,
+        psk=PSK,
+        clock=clock,
+        timeout=0.5,
+        retries=1,
+        join_timeout=JOIN_GUARD_S,
+        on_event=on_event,
+    )
 
 
-@pytest.mark.parametrize("hours", [pytest.param(5.0, id="5h"),
-                                   pytest.param(24.0, id="a-day", marks=LONG)])
+@pytest.mark.parametrize(
+    "hours", [pytest.param(5.0, id="5h"), pytest.param(24.0, id="a-day", marks=LONG)]
+)
 def test_a_day_over_the_g3_modem_pty(
     tmp_path: Path, hours: float, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -29,8 +29,8 @@ import pytest
 from smartmeter_proto.hems import Recorder, RecordStore, SmartMeter, build_report
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import make_dongle
-from smartmeter_proto.sim.dongle_pty import DonglePty, SerialEmulator, serve_dongle
 from smartmeter_proto.sim.meter import SimulatedMeter, meter_node
+from smartmeter_proto.transport.pty_server import DonglePty, SerialEmulator, serve_dongle
 from smartmeter_proto.transport.smart_meter import open_smart_meter
 from smartmeter_proto.wisun.broute import BRouteEvent, Joined, Reauthenticated
 
@@ -156,10 +156,15 @@ async def record(tmp: Path, scenario: Scenario) -> tuple[RecordStore, SimulatedM
         await _until(lambda: scenario.joins() > before, "the link did not join")
 
     def new_recorder() -> Recorder:
-        connect = functools.partial(scenario.open_meter, str(device), clock,
-                                    scenario.events.append)
-        return Recorder(None, store, poll_interval=POLL_S, connect=connect, clock=clock,
-                        transport=scenario.transport)
+        connect = functools.partial(scenario.open_meter, str(device), clock, scenario.events.append)
+        return Recorder(
+            None,
+            store,
+            poll_interval=POLL_S,
+            connect=connect,
+            clock=clock,
+            transport=scenario.transport,
+        )
 
     async def open_link(recorder: Recorder, reopen: bool = False) -> bool:
         """Let virtual time run for the join (scans, PANA), then back to the tick."""
@@ -189,8 +194,10 @@ async def record(tmp: Path, scenario: Scenario) -> tuple[RecordStore, SimulatedM
                     await plugged.aclose()
                     line.pty = None
                     unplugged_until = clock.now + scenario.unplug_s
-                elif line.pty is None and unplugged_until is not None and (
-                    clock.now >= unplugged_until
+                elif (
+                    line.pty is None
+                    and unplugged_until is not None
+                    and (clock.now >= unplugged_until)
                 ):
                     await plug()  # a new pty behind the same device path
                 if line.pty is not None and (
@@ -210,8 +217,10 @@ async def record(tmp: Path, scenario: Scenario) -> tuple[RecordStore, SimulatedM
                     await recorder.close_link()
                     recorder = None
                     restarted_at = clock.now
-                elif recorder is None and restarted_at is not None and (
-                    clock.now >= restarted_at + scenario.restart_down_s
+                elif (
+                    recorder is None
+                    and restarted_at is not None
+                    and (clock.now >= restarted_at + scenario.restart_down_s)
                 ):
                     recorder = new_recorder()
                     await open_link(recorder)
@@ -249,16 +258,25 @@ def check_day(store: RecordStore, meter: SimulatedMeter, hours: float) -> None:
 
 
 def _dongle(meter: SimulatedMeter, now: float) -> SerialEmulator:
-    return make_dongle(MODEL, rbid=RBID, password=PASSWORD, node=meter_node(meter, now=now),
-                       now=now)
+    return make_dongle(
+        MODEL, rbid=RBID, password=PASSWORD, node=meter_node(meter, now=now), now=now
+    )
 
 
 def _open_dongle(
     device: str, clock: VirtualClock, on_event: Callable[[BRouteEvent], None]
 ) -> contextlib.AbstractAsyncContextManager[SmartMeter]:
-    return open_smart_meter(device=device, rbid=RBID, password=PASSWORD, model=MODEL,
-                            clock=clock, timeout=0.5, retries=1, join_timeout=JOIN_GUARD_S,
-                            on_event=on_event)
+    return open_smart_meter(
+        device=device,
+        rbid=RBID,
+        password=PASSWORD,
+        model=MODEL,
+        clock=clock,
+        timeout=0.5,
+        retries=1,
+        join_timeout=JOIN_GUARD_S,
+        on_event=on_event,
+    )
 
 
 def run(coro: Awaitable[Any], guard: float) -> Any:
@@ -268,8 +286,9 @@ def run(coro: Awaitable[Any], guard: float) -> Any:
     return asyncio.run(guarded())
 
 
-@pytest.mark.parametrize("hours", [pytest.param(5.0, id="5h"),
-                                   pytest.param(24.0, id="a-day", marks=LONG)])
+@pytest.mark.parametrize(
+    "hours", [pytest.param(5.0, id="5h"), pytest.param(24.0, id="a-day", marks=LONG)]
+)
 def test_a_day_over_the_dongle_pty(
     tmp_path: Path, hours: float, caplog: pytest.LogCaptureFixture
 ) -> None:

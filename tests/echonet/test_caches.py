@@ -32,8 +32,10 @@ def _crafted(index: int) -> bytes:
     """A Get_Res from a class without a file, all 255 EPCs with a 1-byte EDT."""
     group = 1 + index % 13  # every device group but the profile group 0x0E
     props = b"".join(bytes((epc, 1, epc)) for epc in range(1, 256))
-    return bytes.fromhex("10810001") + bytes((group, index >> 4, index & 0xF)) + (
-        CONTROLLER.to_bytes() + b"\x72\xff" + props
+    return (
+        bytes.fromhex("10810001")
+        + bytes((group, index >> 4, index & 0xF))
+        + (CONTROLLER.to_bytes() + b"\x72\xff" + props)
     )
 
 

@@ -54,8 +54,11 @@ class Broker:
     def __init__(self, folder: Path, *, users: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.folder = folder
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
-                 f"log_dest file {folder / 'mosquitto.log'}"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {folder / 'mosquitto.log'}",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")  # keep reading the files of this test's folder
         if users:
@@ -64,7 +67,8 @@ class Broker:
             for user, password in users.items():
                 subprocess.run(
                     ["mosquitto_passwd", "-b", str(password_file), user, password],
-                    check=True, capture_output=True,
+                    check=True,
+                    capture_output=True,
                 )
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:
@@ -77,14 +81,16 @@ class Broker:
         assert MOSQUITTO is not None
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + HANG_GUARD_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.log()[-500:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
             ):
                 return
             time.sleep(0.02)
@@ -120,8 +126,9 @@ def auth_broker(tmp_path: Path) -> Iterator[Broker]:
 class Subscriber:
     """A second client that records every message it sees on ``#``."""
 
-    def __init__(self, port: int, *, username: str | None = None,
-                 password: str | None = None) -> None:
+    def __init__(
+        self, port: int, *, username: str | None = None, password: str | None = None
+    ) -> None:
         self.port = port
         self.username = username
         self.password = password
@@ -131,7 +138,10 @@ class Subscriber:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Subscriber]:
         async with aiomqtt.Client(
-            "127.0.0.1", self.port, username=self.username, password=self.password,
+            "127.0.0.1",
+            self.port,
+            username=self.username,
+            password=self.password,
             timeout=HANG_GUARD_S,
         ) as client:
             await client.subscribe("#", qos=1)
@@ -166,8 +176,9 @@ class Subscriber:
     def configs(self) -> dict[str, dict[str, object]]:
         prefix = f"homeassistant/sensor/{NODE}/"
         return {
-            t[len(prefix):-len("/config")]: json.loads(p)
-            for t, p, _ in self.messages if t.startswith(prefix) and t.endswith("/config")
+            t[len(prefix) : -len("/config")]: json.loads(p)
+            for t, p, _ in self.messages
+            if t.startswith(prefix) and t.endswith("/config")
         }
 
 
@@ -226,8 +237,10 @@ def test_discovery_and_readings_reach_a_subscriber(broker: Broker, tmp_path: Pat
             publisher = _publisher(db, MqttTarget("127.0.0.1", broker.port))
             task = asyncio.create_task(publisher.run())
             await subscriber.wait_for(
-                lambda: len(_power_ids(subscriber)) == 5
-                and len(subscriber.states("energy_normal_kwh")) == 1
+                lambda: (
+                    len(_power_ids(subscriber)) == 5
+                    and len(subscriber.states("energy_normal_kwh")) == 1
+                )
             )
             publisher.stop()
             await asyncio.wait_for(task, HANG_GUARD_S)
@@ -237,9 +250,15 @@ def test_discovery_and_readings_reach_a_subscriber(broker: Broker, tmp_path: Pat
     configs = subscriber.configs()
     power, energy = configs["instantaneous_power_w"], configs["energy_normal_kwh"]
     assert (power["device_class"], power["state_class"], power["unit_of_measurement"]) == (
-        "power", "measurement", "W")
+        "power",
+        "measurement",
+        "W",
+    )
     assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == (
-        "energy", "total_increasing", "kWh")
+        "energy",
+        "total_increasing",
+        "kWh",
+    )
     assert configs["instantaneous_current_r_a"]["unit_of_measurement"] == "A"
     assert energy["state_topic"] == f"smartmeter_proto/{NODE}/energy_normal_kwh/state"
     assert energy["availability_topic"] == f"smartmeter_proto/{NODE}/availability"
@@ -250,7 +269,12 @@ def test_discovery_and_readings_reach_a_subscriber(broker: Broker, tmp_path: Pat
     assert "model" in device
     assert _power_ids(subscriber) == [1, 2, 3, 4, 5]
     assert [s["value"] for s in subscriber.states("instantaneous_power_w")] == [
-        100, 101, 102, 103, 104]
+        100,
+        101,
+        102,
+        103,
+        104,
+    ]
     assert subscriber.states("energy_normal_kwh")[0]["value"] == 12345.6
     assert not subscriber.states("instantaneous_current_t_a")  # NULL phase: nothing sent
     availability = [p for t, p, _ in subscriber.messages if t.endswith("/availability")]
@@ -367,17 +391,30 @@ def test_record_command_publishes_through_mqtt(broker: Broker, tmp_path: Path) -
         ):
             host, port = link.address
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "smartmeter_proto", "record", "--lan", f"{host}:{port}",
-                "--db", str(db), "--interval", "10", "--mqtt", f"mqtt://127.0.0.1:{broker.port}",
-                stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "smartmeter_proto",
+                "record",
+                "--lan",
+                f"{host}:{port}",
+                "--db",
+                str(db),
+                "--interval",
+                "10",
+                "--mqtt",
+                f"mqtt://127.0.0.1:{broker.port}",
+                stderr=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
                 # Our ^C: the default SIGINT disposition, whatever this process inherited (a
                 # background job starts with SIGINT ignored, and so would its children).
                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
             try:
-                await subscriber.wait_for(lambda: any(
-                    t.endswith("instantaneous_power_w/state") for t, _, _ in subscriber.messages
-                ))
+                await subscriber.wait_for(
+                    lambda: any(
+                        t.endswith("instantaneous_power_w/state") for t, _, _ in subscriber.messages
+                    )
+                )
             finally:
                 process.send_signal(signal.SIGINT)
                 _, err = await asyncio.wait_for(process.communicate(), HANG_GUARD_S)
@@ -387,8 +424,9 @@ def test_record_command_publishes_through_mqtt(broker: Broker, tmp_path: Path) -
     code, err, messages = asyncio.run(scenario())
     assert code == 130, err
     assert "Traceback" not in err
-    configs = [t for t, _, _ in messages if t.startswith("homeassistant/sensor/")
-               and t.endswith("/config")]
+    configs = [
+        t for t, _, _ in messages if t.startswith("homeassistant/sensor/") and t.endswith("/config")
+    ]
     assert any("instantaneous_power_w" in t for t in configs)
     power = [json.loads(p) for t, p, _ in messages if t.endswith("instantaneous_power_w/state")]
     assert power

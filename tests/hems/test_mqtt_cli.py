@@ -32,7 +32,11 @@ def test_url_with_password(tmp_path: Path) -> None:
     target = mqtt_target(_parse("--mqtt", f"mqtt://hems:{SECRET}@127.0.0.1:1884"))
     assert target is not None
     assert (target.host, target.port, target.username, target.password) == (
-        "127.0.0.1", 1884, "hems", SECRET)
+        "127.0.0.1",
+        1884,
+        "hems",
+        SECRET,
+    )
     publisher = mqtt_publisher(target, tmp_path / "hems.sqlite", meter_id="FE01")
     assert SECRET not in repr(publisher.target)
     assert SECRET.encode() not in (tmp_path / "hems.sqlite").read_bytes()
@@ -42,8 +46,9 @@ def test_url_with_password(tmp_path: Path) -> None:
 def test_password_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "mqtt.pw"
     secret_file.write_text(f"{SECRET}\n")
-    target = mqtt_target(_parse("--mqtt", "mqtts://hems@broker.example",
-                                "--mqtt-password-file", str(secret_file)))
+    target = mqtt_target(
+        _parse("--mqtt", "mqtts://hems@broker.example", "--mqtt-password-file", str(secret_file))
+    )
     assert target is not None
     assert (target.password, target.tls, target.port) == (SECRET, True, 8883)
 
@@ -52,12 +57,13 @@ def test_password_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("--mqtt", f"mqtt://hems:{SECRET}@127.0.0.1", "--mqtt-password-file", "{pw}"),
-         "given twice"),
+        (
+            ("--mqtt", f"mqtt://hems:{SECRET}@127.0.0.1", "--mqtt-password-file", "{pw}"),
+            "given twice",
+        ),
         (("--mqtt", "mqtt://127.0.0.1", "--mqtt-password-file", "{pw}"), "needs a user name"),
         (("--mqtt-password-file", "{pw}"), "needs --mqtt"),
-        (("--mqtt", "mqtt://hems@127.0.0.1", "--mqtt-password-file", "{missing}"),
-         "cannot read"),
+        (("--mqtt", "mqtt://hems@127.0.0.1", "--mqtt-password-file", "{missing}"), "cannot read"),
     ],
 )
 def test_refused_combinations(tmp_path: Path, argv: tuple[str, ...], message: str) -> None:
@@ -72,8 +78,12 @@ def test_refused_combinations(tmp_path: Path, argv: tuple[str, ...], message: st
 
 
 @pytest.mark.parametrize(
-    "url", [f"http://hems:{SECRET}@host", f"mqtt://hems:{SECRET}@host:70000",
-            f"mqtt://hems:{SECRET}@host/topic"],
+    "url",
+    [
+        f"http://hems:{SECRET}@host",
+        f"mqtt://hems:{SECRET}@host:70000",
+        f"mqtt://hems:{SECRET}@host/topic",
+    ],
 )
 def test_bad_url_is_one_line_exit_2_without_the_password(
     url: str, capsys: pytest.CaptureFixture[str]

@@ -39,8 +39,16 @@ def test_configs_follow_home_assistant_discovery() -> None:
     topics = {m.topic for m in messages}
     assert "homeassistant/sensor/smartmeter_FE00ABCD/energy_reverse_kwh/config" in topics
     config = json.loads(messages[0].payload)
-    for key in ("unique_id", "state_topic", "device_class", "state_class",
-                "unit_of_measurement", "device", "availability_topic", "value_template"):
+    for key in (
+        "unique_id",
+        "state_topic",
+        "device_class",
+        "state_class",
+        "unit_of_measurement",
+        "device",
+        "availability_topic",
+        "value_template",
+    ):
         assert key in config
 
 
@@ -89,8 +97,9 @@ def test_rows_with_nothing_to_publish_are_passed_over() -> None:
 def test_an_older_slot_goes_to_history_not_to_a_total_increasing_state() -> None:
     core = _core()
     core.connection_made(0.0)
-    newer, older = core.messages_for("intervals", [_energy(1, 3600.0, 10.5),
-                                                    _energy(2, 1800.0, 10.2)])
+    newer, older = core.messages_for(
+        "intervals", [_energy(1, 3600.0, 10.5), _energy(2, 1800.0, 10.2)]
+    )
     assert newer.topic.endswith("/energy_normal_kwh/state")
     assert newer.retain
     assert older.topic.endswith("/energy_normal_kwh/history")
@@ -147,8 +156,13 @@ def test_password_from_url_or_file_never_shown() -> None:
 
 @pytest.mark.parametrize(
     ("url", "reason"),
-    [("http://host", "scheme"), ("mqtt://", "no host"), ("mqtt://host:99999", "bad port"),
-     ("mqtt://host/topic", "no path"), ("mqtt://:pw@host", "needs a user name")],
+    [
+        ("http://host", "scheme"),
+        ("mqtt://", "no host"),
+        ("mqtt://host:99999", "bad port"),
+        ("mqtt://host/topic", "no path"),
+        ("mqtt://:pw@host", "needs a user name"),
+    ],
 )
 def test_bad_urls_are_refused_without_echoing_secrets(url: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason) as refused:

@@ -102,11 +102,25 @@ def _ipv6_loopback() -> bool:
     ("hours", "host"),
     [
         (5, HOST),
-        pytest.param(5, "::1", marks=pytest.mark.skipif(
-            not _ipv6_loopback(), reason="no IPv6 loopback on this host"), id="5-ipv6"),
+        pytest.param(
+            5,
+            "::1",
+            marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this host"),
+            id="5-ipv6",
+        ),
         # A whole simulated day takes minutes of wall time: run with SMARTMETER_PROTO_LONG=1.
-        pytest.param(24, HOST, id="a-day", marks=[pytest.mark.e2e, pytest.mark.skipif(
-            not os.environ.get("SMARTMETER_PROTO_LONG"), reason="set SMARTMETER_PROTO_LONG=1")]),
+        pytest.param(
+            24,
+            HOST,
+            id="a-day",
+            marks=[
+                pytest.mark.e2e,
+                pytest.mark.skipif(
+                    not os.environ.get("SMARTMETER_PROTO_LONG"),
+                    reason="set SMARTMETER_PROTO_LONG=1",
+                ),
+            ],
+        ),
     ],
 )
 def test_outages_and_restart_leave_no_gap(tmp_path: Path, hours: float, host: str) -> None:

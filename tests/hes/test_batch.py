@@ -39,7 +39,9 @@ from smartmeter_proto.hes.batch import (  # noqa: E402
     RejectReason,
     decode_captures,
     decode_group,
+    meter_key,
     push_title,
+    split_capture,
 )
 from smartmeter_proto.hes.batch_io import CaptureRow, write_capture  # noqa: E402
 
@@ -102,14 +104,27 @@ def build_fleet() -> Fleet:
     for n, (push_5min, outage) in enumerate(((True, True), (False, False), (True, False))):
         title = bytes.fromhex(f"4D4D4D00000081{n:02X}")  # a byte >= 0x80: not UTF-8
         k = _keys(n)
-        meter = SimulatedAMeter(start=START, system_title=title, client_system_title=CLIENT_TITLE,
-                                ek=k.ek, ak=k.ak, state=MemoryStateStore(), seed=11 + n,
-                                push_5min=push_5min)
+        meter = SimulatedAMeter(
+            start=START,
+            system_title=title,
+            client_system_title=CLIENT_TITLE,
+            ek=k.ek,
+            ak=k.ak,
+            state=MemoryStateStore(),
+            seed=11 + n,
+            push_5min=push_5min,
+        )
         meters[title], keys[title] = meter, k
         rows += _run(meter, f"10.0.0.{n + 1}:4059", outage)
-    stranger = SimulatedAMeter(start=START, system_title=bytes.fromhex("4D4D4D00000002FF"),
-                               client_system_title=CLIENT_TITLE, ek=bytes(16), ak=bytes(16),
-                               state=MemoryStateStore(), seed=99)
+    stranger = SimulatedAMeter(
+        start=START,
+        system_title=bytes.fromhex("4D4D4D00000002FF"),
+        client_system_title=CLIENT_TITLE,
+        ek=bytes(16),
+        ak=bytes(16),
+        state=MemoryStateStore(),
+        seed=99,
+    )
     unknown = _run(stranger, "10.0.9.9:4059", outage=False)
     return Fleet(meters, keys, rows + unknown, len(unknown))
 
@@ -138,27 +153,43 @@ def plant_attacks(fleet: Fleet) -> None:
     ]
     valid = genuine[0].datagram
     no_title = _wrap(bytes((0xDB, 0x00)) + valid[8 + 10 :])  # general-glo-ciphering, title 0
-    garbage = [b"", bytes(rng.getrandbits(8) for _ in range(40)), valid[:30], valid + b"\x00",
-               no_title]
+    garbage = [
+        b"",
+        bytes(rng.getrandbits(8) for _ in range(40)),
+        valid[:30],
+        valid + b"\x00",
+        no_title,
+    ]
     unciphered = _wrap(bytes.fromhex("0F000000010C0001"))  # a push in clear: forged
     answers = [_wrap(bytes.fromhex("C401C1000600000001"))]  # a GET answer: not a push
     forged.append(CaptureRow(later - 1, "10.0.0.9:4059", unciphered))
     fleet.rows += forged + replayed
     fleet.rows += [CaptureRow(later - 2, "10.0.0.3:4059", a) for a in answers]
-    fleet.rows += [CaptureRow(later + i, None if i % 2 else "10.7.7.7:1", g)
-                   for i, g in enumerate(garbage)]
+    fleet.rows += [
+        CaptureRow(later + i, None if i % 2 else "10.7.7.7:1", g) for i, g in enumerate(garbage)
+    ]
     # A fresh re-send of a 30-minute value: same content, the meter's next counter.
     title = next(t for t, m in fleet.meters.items() if not m.push_5min)
     meter, k = fleet.meters[title], fleet.keys[title]
     first = next(r for r in fleet.rows if push_title(r.datagram) == title)
     plain = unprotect(wrapper.decode(first.datagram).apdu, ek=k.ek, ak=k.ak).apdu
-    resent = protect(plain, security_control=SecurityControl(authenticated=True, encrypted=True),
-                     system_title=title, invocation_counter=meter.invocation_counter,
-                     ek=k.ek, ak=k.ak)
+    resent = protect(
+        plain,
+        security_control=SecurityControl(authenticated=True, encrypted=True),
+        system_title=title,
+        invocation_counter=meter.invocation_counter,
+        ek=k.ek,
+        ak=k.ak,
+    )
     fleet.rows.append(CaptureRow(later + 100, "10.0.0.2:4059", _wrap(resent)))
-    fleet.planted = {"forged": len(forged), "replayed": len(replayed),
-                     "malformed": len(garbage), "unknown_meter": fleet.unknown_rows,
-                     "not_a_push": len(answers), "duplicates": 1}
+    fleet.planted = {
+        "forged": len(forged),
+        "replayed": len(replayed),
+        "malformed": len(garbage),
+        "unknown_meter": fleet.unknown_rows,
+        "not_a_push": len(answers),
+        "duplicates": 1,
+    }
 
 
 def _posix(d: Any) -> int:
@@ -166,8 +197,11 @@ def _posix(d: Any) -> int:
 
 
 def _profile_rows(meter: SimulatedAMeter, period: int) -> dict[int, list[int]]:
-    profile = next(p for o, p in meter.profiles.items()
-                   if o == meter.catalogue.by_name(PROFILE_NAME[period]).obis)
+    profile = next(
+        p
+        for o, p in meter.profiles.items()
+        if o == meter.catalogue.by_name(PROFILE_NAME[period]).obis
+    )
     out: dict[int, list[int]] = {}
     for row in profile.buffer:
         values = [v.value for v in row[1:]]
@@ -191,13 +225,18 @@ def decoded(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Any:
     files = [root / "capture-a.parquet", root / "capture-b.parquet"]
     write_capture(files[0], rows[::2], row_group_size=64)
     write_capture(files[1], rows[1::2], row_group_size=64)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, timeout=30) as cluster, \
-            distributed.Client(cluster, timeout=30) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, timeout=30
+        ) as cluster,
+        distributed.Client(cluster, timeout=30) as client,
+    ):
         summary = decode_captures(files, fleet.keys, root / "out", client=client, timeout=60)
         assert len(client.nthreads()) == 2  # the cluster is still up: the caller owns it
-    tables = {name: pq.read_table(root / "out" / name).to_pylist()
-              for name in ("readings", "events", "rejected")}
+    tables = {
+        name: pq.read_table(root / "out" / name).to_pylist()
+        for name in ("readings", "events", "rejected")
+    }
     return summary, tables
 
 
@@ -208,13 +247,24 @@ def test_rejected_counts_are_exactly_what_was_planted(fleet: Fleet, decoded: Any
         by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
     planted = {k: v for k, v in fleet.planted.items() if k != "duplicates"}
     assert by_reason == planted
-    assert (summary.malformed, summary.unknown_meter, summary.forged, summary.replayed,
-            summary.not_a_push) == (planted["malformed"], planted["unknown_meter"],
-                                    planted["forged"], planted["replayed"], planted["not_a_push"])
+    assert (
+        summary.malformed,
+        summary.unknown_meter,
+        summary.forged,
+        summary.replayed,
+        summary.not_a_push,
+    ) == (
+        planted["malformed"],
+        planted["unknown_meter"],
+        planted["forged"],
+        planted["replayed"],
+        planted["not_a_push"],
+    )
     assert summary.duplicates == fleet.planted["duplicates"]
     assert summary.datagrams == len(fleet.rows)
     assert summary.readings + summary.events + summary.duplicates + summary.rejected == len(
-        fleet.rows)
+        fleet.rows
+    )
     assert summary.meters == len(fleet.meters)
     assert summary.datagrams_per_s > 0
 
@@ -234,8 +284,9 @@ def test_rejected_rows_name_layer_and_never_a_key(fleet: Fleet, decoded: Any) ->
                 assert row["system_title"] is not None
         if row["reason"] == "unknown_meter":
             assert row["system_title"] == "4D4D4D00000002FF"
-    no_title = [r for r in tables["rejected"] if r["reason"] == "malformed"
-                and r["system_title"] is None]
+    no_title = [
+        r for r in tables["rejected"] if r["reason"] == "malformed" and r["system_title"] is None
+    ]
     assert len(no_title) == fleet.planted["malformed"]
 
 
@@ -271,19 +322,27 @@ def test_events_are_the_power_event_log(fleet: Fleet, decoded: Any) -> None:
     _, tables = decoded
     for title, meter in fleet.meters.items():
         log = meter.objects[meter.catalogue.by_name("power_event_log").obis]
-        expected = [(PowerEventKind(row[1].value).name, _posix(row[0]))
-                     for row in log.buffer]  # type: ignore[attr-defined]
-        mine = sorted((r for r in tables["events"] if r["system_title"] == title.hex().upper()),
-                      key=lambda r: r["at"])
+        expected = [(PowerEventKind(row[1].value).name, _posix(row[0])) for row in log.buffer]  # type: ignore[attr-defined]
+        mine = sorted(
+            (r for r in tables["events"] if r["system_title"] == title.hex().upper()),
+            key=lambda r: r["at"],
+        )
         assert [(r["kind"], r["at"]) for r in mine] == expected
     assert [(r["kind"], r["at"]) for r in sorted(tables["events"], key=lambda r: r["at"])] == [
-        ("LAST_GASP", int(OUTAGE[0].timestamp())), ("RESTORED", int(OUTAGE[1].timestamp()))]
+        ("LAST_GASP", int(OUTAGE[0].timestamp())),
+        ("RESTORED", int(OUTAGE[1].timestamp())),
+    ]
 
 
 def _meter_rows(fleet: Fleet, title: bytes) -> list[CaptureRow]:
-    return sorted((r for r in fleet.rows if push_title(r.datagram) == title
-                   and r.source and r.source.startswith("10.0.0.")),
-                  key=lambda r: r.received_at)
+    return sorted(
+        (
+            r
+            for r in fleet.rows
+            if push_title(r.datagram) == title and r.source and r.source.startswith("10.0.0.")
+        ),
+        key=lambda r: r.received_at,
+    )
 
 
 def test_window_takes_reordered_pushes_and_refuses_copies(fleet: Fleet) -> None:
@@ -315,8 +374,12 @@ def _datagrams(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.floats(allow_nan=True), st.none() | st.text(max_size=8),
-                          _datagrams()), max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.floats(allow_nan=True), st.none() | st.text(max_size=8), _datagrams()),
+        max_size=12,
+    )
+)
 def test_any_datagram_bytes_only_yield_rejected_rows(rows: list[tuple[Any, ...]]) -> None:
     keys = {_KNOWN: _keys(3)}
     outcome = decode_group([CaptureRow(*r) for r in rows], keys)
@@ -325,3 +388,28 @@ def test_any_datagram_bytes_only_yield_rejected_rows(rows: list[tuple[Any, ...]]
     assert outcome.duplicates == 0
     assert len(outcome.rejected) == len(rows)
     assert {r[3] for r in outcome.rejected} <= {str(r) for r in RejectReason}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_datagrams() | st.binary(max_size=40))
+def test_the_bucket_key_is_the_sender_title_whenever_there_is_one(datagram: bytes) -> None:
+    title = push_title(datagram)
+    if title is not None:  # rows of one meter always share a bucket
+        assert meter_key(datagram) == title
+    key = meter_key(datagram)
+    assert key is None or len(key) == 8
+
+
+def test_a_split_puts_each_meter_in_one_bucket(fleet: Fleet, tmp_path: Any) -> None:
+    path = tmp_path / "capture.parquet"
+    write_capture(path, fleet.rows, row_group_size=50)
+    pieces = [split_capture(str(path), groups, 5) for groups in ([0, 1], None)]
+    for tables in pieces:
+        assert len(tables) == 5
+        where: dict[bytes | None, set[int]] = {}
+        for bucket, table in enumerate(tables):
+            for key in table.column("meter").to_pylist():
+                where.setdefault(key, set()).add(bucket)
+        assert all(len(buckets) == 1 for buckets in where.values())
+    assert sum(t.num_rows for t in pieces[1]) == len(fleet.rows)
+    assert sum(t.num_rows for t in pieces[0]) == 100

@@ -12,31 +12,31 @@ from hypothesis import strategies as st
 
 from smartmeter_proto.errors import SessionError
 from smartmeter_proto.iot.backfill import (
-    BackfillRequest,
-    Collector,
+    BackfillCollector,
+    BackfillDue,
     DuplicateReading,
     Event,
     GapDetected,
     GapFilled,
     LossReason,
+    MeterReading,
     MeterStore,
     NewReading,
-    Reading,
     RequestAbandoned,
     Unrecoverable,
-    _Ranges,
 )
+from smartmeter_proto.iot.backfill.ranges import Ranges
 
 # -- helpers --------------------------------------------------------------------------------
 
 
 def answer_all(
-    collector: Collector,
+    collector: BackfillCollector,
     stores: dict[str, MeterStore],
     now: float,
     *,
-    lose_answer: Callable[[BackfillRequest], bool] | None = None,
-    sent: list[BackfillRequest] | None = None,
+    lose_answer: Callable[[BackfillDue], bool] | None = None,
+    sent: list[BackfillDue] | None = None,
 ) -> list[Event]:
     """Carry requests to the meters and their answers back until none is left to send.
 
@@ -55,12 +55,12 @@ def answer_all(
 
 
 def run_until_quiet(
-    collector: Collector,
+    collector: BackfillCollector,
     stores: dict[str, MeterStore],
     now: float,
     *,
-    lose_answer: Callable[[BackfillRequest], bool] | None = None,
-    sent: list[BackfillRequest] | None = None,
+    lose_answer: Callable[[BackfillDue], bool] | None = None,
+    sent: list[BackfillDue] | None = None,
     max_steps: int = 10_000,
 ) -> tuple[float, list[Event]]:
     """Answer requests and fire timers until the collector asks for nothing more."""
@@ -75,7 +75,7 @@ def run_until_quiet(
     raise AssertionError("collector never went quiet")
 
 
-def check_invariants(collector: Collector, meter_id: str) -> None:
+def check_invariants(collector: BackfillCollector, meter_id: str) -> None:
     report = collector.completeness(meter_id)
     stored = collector.stored(meter_id)
     assert report.received == len(stored)
@@ -98,7 +98,7 @@ def test_store_numbers_from_one_and_evicts_oldest() -> None:
     assert store.range(1, 10) == []
     readings = [store.record(100 + i, now=60.0 * i) for i in range(5)]
     assert [r.seq for r in readings] == [1, 2, 3, 4, 5]
-    assert readings[0] == Reading("gas-1", 1, 0.0, 100)
+    assert readings[0] == MeterReading("gas-1", 1, 0.0, 100)
     assert store.evicted == 2
     assert store.oldest_kept_seq == 3
     assert store.latest() == readings[4]
@@ -113,24 +113,24 @@ def test_store_without_storage_keeps_only_its_latest() -> None:
         store = MeterStore("water-1", capacity=capacity)
         for i in range(4):
             store.record(i, float(i))
-        assert store.latest() == Reading("water-1", 4, 3.0, 3)
+        assert store.latest() == MeterReading("water-1", 4, 3.0, 3)
         assert store.range(1, 3) == []
         assert store.range(4, 4) == ([] if capacity == 0 else [store.latest()])
 
 
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="seq"):
-        Reading("m", 0, 0.0, 1)
+        MeterReading("m", 0, 0.0, 1)
     with pytest.raises(ValueError, match="first"):
-        BackfillRequest("m", 5, 4)
+        BackfillDue("m", 5, 4)
     with pytest.raises(ValueError, match="capacity"):
         MeterStore("m", capacity=-1)
     with pytest.raises(ValueError, match="first"):
         MeterStore("m").range(0, 3)
     with pytest.raises(ValueError, match="max_range"):
-        Collector(max_range=0)
+        BackfillCollector(max_range=0)
     with pytest.raises(ValueError, match="seq"):
-        Collector().note_latest("m", -1, 0.0)
+        BackfillCollector().note_latest("m", -1, 0.0)
 
 
 # -- the collector --------------------------------------------------------------------------
@@ -139,14 +139,14 @@ def test_bad_arguments_are_refused() -> None:
 def test_duplicates_and_reordering() -> None:
     store = MeterStore("m")
     r = [store.record(i * 10, float(i)) for i in range(6)]
-    c = Collector()
+    c = BackfillCollector()
     assert c.receive_reading(r[0], 0.0) == [NewReading(r[0])]
     assert c.receive_reading(r[2], 1.0) == [GapDetected("m", 2, 2), NewReading(r[2])]
-    assert c.requests_to_send() == [BackfillRequest("m", 2, 2)]
+    assert c.requests_to_send() == [BackfillDue("m", 2, 2)]
     assert c.receive_reading(r[1], 2.0) == [GapFilled(r[1], backfilled=False)]
     assert c.in_flight("m") == []  # nothing left to ask for: the slot is freed
     assert c.receive_reading(r[1], 3.0) == [DuplicateReading(r[1], conflicting=False)]
-    forged = Reading("m", 2, r[1].time, 999)
+    forged = MeterReading("m", 2, r[1].time, 999)
     assert c.receive_reading(forged, 4.0) == [DuplicateReading(forged, conflicting=True)]
     assert c.stored("m")[2] == r[1]  # the first copy stays
     assert c.duplicates("m") == 2
@@ -164,19 +164,19 @@ def test_duplicates_and_reordering() -> None:
 def test_outage_of_120_readings_plus_random_loss_is_fully_back_filled() -> None:
     rng = random.Random(20261125)
     store = MeterStore("gas-42", capacity=1000, max_per_answer=16)
-    c = Collector(request_timeout=20.0, max_range=16, max_outstanding=3, retry_limit=3)
+    c = BackfillCollector(request_timeout=20.0, max_range=16, max_outstanding=3, retry_limit=3)
     stores = {"gas-42": store}
     outage = range(200, 320)  # seqs 200..319 never cross the link
-    sent: list[BackfillRequest] = []
+    sent: list[BackfillDue] = []
     events: list[Event] = []
-    produced: dict[int, Reading] = {}
+    produced: dict[int, MeterReading] = {}
     now = 0.0
     for i in range(1, 501):
         now = 60.0 * i
         reading = produced[i] = store.record(round(rng.uniform(0, 5), 3), now)
         link_up = reading.seq not in outage
 
-        def lossy(_request: BackfillRequest, up: bool = link_up) -> bool:
+        def lossy(_request: BackfillDue, up: bool = link_up) -> bool:
             return not up or rng.random() < 0.2  # 20 % of answers lost when the link is up
 
         # Fire the timers that fell due while waiting for this reading.
@@ -208,10 +208,10 @@ def test_outage_of_120_readings_plus_random_loss_is_fully_back_filled() -> None:
 def test_unanswered_request_is_retried_then_abandoned_until_the_meter_shows_life() -> None:
     store = MeterStore("m")
     r = [store.record(i, float(i)) for i in range(10)]
-    c = Collector(request_timeout=5.0, max_range=8, max_outstanding=1, retry_limit=2)
+    c = BackfillCollector(request_timeout=5.0, max_range=8, max_outstanding=1, retry_limit=2)
     c.receive_reading(r[0], 0.0)
     c.receive_reading(r[4], 1.0)
-    assert c.requests_to_send() == [BackfillRequest("m", 2, 4)]
+    assert c.requests_to_send() == [BackfillDue("m", 2, 4)]
     assert c.next_deadline() == 6.0
     assert c.handle_timeout(5.9) == []
     sends = 1
@@ -229,7 +229,7 @@ def test_unanswered_request_is_retried_then_abandoned_until_the_meter_shows_life
             c.note_latest("m", 5, 100.0)
         else:
             c.receive_reading(r[4 + round_], 100.0 * (round_ + 1))
-        assert c.requests_to_send() == [BackfillRequest("m", 2, 4)]
+        assert c.requests_to_send() == [BackfillDue("m", 2, 4)]
         while (deadline := c.next_deadline()) is not None:
             events = c.handle_timeout(deadline)
             c.requests_to_send()
@@ -255,7 +255,7 @@ def test_unanswered_request_is_retried_then_abandoned_until_the_meter_shows_life
 def test_first_answer_revives_gaps_given_up_for_no_answer() -> None:
     store = MeterStore("m")
     r = [store.record(i, float(i)) for i in range(8)]
-    c = Collector(request_timeout=1.0, max_outstanding=1, retry_limit=0)
+    c = BackfillCollector(request_timeout=1.0, max_outstanding=1, retry_limit=0)
     c.receive_reading(r[0], 0.0)
     c.receive_reading(r[2], 0.0)
     c.requests_to_send()
@@ -271,7 +271,7 @@ def test_first_answer_revives_gaps_given_up_for_no_answer() -> None:
         GapFilled(r[1], backfilled=True),
         GapDetected("m", 4, 4),
     ]
-    assert c.requests_to_send() == [BackfillRequest("m", 4, 4)]
+    assert c.requests_to_send() == [BackfillDue("m", 4, 4)]
     c.receive_backfill("m", store.range(4, 4), 3.5)
     assert c.completeness("m").ratio == 1.0
 
@@ -279,9 +279,9 @@ def test_first_answer_revives_gaps_given_up_for_no_answer() -> None:
 def test_eviction_makes_a_range_unrecoverable_once_and_for_all() -> None:
     store = MeterStore("m", capacity=50, max_per_answer=32)
     readings = [store.record(i, float(i)) for i in range(101)]
-    c = Collector(request_timeout=5.0, max_range=32, max_outstanding=2, retry_limit=3)
+    c = BackfillCollector(request_timeout=5.0, max_range=32, max_outstanding=2, retry_limit=3)
     c.receive_reading(readings[100], 101.0)  # seq 101: the meter keeps 52..101
-    sent: list[BackfillRequest] = []
+    sent: list[BackfillDue] = []
     _, events = run_until_quiet(c, {"m": store}, 101.0, sent=sent)
     lost = [e for e in events if isinstance(e, Unrecoverable)]
     assert lost == [
@@ -289,10 +289,10 @@ def test_eviction_makes_a_range_unrecoverable_once_and_for_all() -> None:
         Unrecoverable("m", 33, 51, LossReason.GONE_FROM_METER),
     ]
     assert sent == [
-        BackfillRequest("m", 1, 32),
-        BackfillRequest("m", 33, 64),
-        BackfillRequest("m", 65, 96),
-        BackfillRequest("m", 97, 100),
+        BackfillDue("m", 1, 32),
+        BackfillDue("m", 33, 64),
+        BackfillDue("m", 65, 96),
+        BackfillDue("m", 97, 100),
     ]
     report = c.completeness("m")
     assert (report.received, report.expected) == (50, 101)
@@ -306,9 +306,9 @@ def test_eviction_makes_a_range_unrecoverable_once_and_for_all() -> None:
 @pytest.mark.parametrize("capacity", [0, 1])
 def test_storeless_meter_is_not_polled_for_what_it_cannot_have(capacity: int) -> None:
     store = MeterStore("w", capacity=capacity)
-    c = Collector(request_timeout=5.0)
+    c = BackfillCollector(request_timeout=5.0)
     now = 0.0
-    sent: list[BackfillRequest] = []
+    sent: list[BackfillDue] = []
     for i in range(40):
         now = 10.0 * i
         reading = store.record(i, now)
@@ -325,16 +325,16 @@ def test_storeless_meter_is_not_polled_for_what_it_cannot_have(capacity: int) ->
 def test_max_outstanding_and_max_range_are_respected() -> None:
     store = MeterStore("m", capacity=2000, max_per_answer=10)
     readings = [store.record(i, float(i)) for i in range(1000)]
-    c = Collector(request_timeout=5.0, max_range=10, max_outstanding=3)
+    c = BackfillCollector(request_timeout=5.0, max_range=10, max_outstanding=3)
     c.receive_reading(readings[999], 0.0)
     first = c.requests_to_send()
-    assert first == [BackfillRequest("m", 1 + 10 * k, 10 + 10 * k) for k in range(3)]
+    assert first == [BackfillDue("m", 1 + 10 * k, 10 + 10 * k) for k in range(3)]
     assert c.requests_to_send() == []
     answer = store.range(11, 20)
     c.receive_backfill("m", answer, 1.0)  # matched by its seqs: one slot frees up
-    assert c.requests_to_send() == [BackfillRequest("m", 31, 40)]
+    assert c.requests_to_send() == [BackfillDue("m", 31, 40)]
     assert len(c.in_flight("m")) == 3
-    sent: list[BackfillRequest] = []
+    sent: list[BackfillDue] = []
     run_until_quiet(c, {"m": store}, 2.0, sent=sent)
     assert all(r.last - r.first + 1 <= 10 for r in sent)
     assert c.completeness("m").ratio == 1.0
@@ -343,25 +343,25 @@ def test_max_outstanding_and_max_range_are_respected() -> None:
 def test_answer_capped_by_the_meter_is_asked_for_again_not_given_up() -> None:
     store = MeterStore("m", max_per_answer=4)
     readings = [store.record(i, float(i)) for i in range(20)]
-    c = Collector(max_range=16)
+    c = BackfillCollector(max_range=16)
     c.receive_reading(readings[19], 0.0)
-    sent: list[BackfillRequest] = []
+    sent: list[BackfillDue] = []
     _, events = run_until_quiet(c, {"m": store}, 0.0, sent=sent)
     assert not any(isinstance(e, Unrecoverable) for e in events)
     assert c.completeness("m").ratio == 1.0
-    assert sent[:2] == [BackfillRequest("m", 1, 16), BackfillRequest("m", 17, 19)]
+    assert sent[:2] == [BackfillDue("m", 1, 16), BackfillDue("m", 17, 19)]
 
 
 def test_note_latest_reveals_trailing_losses_and_fleet_report() -> None:
     gas, water = MeterStore("gas"), MeterStore("water")
-    c = Collector()
+    c = BackfillCollector()
     g = [gas.record(i, float(i)) for i in range(5)]
     w = [water.record(i, float(i)) for i in range(3)]
     c.receive_reading(g[0], 0.0)
     c.receive_reading(w[0], 0.0)
     assert c.note_latest("gas", 5, 1.0) == [GapDetected("gas", 2, 5)]
     assert c.note_latest("gas", 3, 1.0) == []
-    assert c.requests_to_send() == [BackfillRequest("gas", 2, 5)]
+    assert c.requests_to_send() == [BackfillDue("gas", 2, 5)]
     fleet = c.fleet_completeness()
     assert (fleet.meters, fleet.received, fleet.expected) == (2, 2, 6)
     assert fleet.incomplete_meters == ("gas",)
@@ -377,9 +377,9 @@ def test_note_latest_reveals_trailing_losses_and_fleet_report() -> None:
 
 
 def test_answer_carrying_another_meters_reading_is_a_peer_error() -> None:
-    c = Collector()
+    c = BackfillCollector()
     with pytest.raises(SessionError, match="carries a reading"):
-        c.receive_backfill("a", [Reading("b", 1, 0.0, 0)], 0.0)
+        c.receive_backfill("a", [MeterReading("b", 1, 0.0, 0)], 0.0)
     assert c.meters() == []
 
 
@@ -388,7 +388,7 @@ def test_answer_carrying_another_meters_reading_is_a_peer_error() -> None:
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(1, 40), st.integers(0, 5)), max_size=40))
 def test_range_set_matches_a_plain_set(ops: list[tuple[bool, int, int]]) -> None:
-    ranges, model = _Ranges(), set[int]()
+    ranges, model = Ranges(), set[int]()
     for add, first, span in ops:
         if add:
             ranges.add(first, first + span)
@@ -424,7 +424,7 @@ def test_any_delivery_order_and_loss_keeps_invariants_and_heals(
 ) -> None:
     store = MeterStore("m", capacity=n, max_per_answer=max_per_answer)
     readings = [store.record(i * 7, float(i)) for i in range(n)]
-    c = Collector(
+    c = BackfillCollector(
         request_timeout=3.0,
         max_range=max_range,
         max_outstanding=max_outstanding,
@@ -432,7 +432,7 @@ def test_any_delivery_order_and_loss_keeps_invariants_and_heals(
     )
     deliveries = data.draw(st.lists(st.integers(0, n - 1), max_size=2 * n + 5), label="live")
     drops = iter(data.draw(st.lists(st.booleans(), max_size=60), label="answer dropped"))
-    late: list[tuple[BackfillRequest, list[Reading]]] = []  # answers held back, then delivered
+    late: list[tuple[BackfillDue, list[MeterReading]]] = []  # answers held back, then delivered
     answered_once = False
     events: list[Event] = []
     now = 0.0

@@ -18,8 +18,8 @@ import pytest
 from smartmeter_proto.echonet.frame import ArbitraryFrame
 from smartmeter_proto.errors import AuthError
 from smartmeter_proto.iot import cose
-from smartmeter_proto.iot.backfill import Collector
-from smartmeter_proto.iot.channel import MeterKeys, SecureChannel, meter_of_kid
+from smartmeter_proto.iot.backfill import BackfillCollector
+from smartmeter_proto.iot.channel import ChannelKeys, SecureChannel, meter_of_kid
 from smartmeter_proto.iot.frame import BackfillRequest, Header, MeterKind, Reading, Route
 from smartmeter_proto.iot.headend import Dropped, HeadEnd, ReadingReceived
 from smartmeter_proto.iot.relay import IotRelay
@@ -36,8 +36,8 @@ from smartmeter_proto.security_state import (
 from smartmeter_proto.sim.iotmeter import SimulatedIotMeter
 
 METER: Final = "gas-0001"
-KEYS: Final = MeterKeys(METER, bytes([1]) * 16, bytes([2]) * 16, bytes([3]) * 13)
-NEW_KEYS: Final = MeterKeys(METER, bytes([4]) * 16, bytes([5]) * 16, bytes([6]) * 13, epoch=1)
+KEYS: Final = ChannelKeys(METER, bytes([1]) * 16, bytes([2]) * 16, bytes([3]) * 13)
+NEW_KEYS: Final = ChannelKeys(METER, bytes([4]) * 16, bytes([5]) * 16, bytes([6]) * 13, epoch=1)
 HES: Final = ("127.0.0.1", 47000)
 METER_ADDR: Final = ("127.0.0.2", 47001)
 
@@ -79,7 +79,7 @@ def run_restarts(open_headend: Opener, open_meter: Opener, runs: int = 4) -> lis
         headend = HeadEnd(
             [KEYS],
             state_store=open_headend(),
-            collector=Collector(request_timeout=5.0, retry_limit=2),
+            collector=BackfillCollector(request_timeout=5.0, retry_limit=2),
         )
         meter = SimulatedIotMeter(
             KEYS, MeterKind.GAS, headend=HES, start=t, state_store=open_meter(), interval=1.0
@@ -134,7 +134,7 @@ def test_counter_blocks_crossed_between_crashes_never_repeat(kind: str, tmp_path
     assert seqs == sorted(seqs)
 
 
-def reading(seq: int, keys: MeterKeys = KEYS) -> Reading:
+def reading(seq: int, keys: ChannelKeys = KEYS) -> Reading:
     pack = SenmlPack((SenmlRecord(name="volume", unit="m3", value=float(seq)),))
     return Reading(Header(keys.meter_id, MeterKind.GAS, Route.A_IOT, seq), pack)
 
@@ -225,7 +225,7 @@ def test_the_send_counter_refuses_at_the_partial_iv_limit(kind: str, tmp_path: P
 def test_the_head_end_stops_sending_to_an_exhausted_meter_and_keeps_collecting() -> None:
     store = MemoryStateStore()
     store.write(counter_name(METER, KEYS.downlink_kid), SEQ_LIMIT)
-    headend = HeadEnd([KEYS], state_store=store, collector=Collector(request_timeout=5.0))
+    headend = HeadEnd([KEYS], state_store=store, collector=BackfillCollector(request_timeout=5.0))
     meter = SecureChannel(KEYS, side="meter", state_store=MemoryStateStore())
     for n in (1, 3):  # seq 2 is missing: the collector wants a back-fill request out
         headend.receive_datagram(meter.seal(reading(n)), METER_ADDR, float(n))
@@ -285,7 +285,7 @@ def test_rekey_mid_stream_loses_no_frame(kind: str, tmp_path: Path) -> None:
     headend = HeadEnd(
         [KEYS],
         state_store=open_headend(),
-        collector=Collector(request_timeout=2.0, retry_limit=5),
+        collector=BackfillCollector(request_timeout=2.0, retry_limit=5),
         rekey_grace_s=10.0,
     )
     meter = SimulatedIotMeter(
@@ -349,14 +349,14 @@ def test_old_key_accepted_during_grace_only_and_new_counter_survives_restart(
 def test_rekey_refuses_an_old_epoch_a_kept_key_or_another_meter() -> None:
     channel = SecureChannel(KEYS, side="headend", state_store=MemoryStateStore())
     with pytest.raises(ValueError, match="epoch"):
-        channel.rekey(MeterKeys(METER, bytes([7]) * 16, bytes([8]) * 16, bytes(13)), 0.0)
+        channel.rekey(ChannelKeys(METER, bytes([7]) * 16, bytes([8]) * 16, bytes(13)), 0.0)
     with pytest.raises(ValueError, match="new keys"):
-        channel.rekey(MeterKeys(METER, KEYS.uplink_key, bytes([8]) * 16, bytes(13), epoch=1), 0.0)
+        channel.rekey(ChannelKeys(METER, KEYS.uplink_key, bytes([8]) * 16, bytes(13), epoch=1), 0.0)
     with pytest.raises(ValueError, match="meter id"):
-        channel.rekey(MeterKeys("gas-0002", bytes([7]) * 16, bytes([8]) * 16, bytes(13), 1), 0.0)
+        channel.rekey(ChannelKeys("gas-0002", bytes([7]) * 16, bytes([8]) * 16, bytes(13), 1), 0.0)
     with pytest.raises(ValueError, match="not collected"):
         HeadEnd([KEYS], state_store=MemoryStateStore()).rekey(
-            MeterKeys("gas-0002", bytes([7]) * 16, bytes([8]) * 16, bytes(13), 1), 0.0
+            ChannelKeys("gas-0002", bytes([7]) * 16, bytes([8]) * 16, bytes(13), 1), 0.0
         )
 
 

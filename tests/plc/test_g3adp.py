@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from smartmeter_proto.errors import DecodeError
 from smartmeter_proto.plc import g3adp as g
+from smartmeter_proto.plc.g3adp import messages as g3adp_messages
 from smartmeter_proto.plc.usi import UsiFrame, UsiParser, UsiProtocol
 
 U8 = st.integers(0, 0xFF)
@@ -71,7 +72,7 @@ def test_any_bytes_give_message_or_decode_error(data: bytes) -> None:
     assert message.encode() == data
 
 
-@given(st.sampled_from(sorted(set(range(256)) - {int(c) for c in g._DECODERS})), BLOB)
+@given(st.sampled_from(sorted(set(range(256)) - {int(c) for c in g3adp_messages._DECODERS})), BLOB)
 def test_unmodelled_commands_are_kept_raw(command: int, payload: bytes) -> None:
     message = g.decode_adp(bytes([command]) + payload)
     assert message == g.RawAdpMessage(command, payload)
@@ -102,8 +103,10 @@ def test_unmodelled_commands_are_kept_raw(command: int, payload: bytes) -> None:
         # GET request: ne-g3 AdpGetRequest (id 4 bytes, index 2 bytes)
         ("12 00 00 00 20 00 00", g.GetRequest(g.AdpAttribute.MAX_JOIN_WAIT_TIME, 0)),
         # GET confirm of a 16-bit IB, value big-endian (_memcpyToUsiEndianessUint16)
-        ("28 00 00 00 00 20 00 00 02 00 5A",
-         g.GetConfirm(g.AdpStatus.SUCCESS, 0x20, 0, b"\x00\x5a")),
+        (
+            "28 00 00 00 00 20 00 00 02 00 5A",
+            g.GetConfirm(g.AdpStatus.SUCCESS, 0x20, 0, b"\x00\x5a"),
+        ),
         # GET confirm of an IB the firmware does not serialise: length 16, no value bytes
         ("28 00 08 00 00 C2 00 00 10", g.GetConfirm(0, 0x080000C2, 0, b"", 16)),
         ("27 B1 08 00 00 C2 00 00", g.SetConfirm(g.AdpStatus.UNSUPPORTED_ATTRIBUTE, 0x080000C2, 0)),
@@ -114,10 +117,12 @@ def test_unmodelled_commands_are_kept_raw(command: int, payload: bytes) -> None:
         ("1F F0 00 01 60", g.DataIndication(0xF0, b"\x60")),
         ("2F 01", g.BufferIndication(1)),
         # NETWORK_STATUS: PAN, src (size 2 + short), dst (size 8 + EUI-64), status, sec, key, media
-        ("20 78 1D 02 00 01 08 01 02 03 04 05 06 07 08 A5 05 00 00",
-         g.NetworkStatusIndication(
-             0x781D, 1, bytes(range(1, 9)), g.AdpStatus.ROUTE_ERROR, 5, 0, 0
-         )),
+        (
+            "20 78 1D 02 00 01 08 01 02 03 04 05 06 07 08 A5 05 00 00",
+            g.NetworkStatusIndication(
+                0x781D, 1, bytes(range(1, 9)), g.AdpStatus.ROUTE_ERROR, 5, 0, 0
+            ),
+        ),
     ],
 )
 def test_layouts(hexstr: str, expected: g.AdpMessage) -> None:
@@ -136,8 +141,18 @@ def test_status_codes_are_enums_and_unknown_stay_raw() -> None:
 
 @pytest.mark.parametrize(
     "hexstr",
-    ["", "0B 07 02 00 00 00", "0B 07 01 00 00 05 60", "20 78 1D 03 00 01",
-     "23 00 00", "2F", "0A 03 05", "0C", "0C 0F 00", "11 00 00 00 20 00 00 02 00"],
+    [
+        "",
+        "0B 07 02 00 00 00",
+        "0B 07 01 00 00 05 60",
+        "20 78 1D 03 00 01",
+        "23 00 00",
+        "2F",
+        "0A 03 05",
+        "0C",
+        "0C 0F 00",
+        "11 00 00 00 20 00 00 02 00",
+    ],
 )
 def test_malformed_raise_decode_error(hexstr: str) -> None:
     with pytest.raises(DecodeError) as info:

@@ -73,8 +73,12 @@ def test_media_type_and_disable_backup_bits() -> None:
 
 @pytest.mark.parametrize(
     ("code", "lbp_byte"),
-    [(EapCode.REQUEST, 0x04), (EapCode.RESPONSE, 0x08), (EapCode.SUCCESS, 0x0C),
-     (EapCode.FAILURE, 0x10)],
+    [
+        (EapCode.REQUEST, 0x04),
+        (EapCode.RESPONSE, 0x08),
+        (EapCode.SUCCESS, 0x0C),
+        (EapCode.FAILURE, 0x10),
+    ],
 )
 def test_eap_code_shift(code: EapCode, lbp_byte: int) -> None:
     # [EAPH]: "values are left shifted by 2 bits".
@@ -89,9 +93,7 @@ def test_eap_code_shift(code: EapCode, lbp_byte: int) -> None:
 def test_challenge_with_message_1_derived_vector() -> None:
     # Derived from [COORD] _processJoining0 with FIXED_RAND_S, identifier 0, the ARIB ID_S:
     # CHALLENGE header, then EAP Request (0x04 in LBP form), id 0, length 56, type 47, T=0.
-    wire = (
-        bytes.fromhex("A000") + EUI + bytes.fromhex("0400 0038 2F 00") + FIXED_RAND_S + ARIB_ID_S
-    )
+    wire = bytes.fromhex("A000") + EUI + bytes.fromhex("0400 0038 2F 00") + FIXED_RAND_S + ARIB_ID_S
     message = lbp.decode_lbp(wire)
     assert message.message_type is LbpMessageType.CHALLENGE
     packet = EapPacket.decode(lbp.eap_from_lbp(message.bootstrapping_data))
@@ -119,7 +121,9 @@ def test_message_3_ext_from_coordinator_source() -> None:
     ext = bytes.fromhex("02 1D02 0001 2711 00") + HARMONY_GMK + bytes.fromhex("2B01 00")
     params = lbp.decode_config_ext(ext)
     assert [p.param_id for p in params] == [
-        ConfParam.SHORT_ADDRESS, ConfParam.GMK, ConfParam.GMK_ACTIVATION
+        ConfParam.SHORT_ADDRESS,
+        ConfParam.GMK,
+        ConfParam.GMK_ACTIVATION,
     ]
     built = lbp.encode_config_ext(
         [lbp.short_address_param(1), lbp.gmk_param(0, HARMONY_GMK), lbp.gmk_activation_param(0)]
@@ -176,8 +180,12 @@ def _exchange(server_psk: bytes, ext4: bytes | None = None) -> tuple[EapPskPeer,
             lbp.gmk_activation_param(0),
         ]
     )
-    server = EapPskServer(ARIB_ID_S, lambda idp: server_psk if idp == ID_P else None,
-                          random_bytes=_rng_bytes(1), ext=ext)
+    server = EapPskServer(
+        ARIB_ID_S,
+        lambda idp: server_psk if idp == ID_P else None,
+        random_bytes=_rng_bytes(1),
+        ext=ext,
+    )
     peer = EapPskPeer(ID_P, HARMONY_PSK, random_bytes=_rng_bytes(2), ext4=ext4)
     to_peer = LbpMessage(LbpMessageType.CHALLENGE, EUI, lbp.eap_to_lbp(server.start())).encode()
     for _ in range(4):
@@ -188,8 +196,11 @@ def _exchange(server_psk: bytes, ext4: bytes | None = None) -> tuple[EapPskPeer,
         joining = LbpMessage(LbpMessageType.JOINING, EUI, lbp.eap_to_lbp(response)).encode()
         answer = server.receive(lbp.eap_from_lbp(lbp.decode_lbp(joining).bootstrapping_data))
         assert answer is not None
-        kind = {EapCode.REQUEST: LbpMessageType.CHALLENGE, EapCode.SUCCESS: LbpMessageType.ACCEPTED,
-                EapCode.FAILURE: LbpMessageType.DECLINE}[EapCode(answer[0])]
+        kind = {
+            EapCode.REQUEST: LbpMessageType.CHALLENGE,
+            EapCode.SUCCESS: LbpMessageType.ACCEPTED,
+            EapCode.FAILURE: LbpMessageType.DECLINE,
+        }[EapCode(answer[0])]
         to_peer = LbpMessage(kind, EUI, lbp.eap_to_lbp(answer)).encode()
         if kind is LbpMessageType.DECLINE:
             break
@@ -234,8 +245,7 @@ def test_decode_encode_round_trip(data: bytes) -> None:
 
 @given(st.binary(max_size=300))
 def test_any_bytes_decode_or_decode_error(data: bytes) -> None:
-    for decoder in (lbp.decode_lbp, lbp.decode_parameters, lbp.decode_config_ext,
-                    lbp.eap_from_lbp):
+    for decoder in (lbp.decode_lbp, lbp.decode_parameters, lbp.decode_config_ext, lbp.eap_from_lbp):
         with contextlib.suppress(DecodeError):
             decoder(data)
 

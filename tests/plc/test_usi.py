@@ -60,9 +60,16 @@ def test_crc32_and_xor8() -> None:
 @pytest.mark.parametrize(
     ("protocol", "crc"),
     [
-        (0x00, CrcType.CRC32), (0x07, CrcType.CRC32), (0x13, CrcType.CRC16),
-        (0x1F, CrcType.CRC16), (0x22, CrcType.CRC16), (0x25, CrcType.CRC16),
-        (0x26, CrcType.CRC16), (0x27, CrcType.XOR8), (0x30, CrcType.XOR8), (0x3F, CrcType.XOR8),
+        (0x00, CrcType.CRC32),
+        (0x07, CrcType.CRC32),
+        (0x13, CrcType.CRC16),
+        (0x1F, CrcType.CRC16),
+        (0x22, CrcType.CRC16),
+        (0x25, CrcType.CRC16),
+        (0x26, CrcType.CRC16),
+        (0x27, CrcType.XOR8),
+        (0x30, CrcType.XOR8),
+        (0x3F, CrcType.XOR8),
     ],
 )
 def test_crc_type_by_protocol(protocol: int, crc: CrcType) -> None:
@@ -110,9 +117,7 @@ def test_decode_frame_rejects_bad_crc_escape_and_length() -> None:
         decode_frame(bytes.fromhex("7E 00 E5 0A 03 4D 0D 7E"))
 
 
-frames = st.builds(
-    UsiFrame, st.integers(0, 0x3F), st.binary(max_size=80)
-)
+frames = st.builds(UsiFrame, st.integers(0, 0x3F), st.binary(max_size=80))
 
 
 @given(frames)

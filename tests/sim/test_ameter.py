@@ -23,8 +23,7 @@ from smartmeter_proto.aroute.association import (
     Pushed,
     SetResult,
 )
-from smartmeter_proto.aroute.axdr import Data, DataType
-from smartmeter_proto.aroute.axdr_datetime import CosemDateTime
+from smartmeter_proto.aroute.axdr import CosemDateTime, Data, DataType
 from smartmeter_proto.aroute.context import ContextualObject, RequestContext
 from smartmeter_proto.aroute.cosem import (
     AssociationLN,
@@ -61,6 +60,7 @@ from smartmeter_proto.sim.meter import SimulatedMeter
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 METER_TITLE = bytes.fromhex("4D4D4D0000BC614E")
+
 CLIENT_TITLE = bytes.fromhex("4855534D00000001")
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=JST)
 MIN = timedelta(minutes=1)
@@ -73,9 +73,14 @@ CLOCK_TIME = CaptureObject(ClassId.CLOCK, CAT.by_name("clock").obis, 2)
 
 
 def meter(**kwargs: object) -> SimulatedAMeter:
-    args: dict[str, object] = {"start": T0, "system_title": METER_TITLE,
-                               "client_system_title": CLIENT_TITLE, "ek": EK, "ak": AK,
-                               "state": MemoryStateStore()}
+    args: dict[str, object] = {
+        "start": T0,
+        "system_title": METER_TITLE,
+        "client_system_title": CLIENT_TITLE,
+        "ek": EK,
+        "ak": AK,
+        "state": MemoryStateStore(),
+    }
     args.update(kwargs)
     return SimulatedAMeter(**args)  # type: ignore[arg-type]
 
@@ -118,6 +123,7 @@ def ctx(now: datetime, *, authenticated: bool = True, fresh: bool = True) -> Req
 
 # --- construction -------------------------------------------------------------------------
 
+
 def test_objects_cover_the_catalogue_and_the_object_list() -> None:
     m = meter()
     for spec in CAT.objects:
@@ -149,6 +155,7 @@ def test_keys_are_checked_and_never_shown() -> None:
 
 # --- schedule and values ------------------------------------------------------------------
 
+
 def test_30_minute_push_within_60_minutes_with_load_curve_values() -> None:
     curve = LoadCurve(seed=7, pv_peak_w=3000.0)
     m = meter(curve=curve, seed=7)
@@ -174,7 +181,8 @@ def test_30_minute_push_within_60_minutes_with_load_curve_values() -> None:
         # Integrate the curve's 30-minute average powers independently.
         slot_end = int(end.timestamp()) // 1800
         wh_in = m.initial_kwh * 1000 + sum(
-            curve.slot_power(s)[0] * 0.5 for s in range(first_slot, slot_end))
+            curve.slot_power(s)[0] * 0.5 for s in range(first_slot, slot_end)
+        )
         wh_out = sum(curve.slot_power(s)[1] * 0.5 for s in range(first_slot, slot_end))
         assert isinstance(imported.value, int)
         assert isinstance(exported.value, int)
@@ -188,8 +196,12 @@ def test_push_delay_is_seeded_and_spread() -> None:
     def delays(seed: int) -> list[float]:
         m = meter(seed=seed)
         run(m, T0, 4 * 60)
-        return [CosemDateTime.decode(n.date_time or b"").to_datetime().timestamp()
-                - when(fields(n)[2]).timestamp() for _, n in opened(m.pushes_to_send())]
+        return [
+            CosemDateTime.decode(n.date_time or b"").to_datetime().timestamp()
+            - when(fields(n)[2]).timestamp()
+            for _, n in opened(m.pushes_to_send())
+        ]
+
     assert delays(3) == delays(3)
     assert delays(3) != delays(4)
     assert len(set(delays(3))) > 1
@@ -198,12 +210,12 @@ def test_push_delay_is_seeded_and_spread() -> None:
 def test_five_minute_push_only_when_enabled() -> None:
     m = meter()
     run(m, T0, 60)
-    assert all(fields(n)[0].value != bytes(VALUE_PUSH_5MIN) for _, n in opened(
-        m.pushes_to_send()))
+    assert all(fields(n)[0].value != bytes(VALUE_PUSH_5MIN) for _, n in opened(m.pushes_to_send()))
     m = meter(push_5min=True)
     run(m, T0, 60)
-    five = [n for _, n in opened(m.pushes_to_send())
-            if fields(n)[0].value == bytes(VALUE_PUSH_5MIN)]
+    five = [
+        n for _, n in opened(m.pushes_to_send()) if fields(n)[0].value == bytes(VALUE_PUSH_5MIN)
+    ]
     assert len(five) >= 10
     for n in five:
         end = when(fields(n)[2])
@@ -222,10 +234,12 @@ def test_profiles_capture_at_boundaries_and_keep_one_hour_of_minutes() -> None:
     assert when(one.buffer[0][0]) == end - 59 * MIN
     assert m.profiles[PROFILE_5].entries_in_use == 30
     assert [when(r[0]) for r in m.profiles[PROFILE_30].buffer] == [
-        T0 + i * 30 * MIN for i in range(1, 6)]
+        T0 + i * 30 * MIN for i in range(1, 6)
+    ]
 
 
 # --- outage and restoration ---------------------------------------------------------------
+
 
 def test_last_gasp_silence_and_restoration() -> None:
     m = meter()
@@ -277,31 +291,43 @@ def test_range_read_after_restore_returns_exactly_the_captured_entries() -> None
     profile = m.objects[PROFILE_30]
     assert isinstance(profile, ProfileGeneric)
     lo, hi = T0, T0 + timedelta(hours=6)
-    access = RangeDescriptor(CLOCK_TIME, datetime_data(CosemDateTime.from_datetime(lo)),
-                             datetime_data(CosemDateTime.from_datetime(hi))).to_data()
+    access = RangeDescriptor(
+        CLOCK_TIME,
+        datetime_data(CosemDateTime.from_datetime(lo)),
+        datetime_data(CosemDateTime.from_datetime(hi)),
+    ).to_data()
     rows = profile.get(2, access, RangeDescriptor.SELECTOR).value
     assert isinstance(rows, tuple)
     times = [when(r.value[0]) for r in rows]
     expected = [T0 + timedelta(minutes=m_) for m_ in (30, 60, 90, 210, 240, 270)]
     assert times == expected  # 02:00, 02:30, 03:00 never measured: absent, not filled
     assert [r.value for r in rows] == [Data(DataType.STRUCTURE, r).value for r in profile.buffer]
-    gap = RangeDescriptor(CLOCK_TIME, datetime_data(CosemDateTime.from_datetime(
-        T0 + timedelta(hours=1, minutes=40))), datetime_data(CosemDateTime.from_datetime(
-            T0 + timedelta(hours=3, minutes=10)))).to_data()
+    gap = RangeDescriptor(
+        CLOCK_TIME,
+        datetime_data(CosemDateTime.from_datetime(T0 + timedelta(hours=1, minutes=40))),
+        datetime_data(CosemDateTime.from_datetime(T0 + timedelta(hours=3, minutes=10))),
+    ).to_data()
     assert profile.get(2, gap, RangeDescriptor.SELECTOR).value == ()
 
 
 # --- control objects gated by the request context -----------------------------------------
+
 
 def last_result(obj: LimiterReservationObject) -> CommandResult | None:
     return obj.last_result
 
 
 def reservation_data(limit: int, activation: datetime) -> Data:
-    return Data(DataType.STRUCTURE, (
-        Data(DataType.ENUM, ReservationState.PENDING), Data(DataType.LONG_UNSIGNED, limit),
-        datetime_data(CosemDateTime.from_datetime(activation)), Data(DataType.NULL, None),
-        Data(DataType.BOOLEAN, False)))
+    return Data(
+        DataType.STRUCTURE,
+        (
+            Data(DataType.ENUM, ReservationState.PENDING),
+            Data(DataType.LONG_UNSIGNED, limit),
+            datetime_data(CosemDateTime.from_datetime(activation)),
+            Data(DataType.NULL, None),
+            Data(DataType.BOOLEAN, False),
+        ),
+    )
 
 
 def test_limiter_reservation_gated_and_applied_at_activation() -> None:
@@ -357,9 +383,15 @@ def test_valve_reservation_and_disconnect_are_gated() -> None:
     valve = m.objects[CAT.by_name("gas_valve").obis]
     assert isinstance(obj, ContextualObject)
     at = T0 + 5 * MIN
-    close = Data(DataType.STRUCTURE, (
-        Data(DataType.ENUM, ReservationState.PENDING), Data(DataType.ENUM, ValveAction.CLOSE),
-        datetime_data(CosemDateTime.from_datetime(at)), Data(DataType.BOOLEAN, False)))
+    close = Data(
+        DataType.STRUCTURE,
+        (
+            Data(DataType.ENUM, ReservationState.PENDING),
+            Data(DataType.ENUM, ValveAction.CLOSE),
+            datetime_data(CosemDateTime.from_datetime(at)),
+            Data(DataType.BOOLEAN, False),
+        ),
+    )
     with pytest.raises(CosemAccessError):
         obj.set_in(ctx(T0, authenticated=False), 2, close)
     obj.set_in(ctx(T0), 2, close)
@@ -379,14 +411,18 @@ def test_valve_reservation_and_disconnect_are_gated() -> None:
 
 # --- property: random outage/restore schedules ------------------------------------------
 
-steps = st.lists(st.tuples(st.integers(1, 150), st.sampled_from(["tick", "outage", "restore"])),
-                 min_size=1, max_size=14)
+steps = st.lists(
+    st.tuples(st.integers(1, 150), st.sampled_from(["tick", "outage", "restore"])),
+    min_size=1,
+    max_size=14,
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(steps, st.integers(0, 5), st.booleans())
 def test_random_outages_keep_counters_increasing_and_entries_on_boundaries(
-        schedule: list[tuple[int, str]], seed: int, push_5min: bool) -> None:
+    schedule: list[tuple[int, str]], seed: int, push_5min: bool
+) -> None:
     m = meter(seed=seed, push_5min=push_5min)
     now = T0
     dark: list[tuple[datetime, datetime | None]] = []
@@ -426,13 +462,18 @@ def test_random_outages_keep_counters_increasing_and_entries_on_boundaries(
 
 # --- through the server association -------------------------------------------------------
 
+
 def test_through_the_association_server() -> None:
     """Back-fill by range read, a gated reservation, and pushes sharing the server's counter."""
     m = meter()
     server = m.association_server()
-    client = AssociationClient(system_title=CLIENT_TITLE, ek=EK, ak=AK,
-                               server_system_title=METER_TITLE,
-                               counter=SendCounter(MemoryStateStore(), "client"))
+    client = AssociationClient(
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        server_system_title=METER_TITLE,
+        counter=SendCounter(MemoryStateStore(), "client"),
+    )
     now = run(m, T0, 95)
     m.outage(now)
     back = T0 + timedelta(hours=3, minutes=10)
@@ -449,10 +490,17 @@ def test_through_the_association_server() -> None:
 
     client.associate(now.timestamp())
     assert any(isinstance(e, Associated) for e in pump())
-    access = RangeDescriptor(CLOCK_TIME, datetime_data(CosemDateTime.from_datetime(T0)),
-                             datetime_data(CosemDateTime.from_datetime(now))).to_data()
-    client.get(PROFILE_30, ClassId.PROFILE_GENERIC, 2,
-               access=SelectiveAccess(RangeDescriptor.SELECTOR, access))
+    access = RangeDescriptor(
+        CLOCK_TIME,
+        datetime_data(CosemDateTime.from_datetime(T0)),
+        datetime_data(CosemDateTime.from_datetime(now)),
+    ).to_data()
+    client.get(
+        PROFILE_30,
+        ClassId.PROFILE_GENERIC,
+        2,
+        access=SelectiveAccess(RangeDescriptor.SELECTOR, access),
+    )
     [got] = [e for e in pump() if isinstance(e, GetResult)]
     assert isinstance(got.result, Data)
     assert isinstance(got.result.value, tuple)

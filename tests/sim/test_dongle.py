@@ -32,14 +32,15 @@ from smartmeter_proto.sim.dongle import (
     RadioIdentity,
     make_dongle,
 )
-from smartmeter_proto.sim.dongle_j11 import J11Dongle
-from smartmeter_proto.sim.dongle_skstack import SK_MODELS, SkstackDongle
+from smartmeter_proto.sim.dongle.j11 import J11Dongle
+from smartmeter_proto.sim.dongle.skstack import SK_MODELS, SkstackDongle
 from smartmeter_proto.sim.meter import METER_EOJ, SimulatedMeter, meter_node
-from smartmeter_proto.wisun import j11, pana
-from smartmeter_proto.wisun import j11_messages as jm
+from smartmeter_proto.wisun import j11
 from smartmeter_proto.wisun import skstack as sk
-from smartmeter_proto.wisun.lowpan import Reassembler
-from smartmeter_proto.wisun.pcap import PcapWriter, read_pcap
+from smartmeter_proto.wisun.j11 import messages as jm
+from smartmeter_proto.wisun.radio.lowpan import Reassembler
+from smartmeter_proto.wisun.radio.pana import message as pana
+from smartmeter_proto.wisun.radio.pcap import PcapWriter, read_pcap
 from smartmeter_proto.wisun.skstack import (
     Echo,
     EInfo,

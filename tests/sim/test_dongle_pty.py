@@ -29,11 +29,11 @@ import pytest
 from smartmeter_proto.echonet import frame as fr
 from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import DongleEmulator, make_dongle
-from smartmeter_proto.sim.dongle_pty import DonglePty, serve_dongle
 from smartmeter_proto.sim.meter import METER_EOJ
+from smartmeter_proto.transport.pty_server import DonglePty, serve_dongle
 from smartmeter_proto.wisun import j11
-from smartmeter_proto.wisun import j11_messages as jm
 from smartmeter_proto.wisun import skstack as sk
+from smartmeter_proto.wisun.j11 import messages as jm
 
 RBID = "00112233445566778899AABB0194BFAD"
 PASSWORD = "0123456789AB"

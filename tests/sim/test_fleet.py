@@ -23,10 +23,17 @@ def _drain(fleet: Fleet, until: float) -> list[tuple[float, int, bytes]]:
     return out
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"meters": 0}, {"loss": 1.0}, {"hours": 0}, {"outage_s": -1},
-    {"five_min_share": 0.01, "realtime_share": 0.02}, {"start": datetime(2026, 5, 1)},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"meters": 0},
+        {"loss": 1.0},
+        {"hours": 0},
+        {"outage_s": -1},
+        {"five_min_share": 0.01, "realtime_share": 0.02},
+        {"start": datetime(2026, 5, 1)},
+    ],
+)
 def test_bad_plans_are_refused(kwargs: dict[str, object]) -> None:
     base: dict[str, object] = {"meters": 3, "start": START, "hours": 1}
     with pytest.raises(ValueError, match=r"must|need|fleet"):
@@ -42,8 +49,9 @@ def test_classes_keys_and_titles() -> None:
     assert len({m.keys.ek for m in fleet.members}) == 100
     assert "hidden" in repr(fleet.members[0].keys)
     # a lean meter has no 1-minute profile, and a 5-minute one only in the 5-minute class
-    periods = {m.index: sorted(p.capture_period for p in m.meter.profiles.values())
-               for m in fleet.members}
+    periods = {
+        m.index: sorted(p.capture_period for p in m.meter.profiles.values()) for m in fleet.members
+    }
     assert {tuple(v) for v in periods.values()} == {(1800,), (300, 1800)}
 
 

@@ -25,7 +25,6 @@ from smartmeter_proto.errors import DecodeError
 from smartmeter_proto.plc import g3adp as g
 from smartmeter_proto.plc.usi import UsiFrame, UsiParser, UsiProtocol
 from smartmeter_proto.sim import g3meter
-from smartmeter_proto.sim.dongle_pty import serve_dongle
 from smartmeter_proto.sim.g3modem import (
     COORDINATOR_SHORT_ADDRESS,
     JOIN_TIMEOUT_S,
@@ -35,7 +34,8 @@ from smartmeter_proto.sim.g3modem import (
     make_g3modem,
 )
 from smartmeter_proto.sim.meter import METER_EOJ
-from smartmeter_proto.wisun.lowpan import build_ipv6_udp, parse_ipv6_udp
+from smartmeter_proto.transport.pty_server import serve_dongle
+from smartmeter_proto.wisun.radio.lowpan import build_ipv6_udp, parse_ipv6_udp
 
 T0 = 1_780_000_000.0
 #: Harmony lbp_coord.c default PSK (sEapPskKey), used here as the meter's PSK.
@@ -109,12 +109,13 @@ class Host:
 
     def get_e7(self, handle: int = 1, tid: int = 1) -> None:
         short = self.short
-        payload = fr.encode(
-            fr.Frame(tid, HEMS_EOJ, METER_EOJ, fr.ESV.GET, (fr.Property(0xE7),))
-        )
+        payload = fr.encode(fr.Frame(tid, HEMS_EOJ, METER_EOJ, fr.ESV.GET, (fr.Property(0xE7),)))
         packet = build_ipv6_udp(
-            src_ip=g3_link_local(METER_PAN_ID, short), dst_ip=self.modem.meter_address,
-            src_port=3610, dst_port=3610, payload=payload,
+            src_ip=g3_link_local(METER_PAN_ID, short),
+            dst_ip=self.modem.meter_address,
+            src_port=3610,
+            dst_port=3610,
+            payload=payload,
         )
         self.send(g.DataRequest(handle, True, 0, packet))
 
@@ -258,9 +259,13 @@ def test_data_request_checks() -> None:
     host = joined_host()
     host.send(g.DataRequest(4, True, 0, b"not an ipv6 packet"))
     assert host.take() == [g.DataConfirm(g.AdpStatus.INVALID_IPV6_FRAME, 4)]
-    other = build_ipv6_udp(src_ip=g3_link_local(METER_PAN_ID, 1),
-                           dst_ip=g3_link_local(METER_PAN_ID, 9), src_port=3610, dst_port=3610,
-                           payload=b"\x10\x81")
+    other = build_ipv6_udp(
+        src_ip=g3_link_local(METER_PAN_ID, 1),
+        dst_ip=g3_link_local(METER_PAN_ID, 9),
+        src_port=3610,
+        dst_port=3610,
+        payload=b"\x10\x81",
+    )
     host.send(g.DataRequest(5, True, 0, other))
     assert host.take() == [g.DataConfirm(g.AdpStatus.ROUTE_ERROR, 5)]
 
@@ -462,8 +467,9 @@ def test_served_on_a_pty() -> None:
                         chunk = os.read(fd, 4096)
                     except BlockingIOError:
                         continue
-                    got += [g.decode_adp(f.data) for f in parser.feed(chunk)
-                            if isinstance(f, UsiFrame)]
+                    got += [
+                        g.decode_adp(f.data) for f in parser.feed(chunk) if isinstance(f, UsiFrame)
+                    ]
                     if any(isinstance(m, g.NetworkJoinConfirm) for m in got):
                         break
             finally:

@@ -25,7 +25,6 @@ from smartmeter_proto.echonet import frame as el
 from smartmeter_proto.echonet.frame import EOJ, ESV, Frame, Property
 from smartmeter_proto.errors import SessionError
 from smartmeter_proto.sim.dongle import make_dongle
-from smartmeter_proto.wisun import broute as br
 from smartmeter_proto.wisun.broute import (
     AuthFailed,
     BRoute,
@@ -40,14 +39,16 @@ from smartmeter_proto.wisun.broute import (
     SendConfirmed,
     StateChanged,
 )
-from smartmeter_proto.wisun.broute_driver import In, Input
+from smartmeter_proto.wisun.broute import machine as br
+from smartmeter_proto.wisun.broute import transitions as broute_transitions
+from smartmeter_proto.wisun.broute.driver import In, Input
 
 S = BRouteState
 RBID = "00112233445566778899AABBCCDDEEFF"  # the [ROHM-AN] sample ID (F5)
 PASSWORD = "0123456789AB"  # the [ROHM-AN] sample password (F5)
 SK_MODELS = ("bp35a1", "bp35c2", "rl7023")
 try:
-    import smartmeter_proto.sim.dongle_j11  # noqa: F401
+    import smartmeter_proto.sim.dongle.j11  # noqa: F401
 
     HAVE_J11_EMULATOR = True
 except ImportError:
@@ -779,11 +780,11 @@ def test_illegal_move_fails_naming_state_and_input() -> None:
 
 
 def test_every_dongle_input_has_a_rule_in_every_state() -> None:
-    news = set(br._NEWS) | {In.COMMAND_TIMEOUT}
+    news = set(broute_transitions.NEWS) | {In.COMMAND_TIMEOUT}
     news.add(In.PORT_LOST)  # an unplugged port may be seen in any state
-    missing = [(s, k) for s in S for k in news if (s, k) not in br._TRANSITIONS]
+    missing = [(s, k) for s in S for k in news if (s, k) not in broute_transitions.TRANSITIONS]
     assert missing == []
-    assert set(br._ACTIONS) == {a for a, _ in br._TRANSITIONS.values()}
+    assert set(br._ACTIONS) == {a for a, _ in broute_transitions.TRANSITIONS.values()}
 
 
 @pytest.mark.parametrize("secret", ["rbid", "password"])

@@ -34,7 +34,7 @@ from smartmeter_proto.wisun.j11 import (
     TxPower,
     UniqueCode,
 )
-from smartmeter_proto.wisun.j11_messages import (
+from smartmeter_proto.wisun.j11.messages import (
     ActiveScan,
     Beacon,
     CloseUdpPort,

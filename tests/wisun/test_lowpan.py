@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartmeter_proto.errors import DecodeError, EncodeError
-from smartmeter_proto.wisun import lowpan, mac802154
-from smartmeter_proto.wisun.lowpan import Reassembler, UdpDatagram
+from smartmeter_proto.wisun.radio import lowpan, mac802154
+from smartmeter_proto.wisun.radio.lowpan import Reassembler, UdpDatagram
 
 METER = bytes.fromhex("001C640000000001")
 DONGLE = bytes.fromhex("001C640000000002")

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartmeter_proto.errors import DecodeError, EncodeError
-from smartmeter_proto.wisun import mac802154 as mac
-from smartmeter_proto.wisun.mac802154 import (
+from smartmeter_proto.wisun.radio import mac802154 as mac
+from smartmeter_proto.wisun.radio.mac802154 import (
     AuxSecurityHeader,
     FrameType,
     FrameVersion,

@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 
 from smartmeter_proto.errors import DecodeError
-from smartmeter_proto.wisun import mac802154 as mac
-from smartmeter_proto.wisun.mac802154 import AuxSecurityHeader
+from smartmeter_proto.wisun.radio import mac802154 as mac
+from smartmeter_proto.wisun.radio.mac802154 import AuxSecurityHeader
 
 KEY = bytes(16)
 SENDER = bytes.fromhex("ACDE480000000001")

@@ -26,8 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartmeter_proto.errors import DecodeError
-from smartmeter_proto.wisun import pana
-from smartmeter_proto.wisun.pana import (
+from smartmeter_proto.wisun.radio.pana import message as pana
+from smartmeter_proto.wisun.radio.pana.message import (
     Avp,
     AvpCode,
     Flag,

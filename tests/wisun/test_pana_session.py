@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from smartmeter_proto.auth import EapPskPeer, EapPskServer
 from smartmeter_proto.errors import SessionError
-from smartmeter_proto.wisun import pana
-from smartmeter_proto.wisun.pana import AvpCode, Flag, ResultCode, TerminationCause
-from smartmeter_proto.wisun.pana_session import (
+from smartmeter_proto.wisun.radio.pana import message as pana
+from smartmeter_proto.wisun.radio.pana.message import AvpCode, Flag, ResultCode, TerminationCause
+from smartmeter_proto.wisun.radio.pana.session import (
     REAUTH_FRACTION,
     REQ_RETRANSMISSION,
     AgentState,
@@ -523,8 +523,8 @@ def test_paa_initiated_reauthentication() -> None:
 def test_pci_carries_no_request_flag() -> None:
     """IANA PANA registry (RFC 5191 §7): PCI's R flag is 0; tshark interop caught us setting it."""
     from smartmeter_proto.auth.eap_psk import EapPskPeer
-    from smartmeter_proto.wisun import pana as pana_codec
-    from smartmeter_proto.wisun.pana_session import PanaClient
+    from smartmeter_proto.wisun.radio.pana import message as pana_codec
+    from smartmeter_proto.wisun.radio.pana.session import PanaClient
 
     client = PanaClient(lambda: EapPskPeer(b"id", bytes(16)), now=0.0)
     client.start(0.0)

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartmeter_proto.errors import DecodeError
-from smartmeter_proto.wisun import lowpan, mac802154
-from smartmeter_proto.wisun.pcap import (
+from smartmeter_proto.wisun.radio import lowpan, mac802154
+from smartmeter_proto.wisun.radio.pcap import (
     LINKTYPE_IEEE802_15_4_NOFCS,
     LINKTYPE_IEEE802_15_4_WITHFCS,
     PcapWriter,

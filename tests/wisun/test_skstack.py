@@ -43,7 +43,7 @@ from smartmeter_proto.wisun.skstack import (
     UnknownLine,
     decode_line,
 )
-from smartmeter_proto.wisun.skstack_device import (
+from smartmeter_proto.wisun.skstack.device import (
     Command,
     CommandParser,
     encode_message,
@@ -51,7 +51,7 @@ from smartmeter_proto.wisun.skstack_device import (
     format_option_ok,
     parse_command,
 )
-from smartmeter_proto.wisun.skstack_dialects import dialect_names, get_dialect, load_dialects
+from smartmeter_proto.wisun.skstack.dialects import dialect_names, get_dialect, load_dialects
 
 HEX, BINARY = PayloadMode.HEX, PayloadMode.BINARY
 DIALECTS = ("bp35a1", "bp35c2", "rl7023-ips", "rl7023-dss")
@@ -772,8 +772,8 @@ def test_pana_trace_reads_the_real_join_and_a_refusal() -> None:
     """The [WSUHA] meter's PANA messages explain themselves; a refusal names the step."""
     from hypothesis import strategies as hst
 
-    from smartmeter_proto.wisun import pana
-    from smartmeter_proto.wisun.pana_trace import explain_refusal
+    from smartmeter_proto.wisun.radio.pana import message as pana
+    from smartmeter_proto.wisun.radio.pana.trace import explain_refusal
 
     real = [bytes.fromhex(line.split(" ", 1)[1]) for line in C2_PANA]
     assert explain_refusal(real) == (

@@ -244,8 +244,7 @@ def decode(data: bytes) -> HdlcFrame:
     if length < _MIN_LENGTH:
         raise cur.error(f"frame length {length} below the minimum {_MIN_LENGTH}", 1)
     if len(data) != length + 2:
-        raise cur.error(f"format field says {length} bytes between flags, "
-                        f"found {len(data) - 2}", 1)
+        raise cur.error(f"format field says {length} bytes between flags, found {len(data) - 2}", 1)
     destination = _pull_address(cur, "destination address")
     source = _pull_address(cur, "source address")
     control = Control.from_byte(cur.pull_uint8("control field"))
@@ -262,8 +261,9 @@ def decode(data: bytes) -> HdlcFrame:
         if not information:
             raise cur.error("HCS present without an information field", header_end)
     else:
-        raise cur.error(f"{rest} bytes after the control field: neither FCS nor HCS + FCS",
-                        header_end)
+        raise cur.error(
+            f"{rest} bytes after the control field: neither FCS nor HCS + FCS", header_end
+        )
     fcs_at = cur.offset
     fcs = cur.pull_bytes(2, "FCS")
     if fcs != fcs16(data[1:fcs_at]).to_bytes(2, "little"):
@@ -381,8 +381,10 @@ class HdlcParser:
             if verdict is None or len(buf) < end:
                 break
             if buf[end - 1] != FLAG:
-                self._reject(DecodeError(_LAYER, end - 1, "no closing flag where the "
-                                         "length field puts it"), 1)
+                self._reject(
+                    DecodeError(_LAYER, end - 1, "no closing flag where the length field puts it"),
+                    1,
+                )
                 continue
             try:
                 frames.append(decode(bytes(buf[:end])))

@@ -88,13 +88,15 @@ def unwrap_key(kek: bytes, wrapped: bytes) -> bytes:
     """RFC 3394 §2.2.2 unwrap; raises AuthError if the integrity check (§2.2.3) fails."""
     _check_key("master key", kek)
     if len(wrapped) != WRAPPED_KEY_LENGTH:
-        raise AuthError(f"dlms key transfer: a wrapped key is {WRAPPED_KEY_LENGTH} bytes, "
-                        f"got {len(wrapped)}")
+        raise AuthError(
+            f"dlms key transfer: a wrapped key is {WRAPPED_KEY_LENGTH} bytes, got {len(wrapped)}"
+        )
     try:
         return aes_key_unwrap(kek, wrapped)
     except InvalidUnwrap:
-        raise AuthError("dlms key transfer: the wrapped key does not unwrap under the "
-                        "master key") from None
+        raise AuthError(
+            "dlms key transfer: the wrapped key does not unwrap under the master key"
+        ) from None
 
 
 def _check_key(name: str, key: bytes) -> None:
@@ -106,10 +108,16 @@ def key_transfer_parameter(kek: bytes, keys: Mapping[KeyId, bytes]) -> Data:
     """The global_key_transfer parameter: ``array of key_data {key_id, wrapped key}``."""
     if not keys:
         raise ValueError("give at least one key to transfer")
-    return Data(DataType.ARRAY, tuple(
-        Data(DataType.STRUCTURE, (Data(DataType.ENUM, int(key_id)),
-                                  Data(DataType.OCTET_STRING, wrap_key(kek, key))))
-        for key_id, key in sorted(keys.items())))
+    return Data(
+        DataType.ARRAY,
+        tuple(
+            Data(
+                DataType.STRUCTURE,
+                (Data(DataType.ENUM, int(key_id)), Data(DataType.OCTET_STRING, wrap_key(kek, key))),
+            )
+            for key_id, key in sorted(keys.items())
+        ),
+    )
 
 
 def parse_key_transfer(parameter: Data | None, kek: bytes) -> dict[KeyId, bytes]:
@@ -119,23 +127,37 @@ def parse_key_transfer(parameter: Data | None, kek: bytes) -> dict[KeyId, bytes]
     TYPE_UNMATCHED; a key id given twice or an unknown id, OTHER_REASON; a key that does not
     unwrap, AuthError.
     """
-    if parameter is None or parameter.type != DataType.ARRAY or not isinstance(
-            parameter.value, tuple) or not parameter.value:
-        raise CosemAccessError(DataAccessResult.TYPE_UNMATCHED,
-                               "global_key_transfer takes a non-empty array of key_data")
+    if (
+        parameter is None
+        or parameter.type != DataType.ARRAY
+        or not isinstance(parameter.value, tuple)
+        or not parameter.value
+    ):
+        raise CosemAccessError(
+            DataAccessResult.TYPE_UNMATCHED,
+            "global_key_transfer takes a non-empty array of key_data",
+        )
     wrapped: dict[KeyId, bytes] = {}
     for item in parameter.value:
         fields = item.value
-        if (item.type != DataType.STRUCTURE or not isinstance(fields, tuple) or len(fields) != 2
-                or fields[0].type != DataType.ENUM or not isinstance(fields[0].value, int)
-                or fields[1].type != DataType.OCTET_STRING
-                or not isinstance(fields[1].value, bytes)):
-            raise CosemAccessError(DataAccessResult.TYPE_UNMATCHED,
-                                   "key_data is a structure {key_id enum, key_wrapped octets}")
+        if (
+            item.type != DataType.STRUCTURE
+            or not isinstance(fields, tuple)
+            or len(fields) != 2
+            or fields[0].type != DataType.ENUM
+            or not isinstance(fields[0].value, int)
+            or fields[1].type != DataType.OCTET_STRING
+            or not isinstance(fields[1].value, bytes)
+        ):
+            raise CosemAccessError(
+                DataAccessResult.TYPE_UNMATCHED,
+                "key_data is a structure {key_id enum, key_wrapped octets}",
+            )
         raw_id = fields[0].value
         if raw_id not in tuple(KeyId) or KeyId(raw_id) in wrapped:
-            raise CosemAccessError(DataAccessResult.OTHER_REASON,
-                                   f"key_id {raw_id} unknown or given twice")
+            raise CosemAccessError(
+                DataAccessResult.OTHER_REASON, f"key_id {raw_id} unknown or given twice"
+            )
         wrapped[KeyId(raw_id)] = fields[1].value
     return {key_id: unwrap_key(kek, blob) for key_id, blob in wrapped.items()}
 
@@ -151,8 +173,9 @@ def key_check_value(ek: bytes) -> str:
 
 def _title(system_title: bytes) -> str:
     if len(system_title) != SYSTEM_TITLE_LENGTH:
-        raise ValueError(f"system title must be {SYSTEM_TITLE_LENGTH} bytes, "
-                         f"got {len(system_title)}")
+        raise ValueError(
+            f"system title must be {SYSTEM_TITLE_LENGTH} bytes, got {len(system_title)}"
+        )
     return bytes(system_title).hex()
 
 
@@ -161,9 +184,14 @@ def send_counter_name(system_title: bytes, ek: bytes) -> str:
     return f"dlms/{_title(system_title)}/{key_check_value(ek)}/ic"
 
 
-def send_counter(store: StateStore, system_title: bytes, ek: bytes, *,
-                 limit: int = DLMS_INVOCATION_COUNTER_LIMIT,
-                 block: int = DEFAULT_BLOCK) -> SendCounter:
+def send_counter(
+    store: StateStore,
+    system_title: bytes,
+    ek: bytes,
+    *,
+    limit: int = DLMS_INVOCATION_COUNTER_LIMIT,
+    block: int = DEFAULT_BLOCK,
+) -> SendCounter:
     """The invocation counter the sender ``system_title`` uses under ``ek`` (first value 1)."""
     return SendCounter(store, send_counter_name(system_title, ek), limit=limit, block=block)
 
@@ -173,20 +201,26 @@ def replay_namespace(own_system_title: bytes, ek: bytes) -> str:
     return f"dlms/{_title(own_system_title)}/{key_check_value(ek)}/rx"
 
 
-def replay_counters(store: StateStore, own_system_title: bytes, ek: bytes, *,
-                    window: int = 0, durable: bool = True) -> InvocationCounters:
+def replay_counters(
+    store: StateStore, own_system_title: bytes, ek: bytes, *, window: int = 0, durable: bool = True
+) -> InvocationCounters:
     """The replay window of the receiver ``own_system_title`` under ``ek``, kept in ``store``."""
     floors = ReplayFloors(store, replay_namespace(own_system_title, ek), durable=durable)
     return InvocationCounters(window, floors=floors)
 
 
-def counters_for_new_key(counters: InvocationCounters, own_system_title: bytes,
-                         ek: bytes) -> InvocationCounters:
+def counters_for_new_key(
+    counters: InvocationCounters, own_system_title: bytes, ek: bytes
+) -> InvocationCounters:
     """The replay window that replaces ``counters`` when the encryption key becomes ``ek``:
     the same window and store, the floors of the new key (traffic under the old key no longer
     verifies, so its floors have nothing left to guard)."""
     floors = counters.floors
     if floors is None:
         return InvocationCounters(counters.window)
-    return InvocationCounters(counters.window, floors=ReplayFloors(
-        floors.store, replay_namespace(own_system_title, ek), durable=floors.durable))
+    return InvocationCounters(
+        counters.window,
+        floors=ReplayFloors(
+            floors.store, replay_namespace(own_system_title, ek), durable=floors.durable
+        ),
+    )

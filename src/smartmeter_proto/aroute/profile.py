@@ -24,8 +24,7 @@ from typing import Any
 
 import yaml
 
-from .axdr import Data, DataType
-from .axdr_datetime import CosemDateTime
+from .axdr import CosemDateTime, Data, DataType
 from .cosem import ClassId, CosemAccessError, Unit, datetime_data, datetime_from_data
 from .obis import Obis
 
@@ -46,12 +45,11 @@ __all__ = [
     "specs_dir",
 ]
 
-_TYPE_NAMES: Mapping[str, DataType] = {
-    t.name.lower().replace("_", "-"): t for t in DataType
-}
+_TYPE_NAMES: Mapping[str, DataType] = {t.name.lower().replace("_", "-"): t for t in DataType}
 
 
 # --- the catalogue -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class CaptureSpec:
@@ -119,8 +117,9 @@ def specs_dir() -> Path:
 
 def _capture(entry: Mapping[str, Any], where: str) -> CaptureSpec:
     try:
-        return CaptureSpec(int(entry["class_id"]), Obis.parse(str(entry["obis"])),
-                           int(entry["attribute"]))
+        return CaptureSpec(
+            int(entry["class_id"]), Obis.parse(str(entry["obis"])), int(entry["attribute"])
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad capture entry {entry!r}: {exc}") from None
 
@@ -141,14 +140,19 @@ def _object(entry: Mapping[str, Any], group: str, where: str) -> ObjectSpec:
     if "monitored" in entry:
         captures.append(_capture(entry["monitored"], here))
     return ObjectSpec(
-        name=name, obis=obis, class_id=class_id, standard=standard, group=group,
+        name=name,
+        obis=obis,
+        class_id=class_id,
+        standard=standard,
+        group=group,
         description=str(entry.get("description", "")),
         value_type=_TYPE_NAMES[str(type_name)] if type_name is not None else None,
         scaler=int(entry["scaler"]) if "scaler" in entry else None,
         unit=Unit[str(unit)] if unit is not None else None,
         capture_period=int(entry["capture_period"]) if "capture_period" in entry else None,
         profile_entries=int(entry["profile_entries"]) if "profile_entries" in entry else None,
-        captures=tuple(captures), fields=tuple(str(f) for f in entry.get("fields", ())),
+        captures=tuple(captures),
+        fields=tuple(str(f) for f in entry.get("fields", ())),
     )
 
 
@@ -181,8 +185,10 @@ def _check_catalogue(objects: Sequence[ObjectSpec]) -> None:
     for spec in objects:
         for cap in spec.captures:
             if classes.get(cap.obis) != cap.class_id:
-                raise ValueError(f"{spec.name}: capture {cap.obis} (class {cap.class_id}) "
-                                 "is not a catalogue object of that class")
+                raise ValueError(
+                    f"{spec.name}: capture {cap.obis} (class {cap.class_id}) "
+                    "is not a catalogue object of that class"
+                )
 
 
 @functools.cache
@@ -191,6 +197,7 @@ def _default_catalogue() -> Catalogue:
 
 
 # --- reservations --------------------------------------------------------------------------
+
 
 class CommandResult(IntEnum):
     """What a reservation command came to; only ACCEPTED changes anything."""
@@ -299,8 +306,9 @@ class _Reservation:
         self.release = None
         self.drill = False
 
-    def _check_times(self, activation: datetime, release: datetime | None,
-                     now: datetime) -> CommandResult | None:
+    def _check_times(
+        self, activation: datetime, release: datetime | None, now: datetime
+    ) -> CommandResult | None:
         if self.state != ReservationState.NONE:
             return CommandResult.REJECTED_BUSY
         if activation <= now:
@@ -316,7 +324,8 @@ class _Reservation:
             return gate
         _aware(now, "now")
         if self.state != ReservationState.PENDING or (
-                self.activation is not None and now >= self.activation):
+            self.activation is not None and now >= self.activation
+        ):
             return CommandResult.REJECTED_TOO_LATE
         self._clear()
         return CommandResult.ACCEPTED
@@ -345,9 +354,17 @@ class LimiterReservation(_Reservation):
         self.new_limit_a = 0
         self._previous_a: int | None = None
 
-    def reserve(self, new_limit_a: int, activation: datetime, *, release: datetime | None = None,
-                drill: bool = False, authenticated: bool, fresh: bool,
-                now: datetime) -> CommandResult:
+    def reserve(
+        self,
+        new_limit_a: int,
+        activation: datetime,
+        *,
+        release: datetime | None = None,
+        drill: bool = False,
+        authenticated: bool,
+        fresh: bool,
+        now: datetime,
+    ) -> CommandResult:
         """Reserve ``new_limit_a`` from ``activation`` (until ``release``, if given)."""
         gate = _gate(authenticated, fresh)
         if gate is not None:
@@ -356,8 +373,11 @@ class LimiterReservation(_Reservation):
         _aware(activation, "activation")
         if release is not None:
             _aware(release, "release")
-        if type(new_limit_a) is not int or not 1 <= new_limit_a <= 0xFFFF or (
-                self.allowed_limits_a is not None and new_limit_a not in self.allowed_limits_a):
+        if (
+            type(new_limit_a) is not int
+            or not 1 <= new_limit_a <= 0xFFFF
+            or (self.allowed_limits_a is not None and new_limit_a not in self.allowed_limits_a)
+        ):
             return CommandResult.REJECTED_INVALID
         bad = self._check_times(activation, release, now)
         if bad is not None:
@@ -371,8 +391,11 @@ class LimiterReservation(_Reservation):
         """Apply what is due at ``now``: activation, then release."""
         _aware(now, "now")
         events: list[Event] = []
-        if self.state == ReservationState.PENDING and self.activation is not None \
-                and now >= self.activation:
+        if (
+            self.state == ReservationState.PENDING
+            and self.activation is not None
+            and now >= self.activation
+        ):
             if self.drill:
                 events.append(DrillPerformed(self.name, "activation", self.activation))
             else:
@@ -397,15 +420,20 @@ class LimiterReservation(_Reservation):
     def to_data(self) -> Data:
         """Read-back: {state enum, new_limit_a long-unsigned, activation_time, release_time,
         drill boolean}; times octet-string(12) or null-data."""
-        return Data(DataType.STRUCTURE, (
-            Data(DataType.ENUM, int(self.state)),
-            Data(DataType.LONG_UNSIGNED, self.new_limit_a if self.state else 0),
-            _time_data(self.activation), _time_data(self.release),
-            Data(DataType.BOOLEAN, self.drill),
-        ))
+        return Data(
+            DataType.STRUCTURE,
+            (
+                Data(DataType.ENUM, int(self.state)),
+                Data(DataType.LONG_UNSIGNED, self.new_limit_a if self.state else 0),
+                _time_data(self.activation),
+                _time_data(self.release),
+                Data(DataType.BOOLEAN, self.drill),
+            ),
+        )
 
-    def write(self, value: Data, *, authenticated: bool, fresh: bool,
-              now: datetime) -> CommandResult:
+    def write(
+        self, value: Data, *, authenticated: bool, fresh: bool, now: datetime
+    ) -> CommandResult:
         """The COSEM set path: the read-back layout with state PENDING reserves, NONE cancels."""
         gate = _gate(authenticated, fresh)
         if gate is not None:
@@ -418,13 +446,24 @@ class LimiterReservation(_Reservation):
             return self.cancel(authenticated=authenticated, fresh=fresh, now=now)
         start = _time_from(activation, "activation_time")
         end = _time_from(release, "release_time")
-        if (state != Data(DataType.ENUM, ReservationState.PENDING) or start is None
-                or limit.type != DataType.LONG_UNSIGNED or drill.type != DataType.BOOLEAN
-                or not isinstance(limit.value, int) or (release.type != DataType.NULL
-                                                        and end is None)):
+        if (
+            state != Data(DataType.ENUM, ReservationState.PENDING)
+            or start is None
+            or limit.type != DataType.LONG_UNSIGNED
+            or drill.type != DataType.BOOLEAN
+            or not isinstance(limit.value, int)
+            or (release.type != DataType.NULL and end is None)
+        ):
             return CommandResult.REJECTED_INVALID
-        return self.reserve(limit.value, start, release=end, drill=drill.value is True,
-                            authenticated=authenticated, fresh=fresh, now=now)
+        return self.reserve(
+            limit.value,
+            start,
+            release=end,
+            drill=drill.value is True,
+            authenticated=authenticated,
+            fresh=fresh,
+            now=now,
+        )
 
 
 class ValveReservation(_Reservation):
@@ -439,8 +478,16 @@ class ValveReservation(_Reservation):
         self.position = position
         self.action = position
 
-    def reserve(self, action: ValveAction, activation: datetime, *, drill: bool = False,
-                authenticated: bool, fresh: bool, now: datetime) -> CommandResult:
+    def reserve(
+        self,
+        action: ValveAction,
+        activation: datetime,
+        *,
+        drill: bool = False,
+        authenticated: bool,
+        fresh: bool,
+        now: datetime,
+    ) -> CommandResult:
         gate = _gate(authenticated, fresh)
         if gate is not None:
             return gate
@@ -458,8 +505,11 @@ class ValveReservation(_Reservation):
 
     def tick(self, now: datetime) -> list[Event]:
         _aware(now, "now")
-        if self.state != ReservationState.PENDING or self.activation is None \
-                or now < self.activation:
+        if (
+            self.state != ReservationState.PENDING
+            or self.activation is None
+            or now < self.activation
+        ):
             return []
         at = self.activation
         event: Event
@@ -473,7 +523,12 @@ class ValveReservation(_Reservation):
 
     def to_data(self) -> Data:
         """Read-back: {state enum, command enum, activation_time, drill boolean}."""
-        return Data(DataType.STRUCTURE, (
-            Data(DataType.ENUM, int(self.state)), Data(DataType.ENUM, int(self.action)),
-            _time_data(self.activation), Data(DataType.BOOLEAN, self.drill),
-        ))
+        return Data(
+            DataType.STRUCTURE,
+            (
+                Data(DataType.ENUM, int(self.state)),
+                Data(DataType.ENUM, int(self.action)),
+                _time_data(self.activation),
+                Data(DataType.BOOLEAN, self.drill),
+            ),
+        )

@@ -20,6 +20,15 @@ there is no glo-data-notification tag.
 The ciphering tag itself is not in the additional data; for service-specific tags
 :func:`unprotect` checks that the deciphered APDU is the matching service (glo-get-request
 must hold a get-request), so a changed tag is refused too.
+
+AES-GCM runs through one cached ``AESGCM`` object per key (at most :data:`GCM_KEYS_CACHED`
+keys, least recently used forgotten first). ``AESGCM`` gives and takes 16-byte tags only
+(NIST SP 800-38D allows the leftmost 12, as suite 0 uses), so a 12-byte tag is verified
+the long way round: the plaintext is the GCM keystream (CTR from J0 + 1, SP 800-38D 7.2)
+applied to the ciphertext, which is GCM encryption of the ciphertext under the same IV
+without additional data; GCM encryption of that plaintext with the additional data then
+gives the full tag, whose leftmost 12 bytes are compared in constant time. Nothing is
+returned, and no counter moves, before they match.
 """
 
 from __future__ import annotations
@@ -27,26 +36,34 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
+from hmac import compare_digest
+from typing import Final, NamedTuple
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .._buffer import Writer
+from .._buffer import AXDR_LENGTH, Writer, read_ber_length
 from ..errors import AuthError, DecodeError, EncodeError
 from ..security_state import ReplayFloors
 from .axdr import push_length
 
 __all__ = [
+    "GCM_KEYS_CACHED",
     "CipheredApdu",
+    "CipheredFields",
     "CipheringTag",
     "InvocationCounters",
     "SecurityControl",
     "Unprotected",
     "decode_ciphered",
     "encode_ciphered",
+    "gcm_open",
+    "gcm_seal",
     "gmac_auth_value",
     "protect",
+    "split_ciphered",
     "unprotect",
+    "unprotect_fields",
     "verify_gmac_auth_value",
 ]
 
@@ -62,6 +79,13 @@ SYSTEM_TITLE_LENGTH = 8
 INVOCATION_COUNTER_MAX = 0xFFFFFFFF
 #: AES-128 key length for suite 0 (EK, AK and dedicated keys alike).
 KEY_LENGTH = 16
+#: Most keys whose ``AESGCM`` object is kept (about 1.3 KB each, 21 MB when full: a head
+#: end's fleet of meters); beyond, the least recently used is forgotten (and built again,
+#: about the cost of one GCM call, when next needed).
+GCM_KEYS_CACHED: Final = 16384
+#: NIST SP 800-38D: the full GCM tag, as ``AESGCM`` appends it.
+_FULL_TAG_LENGTH = 16
+_CUT_TAG = TAG_LENGTH - _FULL_TAG_LENGTH  # slice end that keeps the leftmost 12 tag bytes
 
 # Security control byte, Green Book (security header of ciphered APDUs).
 _SC_SUITE_MASK = 0x0F
@@ -69,6 +93,7 @@ _SC_AUTHENTICATED = 0x10
 _SC_ENCRYPTED = 0x20
 _SC_BROADCAST_KEY = 0x40
 _SC_COMPRESSED = 0x80
+_SC_AUTHENTICATED_ENCRYPTED = _SC_AUTHENTICATED | _SC_ENCRYPTED  # suite 0, A and E
 
 
 class CipheringTag(IntEnum):
@@ -111,6 +136,12 @@ _KNOWN_TAGS = frozenset(int(t) for t in CipheringTag)
 _TAG_BY_CODE: dict[int, CipheringTag] = {int(t): t for t in CipheringTag}  # no enum call
 _GENERAL_CODES = frozenset(int(t) for t in _GENERAL_TAGS)
 _SC_IC = struct.Struct(">BI")  # security control byte, invocation counter
+# general-glo/ded-ciphering: tag, title length, title, content length (short form), SC, IC
+_GENERAL_HEADER = struct.Struct(">BB8sBBI")
+_unpack_general_header = _GENERAL_HEADER.unpack_from
+_GENERAL_HEADER_SIZE = _GENERAL_HEADER.size
+_GENERAL_LENGTH_AT = 10  # the content length octet, after tag, title length and title
+_SHORT_FORM_LIMIT = 0x80  # A-XDR/BER: a length octet below it is the length itself
 _U32 = struct.Struct(">I")
 _ONE_BYTE = tuple(bytes((i,)) for i in range(256))  # the SC byte as additional data
 
@@ -171,6 +202,21 @@ class SecurityControl:
 _SECURITY_CONTROLS = tuple(SecurityControl.from_byte(i) for i in range(256))
 
 
+def _sc_refusal(sc: SecurityControl) -> str | None:
+    """Why received content under ``sc`` is refused whatever the caller allows, or None."""
+    if sc.suite != SECURITY_SUITE_0:
+        return f"unknown security suite {sc.suite}"
+    if sc.compressed:
+        return "compressed APDUs are not supported"
+    if not (sc.authenticated or sc.encrypted):
+        return "security control applies neither authentication nor encryption"
+    return None
+
+
+# The same checks in the same order, decided once per SC byte.
+_SC_REFUSALS = tuple(_sc_refusal(sc) for sc in _SECURITY_CONTROLS)
+
+
 @dataclass(frozen=True, slots=True)
 class CipheredApdu:
     """A ciphered APDU before any key is applied (structure only)."""
@@ -180,6 +226,21 @@ class CipheredApdu:
     security_control: SecurityControl
     invocation_counter: int
     payload: bytes  # ciphertext and/or APDU, with the 12-byte tag when A is set
+
+
+class CipheredFields(NamedTuple):
+    """A ciphered APDU's parts as plain values: what :func:`split_ciphered` returns and
+    :func:`unprotect_fields` takes as it was returned (the header is parsed once per APDU
+    on hot paths)."""
+
+    tag: int  # ciphering tag code (CipheringTag value)
+    system_title: bytes | None  # None for service-specific glo-/ded- APDUs
+    security_control: int  # the SC byte
+    invocation_counter: int
+    payload: bytes  # ciphertext and/or APDU, with the 12-byte tag when A is set
+
+
+_new_fields: Final = tuple.__new__  # CipheredFields without the NamedTuple's Python __new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,32 +282,36 @@ def _unprotected(
 
 def _length_at(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """(length, next position) of the A-XDR/BER definite length at ``pos``."""
-    if pos >= end:
-        raise DecodeError(_LAYER, pos, f"length: need 1 bytes, {end - pos} left")
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    count = first & 0x7F
-    if count == 0 or count > 4:
-        raise DecodeError(_LAYER, pos, f"length: unsupported length-of-length 0x{first:02X}")
-    if pos + 1 + count > end:
-        raise DecodeError(
-            _LAYER, pos + 1, f"long-form length: need {count} bytes, {end - pos - 1} left"
-        )
-    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
+    return read_ber_length(buf, pos, end, _LAYER, "length", AXDR_LENGTH)
 
 
 # --------------------------------------------------------------------------- wire form
 
 
-def _split(data: bytes) -> tuple[int, bytes | None, int, int, bytes]:
+def split_ciphered(data: bytes) -> CipheredFields:
     """(ciphering tag code, system title, SC byte, IC, payload) of a ciphered APDU.
 
     The parse of :func:`decode_ciphered`, by index on the bytes (no cursor, no objects):
-    :func:`unprotect` runs it once per received APDU.
+    :func:`unprotect` runs it once per received APDU, a caller that needs the header
+    first (the sender's keys) runs it and hands the result to :func:`unprotect_fields`.
     """
-    buf = bytes(data)
+    buf = data if data.__class__ is bytes else bytes(data)
     end = len(buf)
+    content = end - _GENERAL_HEADER_SIZE + 5  # SC, IC and payload when the header is usual
+    if (
+        5 < content < _SHORT_FORM_LIMIT
+        and buf[_GENERAL_LENGTH_AT] == content
+        and buf[1] == SYSTEM_TITLE_LENGTH
+        and buf[0] in _GENERAL_CODES
+    ):
+        # The usual general-glo/ded-ciphering with a title and a short-form content length
+        # running to the end: the checks below all pass but the tag length one, made here.
+        raw_tag, _, title, _, sc, ic = _unpack_general_header(buf)
+        if not sc & _SC_AUTHENTICATED or end - _GENERAL_HEADER_SIZE >= TAG_LENGTH:
+            fields: CipheredFields = _new_fields(
+                CipheredFields, (raw_tag, title, sc, ic, buf[_GENERAL_HEADER_SIZE:])
+            )
+            return fields
     if not end:
         raise DecodeError(_LAYER, 0, "ciphering tag: need 1 bytes, 0 left")
     raw_tag = buf[0]
@@ -284,15 +349,17 @@ def _split(data: bytes) -> tuple[int, bytes | None, int, int, bytes]:
     payload = buf[start + 5 :]
     if sc & _SC_AUTHENTICATED and len(payload) < TAG_LENGTH:
         raise DecodeError(
-            _LAYER, start + 5, f"authenticated content needs a {TAG_LENGTH}-byte tag, "
-            f"found {len(payload)} bytes"
+            _LAYER,
+            start + 5,
+            f"authenticated content needs a {TAG_LENGTH}-byte tag, found {len(payload)} bytes",
         )
-    return raw_tag, system_title, sc, ic, payload
+    split: CipheredFields = _new_fields(CipheredFields, (raw_tag, system_title, sc, ic, payload))
+    return split
 
 
 def decode_ciphered(data: bytes) -> CipheredApdu:
     """Split a ciphered APDU into tag, system title, SC, IC and payload (no crypto)."""
-    raw_tag, system_title, sc, ic, payload = _split(data)
+    raw_tag, system_title, sc, ic, payload = split_ciphered(data)
     return CipheredApdu(_TAG_BY_CODE[raw_tag], system_title, _SECURITY_CONTROLS[sc], ic, payload)
 
 
@@ -332,25 +399,47 @@ def _iv(system_title: bytes, invocation_counter: int) -> bytes:
     return system_title + invocation_counter.to_bytes(4, "big")
 
 
-def _gcm_encrypt(ek: bytes, iv: bytes, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
-    enc = Cipher(algorithms.AES(ek), modes.GCM(iv, min_tag_length=TAG_LENGTH)).encryptor()
-    enc.authenticate_additional_data(aad)
-    ct = enc.update(plaintext) + enc.finalize()
-    return ct, enc.tag[:TAG_LENGTH]
+@lru_cache(maxsize=GCM_KEYS_CACHED)
+def _aead_of(key: bytes) -> AESGCM:
+    """The ``AESGCM`` object of ``key`` (cached; the cache shows counts, never keys)."""
+    return AESGCM(key)
 
 
-def _gcm_decrypt(ek: bytes, iv: bytes, aad: bytes, ciphertext: bytes, tag: bytes) -> bytes:
-    dec = Cipher(algorithms.AES(ek), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)).decryptor()
-    dec.authenticate_additional_data(aad)
-    out = dec.update(ciphertext)
-    dec.finalize()  # raises InvalidTag
-    return out
+def _aead(key: bytes) -> AESGCM:
+    try:
+        return _aead_of(key)
+    except TypeError:  # an unhashable bytes-like key (bytearray)
+        return _aead_of(bytes(key))
+
+
+def gcm_seal(key: bytes, iv: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """GCM-AES encryption (NIST SP 800-38D 7.1) with the tag cut to its leftmost 12 bytes
+    (Green Book, security suite 0): ciphertext || T."""
+    return _aead(key).encrypt(iv, plaintext, aad)[:_CUT_TAG]
+
+
+def gcm_open(key: bytes, iv: bytes, aad: bytes, sealed: bytes) -> bytes:
+    """Inverse of :func:`gcm_seal`: the plaintext of ciphertext || T once the 12-byte tag
+    verifies (see the module text), AuthError (naming nothing secret) otherwise."""
+    size = len(sealed) - TAG_LENGTH
+    if size < 0:
+        raise AuthError(
+            f"dlms security: a sealed content holds a {TAG_LENGTH}-byte tag, "
+            f"found {len(sealed)} bytes"
+        )
+    aead = _aead(key)
+    # GCM's CTR part is its own inverse: GCM encryption of the sealed bytes under the same
+    # IV starts with the plaintext. Sealing that plaintext again gives ciphertext || T
+    # (and 4 more tag bytes): compared in constant time with the sealed bytes as a whole.
+    plaintext = aead.encrypt(iv, sealed, None)[:size]
+    if not compare_digest(aead.encrypt(iv, plaintext, aad)[:_CUT_TAG], sealed):
+        raise AuthError("dlms security: tag does not verify")
+    return plaintext
 
 
 def _ctr(ek: bytes, iv: bytes, data: bytes) -> bytes:
     # GCM without a tag is its CTR part; the first keystream block is J0 + 1 (NIST SP 800-38D).
-    ctr = Cipher(algorithms.AES(ek), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
-    return ctr.update(data) + ctr.finalize()
+    return _aead(ek).encrypt(iv, data, None)[:-_FULL_TAG_LENGTH]
 
 
 def _as_sc(value: int | SecurityControl) -> SecurityControl:
@@ -360,11 +449,9 @@ def _as_sc(value: int | SecurityControl) -> SecurityControl:
 def _seal(sc: SecurityControl, iv: bytes, ek: bytes, ak: bytes, apdu: bytes) -> bytes:
     sc_byte = bytes([sc.to_byte()])
     if sc.authenticated and sc.encrypted:
-        ct, tag = _gcm_encrypt(ek, iv, sc_byte + ak, apdu)
-        return ct + tag
+        return gcm_seal(ek, iv, sc_byte + ak, apdu)
     if sc.authenticated:
-        _, tag = _gcm_encrypt(ek, iv, sc_byte + ak + apdu, b"")
-        return apdu + tag
+        return apdu + gcm_seal(ek, iv, sc_byte + ak + apdu, b"")
     return _ctr(ek, iv, apdu)
 
 
@@ -407,8 +494,10 @@ def protect(
 
 
 def _fail(reason: str, system_title: bytes, ic: int) -> AuthError:
-    return AuthError(f"dlms security: {reason} (system title {system_title.hex().upper()}, "
-                     f"invocation counter 0x{ic:08X})")
+    return AuthError(
+        f"dlms security: {reason} (system title {system_title.hex().upper()}, "
+        f"invocation counter 0x{ic:08X})"
+    )
 
 
 def unprotect(
@@ -432,43 +521,93 @@ def unprotect(
     if len(ek) != KEY_LENGTH or len(ak) != KEY_LENGTH:
         _check_key("encryption key", ek)
         _check_key("authentication key", ak)
-    raw_tag, carried_title, sc_byte, ic, payload = _split(data)
+    fields = split_ciphered(data)
+    apdu = unprotect_fields(
+        fields,
+        ek=ek,
+        ak=ak,
+        counters=counters,
+        system_title=system_title,
+        allow_unauthenticated=allow_unauthenticated,
+    )
+    title = fields.system_title or system_title
+    assert title is not None  # unprotect_fields refuses an APDU without one
+    return _unprotected(
+        apdu,
+        title,
+        fields.invocation_counter,
+        _SECURITY_CONTROLS[fields.security_control],
+        _TAG_BY_CODE[fields.tag],
+    )
+
+
+def unprotect_fields(
+    fields: CipheredFields,
+    *,
+    ek: bytes,
+    ak: bytes,
+    counters: InvocationCounters | None = None,
+    system_title: bytes | None = None,
+    allow_unauthenticated: bool = False,
+) -> bytes:
+    """:func:`unprotect` of an APDU already split by :func:`split_ciphered`: the same
+    checks in the same order, the counter rules included; returns the plain APDU."""
+    raw_tag, carried_title, sc_byte, ic, payload = fields
+    if (
+        sc_byte == _SC_AUTHENTICATED_ENCRYPTED
+        and counters is None
+        and carried_title
+        and len(carried_title) == SYSTEM_TITLE_LENGTH
+        and raw_tag in _GENERAL_CODES
+        and len(ek) == KEY_LENGTH
+        and len(ak) == KEY_LENGTH
+    ):
+        # The usual push: suite 0 authenticated encryption under the carried title, no
+        # window to check here: every check below passes, the tag's is the one left
+        # (gcm_open inline: this runs once per push).
+        try:
+            aead = _aead_of(ek)
+        except TypeError:
+            aead = _aead_of(bytes(ek))
+        iv = carried_title + _U32.pack(ic)
+        plaintext = aead.encrypt(iv, payload, None)[: len(payload) - TAG_LENGTH]
+        if compare_digest(aead.encrypt(iv, plaintext, _ONE_BYTE[sc_byte] + ak)[:_CUT_TAG], payload):
+            return plaintext
+        raise _fail("tag does not verify", carried_title, ic)
+    if len(ek) != KEY_LENGTH or len(ak) != KEY_LENGTH:
+        _check_key("encryption key", ek)
+        _check_key("authentication key", ak)
     title = carried_title or system_title
     if title is None:
         raise AuthError("dlms security: no system title to form the IV (the APDU carries none)")
     if carried_title is None or len(carried_title) != SYSTEM_TITLE_LENGTH:
-        _check_title(title)  # _split checked the APDU's own; this checks the caller's
-    sc = _SECURITY_CONTROLS[sc_byte]
-    if sc.suite != SECURITY_SUITE_0:
-        raise _fail(f"unknown security suite {sc.suite}", title, ic)
-    if sc.compressed:
-        raise _fail("compressed APDUs are not supported", title, ic)
-    if not (sc.authenticated or sc.encrypted):
-        raise _fail("security control applies neither authentication nor encryption", title, ic)
-    if not sc.authenticated and not allow_unauthenticated:
+        _check_title(title)  # the split checked the APDU's own; this checks the caller's
+    refused = _SC_REFUSALS[sc_byte]
+    if refused is not None:
+        raise _fail(refused, title, ic)
+    authenticated = sc_byte & _SC_AUTHENTICATED
+    if not authenticated and not allow_unauthenticated:
         raise _fail("encryption without authentication refused", title, ic)
     if counters is not None:
         counters.check(title, ic)
     iv = title + _U32.pack(ic)  # ic came from 4 bytes: always in range
     sc_raw = _ONE_BYTE[sc_byte]
-    body, tag = payload[:-TAG_LENGTH], payload[-TAG_LENGTH:]
     try:
-        if sc.authenticated and sc.encrypted:
-            apdu = _gcm_decrypt(ek, iv, sc_raw + ak, body, tag)
-        elif sc.authenticated:
-            _gcm_decrypt(ek, iv, sc_raw + ak + body, b"", tag)
-            apdu = body
+        if authenticated and sc_byte & _SC_ENCRYPTED:
+            apdu = gcm_open(ek, iv, sc_raw + ak, payload)
+        elif authenticated:
+            apdu = payload[:-TAG_LENGTH]
+            gcm_open(ek, iv, sc_raw + ak + apdu, payload[-TAG_LENGTH:])
         else:
             apdu = _ctr(ek, iv, payload)
-    except InvalidTag:
+    except AuthError:
         raise _fail("tag does not verify", title, ic) from None
     if raw_tag not in _GENERAL_CODES and apdu[:1] != _ONE_BYTE[_plain_tag(raw_tag)]:
         # The ciphering tag is outside the authenticated data: bind it to the content here.
-        raise _fail(f"ciphering tag 0x{raw_tag:02X} does not match the protected APDU",
-                    title, ic)
-    if counters is not None and sc.authenticated:
+        raise _fail(f"ciphering tag 0x{raw_tag:02X} does not match the protected APDU", title, ic)
+    if counters is not None and authenticated:
         counters.accept(title, ic)  # only a verified tag may move the window
-    return _unprotected(apdu, title, ic, sc, _TAG_BY_CODE[raw_tag])
+    return apdu
 
 
 # --------------------------------------------------------------------------- replay
@@ -529,10 +668,12 @@ class InvocationCounters:
 
     def accept(self, system_title: bytes, invocation_counter: int) -> None:
         """Check and record ``invocation_counter``; call it only after the tag verified."""
-        self.check(system_title, invocation_counter)
         title = bytes(system_title)
         ic = invocation_counter
         state = self._state.get(title)
+        if state is None or ic <= state[0]:
+            self.check(title, ic)  # loads the floors of a new title; refuses what it must
+            state = self._state.get(title)
         if state is None:
             self._state[title] = (ic, 1)
         else:
@@ -571,7 +712,7 @@ def gmac_auth_value(
     _check_title(system_title)
     iv = _iv(system_title, invocation_counter)
     sc_byte = bytes([sc.to_byte()])
-    _, tag = _gcm_encrypt(ek, iv, sc_byte + ak + challenge, b"")
+    tag = gcm_seal(ek, iv, sc_byte + ak + challenge, b"")
     return sc_byte + invocation_counter.to_bytes(4, "big") + tag
 
 
@@ -581,8 +722,9 @@ def verify_gmac_auth_value(
     """Check the peer's f(challenge); return its invocation counter or raise AuthError."""
     _check_title(system_title)
     if len(value) != 1 + 4 + TAG_LENGTH:
-        raise AuthError(f"dlms security: GMAC authentication value must be 17 bytes, "
-                        f"got {len(value)}")
+        raise AuthError(
+            f"dlms security: GMAC authentication value must be 17 bytes, got {len(value)}"
+        )
     sc = SecurityControl.from_byte(value[0])
     ic = int.from_bytes(value[1:5], "big")
     if sc.suite != SECURITY_SUITE_0:
@@ -590,7 +732,7 @@ def verify_gmac_auth_value(
     if sc.encrypted or not sc.authenticated:
         raise _fail("GMAC authentication value must have SC authentication only", system_title, ic)
     try:
-        _gcm_decrypt(ek, _iv(system_title, ic), value[:1] + ak + challenge, b"", value[5:])
-    except InvalidTag:
+        gcm_open(ek, _iv(system_title, ic), value[:1] + ak + challenge, value[5:])
+    except AuthError:
         raise _fail("tag does not verify", system_title, ic) from None
     return ic

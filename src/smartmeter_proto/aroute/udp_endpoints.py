@@ -5,8 +5,8 @@ port 4059): version, source and destination wPort, length, APDU. The meter
 endpoint feeds requests to its :class:`AssociationServer`, answers the sender
 and sends the meter's pushes to the head-end; the head-end endpoint carries
 an :class:`AssociationClient`'s APDUs to one meter and its answers back. Both
-satisfy :class:`~smartmeter_proto.transport.iot_udp.DatagramEndpoint`, so
-:func:`~smartmeter_proto.transport.iot_udp.serve_endpoint` runs them on real
+satisfy :class:`~smartmeter_proto.transport.datagram.DatagramEndpoint`, so
+:func:`~smartmeter_proto.transport.datagram.serve_endpoint` runs them on real
 sockets. Time is epoch seconds on the wire side, aware UTC datetimes for the
 meter. Bad datagrams are dropped and counted.
 """
@@ -63,9 +63,7 @@ class MeterModel(Protocol):
 class MeterEndpoint:
     """A simulated A-route meter on UDP: association server plus pushes to ``headend``."""
 
-    def __init__(
-        self, meter: MeterModel, server: AssociationServer, *, headend: Hashable
-    ) -> None:
+    def __init__(self, meter: MeterModel, server: AssociationServer, *, headend: Hashable) -> None:
         self.meter = meter
         self.server = server
         self.headend = headend

@@ -144,8 +144,10 @@ class WrapperParser:
             version, source, destination, length = _HEADER.unpack_from(self._buf, 0)
             reason = None
             if version != WRAPPER_VERSION:
-                reason = (f"wrapper version 0x{version:04X}, expected 0x0001; "
-                          "the stream cannot be resynchronised")
+                reason = (
+                    f"wrapper version 0x{version:04X}, expected 0x0001; "
+                    "the stream cannot be resynchronised"
+                )
             elif length > self.max_apdu_length:
                 reason = f"APDU length {length} exceeds the limit {self.max_apdu_length}"
             if reason is not None:

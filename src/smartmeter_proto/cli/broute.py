@@ -156,8 +156,8 @@ def _progress(event: BRouteEvent) -> None:
 
 async def _demo(model: str, pcap: Path | None) -> int:
     from ..sim.dongle import make_dongle
-    from ..sim.dongle_pty import run_dongle_on_pty
     from ..sim.radio import pcap_capture
+    from ..transport.pty_server import run_dongle_on_pty
 
     with contextlib.ExitStack() as files:
         capture = pcap_capture(files.enter_context(pcap.open("wb"))) if pcap else None

@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 from ..sim.dongle import Fault, make_dongle
-from ..sim.dongle_pty import Injection, SerialEmulator, serve_dongle
 from ..sim.radio import pcap_capture
+from ..transport.pty_server import Injection, SerialEmulator, serve_dongle
 from ..wisun.dongle_models import DEFAULT_DONGLE_MODEL, dongle_model_names
 from ..wisun.skstack import sksetpwd, sksetrbid
 from .arguments import output_path, positive_float
@@ -232,4 +232,3 @@ def _simulate_dongle(args: argparse.Namespace) -> int:
             flush=True,
         )
         return serve_on_pty(dongle, time_scale=args.time_scale, injections=args.inject)
-

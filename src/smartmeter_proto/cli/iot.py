@@ -19,15 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from ..iot.backfill import Collector
-from ..iot.channel import MeterKeys
+from ..iot.backfill import BackfillCollector
+from ..iot.channel import ChannelKeys
 from ..iot.frame import MeterKind, Route
 from ..iot.headend import Dropped, HeadEnd, ReadingReceived
 from ..iot.relay import Format2Carrier
 from ..security_state import FileStateStore, SqliteStateStore
 from ..sim.iotmeter import SimulatedIotMeter
 from ..sim.load_curve import JST
-from ..transport.iot_udp import serve_endpoint
+from ..transport.datagram import serve_endpoint
 from ..transport.udp import ECHONET_PORT
 from .arguments import interval, positive_float
 from .endpoints import parse_endpoint, run_for
@@ -50,13 +50,13 @@ _DROP_REASONS: Final[Mapping[str, str]] = {
 }
 
 
-def derive_keys(meter_id: str, secret: str) -> MeterKeys:
+def derive_keys(meter_id: str, secret: str) -> ChannelKeys:
     """Demo key material for ``meter_id`` from a shared secret (not a key-management scheme)."""
 
     def part(label: str, size: int) -> bytes:
         return hashlib.sha256(f"{label}|{meter_id}|{secret}".encode()).digest()[:size]
 
-    return MeterKeys(meter_id, part("uplink", 16), part("downlink", 16), part("iv", 13))
+    return ChannelKeys(meter_id, part("uplink", 16), part("downlink", 16), part("iv", 13))
 
 
 def _meter_id(text: str) -> str:
@@ -271,7 +271,7 @@ async def _collect(args: argparse.Namespace, local: tuple[str, int]) -> int:
     route = Route.B_IOT if args.broute else Route.A_IOT
     state_store = _headend_state(args.state)
     headend = HeadEnd(
-        keys, state_store=state_store, route=route, collector=Collector(), listener=show
+        keys, state_store=state_store, route=route, collector=BackfillCollector(), listener=show
     )
     carrier = Format2Carrier(headend) if args.broute else None
     endpoint = _DropWatch(carrier or headend)

@@ -33,17 +33,23 @@ def add_mqtt_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--mqtt``, ``--mqtt-password-file`` and ``--mqtt-discovery-prefix``."""
     group = parser.add_argument_group("MQTT / Home Assistant (needs the 'mqtt' extra)")
     group.add_argument(
-        "--mqtt", metavar="URL", type=mqtt_url,
+        "--mqtt",
+        metavar="URL",
+        type=mqtt_url,
         help="publish each stored reading with Home Assistant discovery to "
         "mqtt://[USER[:PASSWORD]@]HOST[:PORT] (or mqtts:// for TLS); QoS 1, at least once, "
         "in order; what is stored while the broker is down is published when it is back",
     )
     group.add_argument(
-        "--mqtt-password-file", metavar="FILE", type=Path,
+        "--mqtt-password-file",
+        metavar="FILE",
+        type=Path,
         help="read the broker password from the first line of FILE (not from the URL)",
     )
     group.add_argument(
-        "--mqtt-discovery-prefix", metavar="PREFIX", default=DEFAULT_DISCOVERY_PREFIX,
+        "--mqtt-discovery-prefix",
+        metavar="PREFIX",
+        default=DEFAULT_DISCOVERY_PREFIX,
         help="Home Assistant's discovery prefix (default: %(default)s)",
     )
 
@@ -90,12 +96,14 @@ def mqtt_publisher(
     """
     connection = sqlite3.connect(str(db))
     try:
-        device = DeviceInfo(meter_id, manufacturer=manufacturer,
-                            discovery_prefix=discovery_prefix)
+        device = DeviceInfo(meter_id, manufacturer=manufacturer, discovery_prefix=discovery_prefix)
     except ValueError as exc:
         connection.close()
         fail(f"--mqtt-discovery-prefix: {exc}")
     return MqttPublisher(
-        target, device, StoreFeed(connection), PublicationCursor(connection, target.display),
+        target,
+        device,
+        StoreFeed(connection),
+        PublicationCursor(connection, target.display),
         poll_interval=poll_interval,
     )

@@ -71,4 +71,6 @@ def serve_from_args(node: Node, args: argparse.Namespace) -> AbstractAsyncContex
 
 def joined_text(link: UDPLink) -> str:
     """``, GROUP joined on IF1, IF2`` for the start line, or ``""`` when no group was joined."""
-    return f", {link.group[0]} joined on {', '.join(link.joined)}" if link.joined else ""
+    if not link.joined or link.group is None:
+        return ""
+    return f", {link.group[0]} joined on {', '.join(link.joined)}"

@@ -20,9 +20,9 @@ from typing import Final
 
 from ..errors import AuthError, SessionError, TransportError
 from ..plc.broute_g3 import ID_P_LEN
-from ..sim.dongle_pty import run_dongle_on_pty
 from ..sim.g3modem import G3Fault, make_g3modem
 from ..transport.g3plc import open_g3plc
+from ..transport.pty_server import run_dongle_on_pty
 from ..wisun.broute import BRouteEvent
 from .arguments import positive_float
 from .dongle import check_injections, parse_injection, serve_on_pty

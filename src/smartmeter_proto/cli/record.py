@@ -53,7 +53,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     link = parser.add_mutually_exclusive_group()
     link.add_argument("--device", metavar="PORT", help="Wi-SUN dongle serial port")
     link.add_argument(
-        "--lan", metavar="HOST[:PORT]", type=endpoint(ECHONET_PORT),
+        "--lan",
+        metavar="HOST[:PORT]",
+        type=endpoint(ECHONET_PORT),
         help="the meter's ECHONET Lite address over UDP (IPv4, IPv6 as [ADDR]:PORT)",
     )
     link.add_argument("--g3", metavar="PORT", help="G3-PLC modem serial port")
@@ -63,23 +65,31 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--db", metavar="FILE", type=Path, help="the SQLite store to record into")
     parser.add_argument("--rbid", type=broute_id, help="B-route ID (32 characters, --device)")
     parser.add_argument(
-        "--password-file", metavar="FILE", type=Path,
+        "--password-file",
+        metavar="FILE",
+        type=Path,
         help="read the B-route password from the first line of FILE (--device)",
     )
     parser.add_argument(
-        "--model", choices=dongle_model_names(), default=DEFAULT_DONGLE_MODEL,
+        "--model",
+        choices=dongle_model_names(),
+        default=DEFAULT_DONGLE_MODEL,
         help=f"dongle model (default {DEFAULT_DONGLE_MODEL})",
     )
     parser.add_argument(
-        "--id-p", type=hex_of_size(_ID_P_BYTES, "--id-p"),
+        "--id-p",
+        type=hex_of_size(_ID_P_BYTES, "--id-p"),
         help=f"EAP-PSK peer identity, {_ID_P_BYTES} bytes in hex (--g3)",
     )
     parser.add_argument(
-        "--psk", type=hex_of_size(_PSK_BYTES, "--psk"),
+        "--psk",
+        type=hex_of_size(_PSK_BYTES, "--psk"),
         help=f"EAP-PSK key, {_PSK_BYTES} bytes in hex (--g3)",
     )
     parser.add_argument(
-        "--interval", type=interval(MIN_POLL_INTERVAL_S), default=60.0,
+        "--interval",
+        type=interval(MIN_POLL_INTERVAL_S),
+        default=60.0,
         help=f"seconds between instantaneous readings (default 60, minimum "
         f"{MIN_POLL_INTERVAL_S:g})",
     )
@@ -96,8 +106,9 @@ def _password(args: argparse.Namespace) -> str:
                 text = file.readline(256).strip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable"
-            fail(f"argument --password-file: cannot read {str(args.password_file)[:80]!r}: "
-                 f"{reason}")
+            fail(
+                f"argument --password-file: cannot read {str(args.password_file)[:80]!r}: {reason}"
+            )
     elif _ENV_PASSWORD in os.environ:
         where, text = f"${_ENV_PASSWORD}", os.environ[_ENV_PASSWORD]
     else:
@@ -115,7 +126,10 @@ def _connect(args: argparse.Namespace) -> tuple[Connect, str]:
             fail("--device needs --rbid")
         password = _password(args)
         return functools.partial(
-            open_smart_meter, device=args.device, rbid=args.rbid, password=password,
+            open_smart_meter,
+            device=args.device,
+            rbid=args.rbid,
+            password=password,
             model=args.model,
         ), "wisun"
     if args.g3 is not None:
@@ -194,7 +208,9 @@ async def _record(
         if "route_b_id" not in meta:
             return
         publisher = mqtt_publisher(
-            target, args.db, meter_id=meta.get("route_b_id", _UNKNOWN_METER),
+            target,
+            args.db,
+            meter_id=meta.get("route_b_id", _UNKNOWN_METER),
             manufacturer=meta.get("manufacturer_code", "unknown"),
             discovery_prefix=args.mqtt_discovery_prefix,
         )
@@ -202,8 +218,13 @@ async def _record(
         tasks.append(asyncio.get_running_loop().create_task(publisher.run()))
 
     recorder = Recorder(
-        None, store, poll_interval=args.interval, transport=transport, connect=connect,
-        clock=time.time, on_commit=publish,
+        None,
+        store,
+        poll_interval=args.interval,
+        transport=transport,
+        connect=connect,
+        clock=time.time,
+        on_commit=publish,
     )
     print(f"recording to {args.db} ({transport}); ^C stops", flush=True)
     main = asyncio.get_running_loop().create_task(recorder.run())
@@ -215,5 +236,3 @@ async def _record(
             publisher.stop()  # run() returns once stopped
         await asyncio.gather(*tasks, return_exceptions=True)
     return 0
-
-

@@ -10,19 +10,17 @@ encoded in ``specs/echonet``: access rules, mandatory marks, EDT types.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final, TypeAlias
 
 from ..echonet.frame import EOJ, ESV, Frame, Property
-from ..echonet.node import NODE_PROFILE
-from ..echonet.properties import PropertyValue, lookup, validate_set
+from ..echonet.node import NODE_PROFILE, SELF_NODE_INSTANCE_LIST
+from ..echonet.properties import lookup, validate_set
 from ..echonet.session import CONTROLLER
-from ..echonet.specs import SUPER_CLASS, ClassSpec, PropertySpec, load_class
+from ..echonet.specs import PropertySpec
 from ..errors import EncodeError
-
-if TYPE_CHECKING:
-    from .runner import Exchange, Probe
+from .probe import Exchange, Probe, Target
 
 __all__ = [
     "CHECKS",
@@ -43,15 +41,11 @@ SET_MAP: Final = 0x9E
 GET_MAP: Final = 0x9F
 #: Operation status 0x80: the property the APPENDIX announces on status change first.
 OPERATION_STATUS: Final = 0x80
-#: Self-node instance list S of the node profile (Part II §6.11.1).
-SELF_NODE_INSTANCE_LIST: Final = 0xD6
 #: Read-only properties whose value does not change by itself, tried first for the Set checks.
 _STATIC_READ_ONLY: Final = (0x8A, 0x82, 0x83, 0xD3, 0xD7, 0x8D)
 #: Answers a Set may bring (Part II §3.2.5).
 _SET_ANSWERS: Final = frozenset({ESV.SET_RES, ESV.SETC_SNA, ESV.SETI_SNA})
 _GET_ANSWERS: Final = frozenset({ESV.GET_RES, ESV.GET_SNA})
-#: Class group 0x0E holds the profile objects, which do not inherit the super class.
-_PROFILE_GROUP: Final = 0x0E
 #: Installation location 0x81 (APPENDIX §2.2, super class): Set and status-change
 #: announcement mandatory for every device object; a label with no physical effect.
 INSTALLATION_LOCATION: Final = 0x81
@@ -117,25 +111,6 @@ def skipped(reason: str) -> Verdict:
 
 def _hexes(epcs: Iterable[int]) -> str:
     return " ".join(f"0x{e:02X}" for e in epcs) or "none"
-
-
-@dataclass(slots=True)
-class Target:
-    """An object under test; checks fill ``maps`` and ``timings`` as they go."""
-
-    eoj: EOJ
-    spec: ClassSpec | None
-    maps: dict[int, tuple[int, ...]] | None = None
-    timings: list[float] = field(default_factory=list)
-    #: Values of the 0x9F map as read by ``object.get_map_readable``.
-    values: dict[int, PropertyValue] | None = None
-
-    @classmethod
-    def of(cls, eoj: EOJ) -> Target:
-        spec = load_class(eoj.class_id)
-        if spec is None and eoj.class_group != _PROFILE_GROUP:
-            spec = load_class(SUPER_CLASS)  # unknown device class: the super class rules
-        return cls(eoj, spec)
 
 
 CheckFn: TypeAlias = "Callable[[Probe, Target], Awaitable[Verdict]]"

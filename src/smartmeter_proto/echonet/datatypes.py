@@ -8,6 +8,7 @@ property-map layout follows ECHONET Lite Specification Part II, Annex 1.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ __all__ = [
     "compile_type",
     "decode_property_map",
     "encode_property_map",
+    "size_error",
+    "size_error_maker",
 ]
 
 LAYER: Final = "echonet-property"
@@ -48,8 +51,20 @@ Value = Any  # int | float | str | bytes | date | time | datetime | tuple | dict
 IntRule = tuple[dict[int, Any], int | None, int | None, frozenset[int] | None, int, int]
 
 
+_new_error: Final = DecodeError.__new__
+
+
 def _fail(reason: str, offset: int) -> DecodeError:
-    return DecodeError(LAYER, offset, reason)
+    """``DecodeError(LAYER, offset, reason)``, built at a third of the cost.
+
+    Bulk decoding of unseen frame shapes makes one per broken EDT, so the error is
+    assembled here as ``DecodeError.__init__`` assembles it (its ``args`` and its
+    three attributes, the same message); tests/echonet/test_typed_compiled.py checks
+    that both give equal objects.
+    """
+    error = _new_error(DecodeError, f"{LAYER}: {reason} (at byte offset {offset})")
+    error.__dict__ = {"layer": LAYER, "offset": offset, "reason": reason}
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,17 @@ class DataType:
     #: (``None`` where absent or unchecked) is checked after the specials, and the value is
     #: ``raw / divisor`` if ``divisor != 1`` else ``raw * factor``. ``None`` for other types.
     int_rule: IntRule | None = None
+    #: Enums only: code -> label of the listed codes (a code found here decodes to its
+    #: label; any other goes through ``whole``), so a compiled frame shape may look it up.
+    labels: Mapping[int, Value] | None = None
+    #: Calendar kinds only: the constructor and the ``struct`` codes of its fields (year
+    #: ``H``, the rest ``B``); the EDT decodes to ``make(*fields)``, or ``None`` if every
+    #: byte is 0xFF, and a ``ValueError`` of ``make`` is a :class:`DecodeError`.
+    calendar: tuple[Callable[..., Value], str] | None = None
+    #: Structs of fixed-size fields that all have ``whole`` (those that have ``whole``
+    #: themselves): (name, type) per field in EDT order; the value is the dict of each
+    #: field's ``whole`` of its own bytes. ``None`` for other types.
+    fields: tuple[tuple[str, DataType], ...] | None = None
 
     def decode(self, edt: bytes) -> Value:
         """Decode a whole EDT; short or trailing bytes are a :class:`DecodeError`."""
@@ -109,9 +135,66 @@ def size_error(data_type: DataType, pdc: int) -> DecodeError | None:
     size = data_type.size
     if size is None or pdc == size:
         return None
+    return _fail(f"{_size_label(data_type, size)}: EDT is {pdc} bytes, expected {size}", 0)
+
+
+def _size_label(data_type: DataType, size: int) -> str:
+    """How a wrong-size error names the type: ``unsigned32`` for a sized integer, else its kind."""
     kind = data_type.kind
-    label = f"{kind}{size * 8}" if data_type.whole is not None and kind in _INT_KINDS else kind
-    return DecodeError(LAYER, 0, f"{label}: EDT is {pdc} bytes, expected {size}")
+    return f"{kind}{size * 8}" if data_type.whole is not None and kind in _INT_KINDS else kind
+
+
+#: Texts of wrong-size errors, by type and PDC (``maker index << 8 | PDC``): the message
+#: and the attributes of the :class:`DecodeError`. Filled up to :data:`_SIZE_ERROR_LIMIT`
+#: entries, then errors of further pairs are formatted each time. An entry is a ~100 B
+#: message, a 3-key dict, their tuple, the int key and the dict slot (measured 513 B with
+#: the dict's growth): :data:`_SIZE_ERROR_BUDGET` at most.
+_SIZE_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {}
+_SIZE_ERROR_LIMIT: Final = 2048
+_SIZE_ERROR_BUDGET: Final = _SIZE_ERROR_LIMIT * 640
+#: One wrong-size error maker per type label and size (``unsigned32``/4, ``enum``/1...):
+#: keyed by the class files' types, not by wire values (measured ~60 makers of ~600 B).
+_MAKERS: dict[tuple[str, int], Callable[[int], DecodeError]] = {}
+_MAKER_INDEX: Final = itertools.count()
+
+
+def size_error_maker(data_type: DataType) -> Callable[[int], DecodeError] | None:
+    """``wrong_size(pdc)``: :func:`size_error` for a ``pdc`` known to be wrong (``None`` for
+    a type without a fixed size).
+
+    Unseen frame shapes often carry PDCs wrong for their EPC: the texts of each
+    (type, PDC) error are made once (:data:`_SIZE_ERRORS`), each error is a fresh
+    :class:`DecodeError` with its own attributes.
+    """
+    size = data_type.size
+    if size is None:
+        return None
+    label = _size_label(data_type, size)
+    maker = _MAKERS.get((label, size))
+    if maker is None:
+        maker = _MAKERS[(label, size)] = _wrong_size(label, size)
+    return maker
+
+
+def _wrong_size(label: str, size: int) -> Callable[[int], DecodeError]:
+    base = next(_MAKER_INDEX) << 8
+    texts = _SIZE_ERRORS
+
+    def wrong_size(pdc: int) -> DecodeError:
+        found = texts.get(base | pdc)
+        if found is None:
+            reason = f"{label}: EDT is {pdc} bytes, expected {size}"
+            found = (
+                f"{LAYER}: {reason} (at byte offset 0)",
+                {"layer": LAYER, "offset": 0, "reason": reason},
+            )
+            if len(texts) < _SIZE_ERROR_LIMIT:
+                texts[base | pdc] = found
+        error = _new_error(DecodeError, found[0])
+        error.__dict__ = found[1].copy()
+        return error
+
+    return wrong_size
 
 
 _INT_KINDS: Final = frozenset({"signed", "unsigned"})
@@ -285,6 +368,11 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
         raw = int.from_bytes(edt[offset : offset + size], "big")
         return label_of(raw, offset), offset + size
 
+    def whole(edt: bytes) -> Value:
+        if len(edt) != size:
+            raise _fail(f"enum: EDT is {len(edt)} bytes, expected {size}", 0)
+        return label_of(edt[0] if size == 1 else int.from_bytes(edt, "big"), 0)
+
     def to_code(value: Value) -> int:
         if isinstance(value, Mapping | list | bytearray):
             if not isinstance(value, Mapping) or "code" not in value:
@@ -315,7 +403,7 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
             return False
         return raw in labels or any(lo <= raw <= hi for lo, hi, _ in ranges)
 
-    return DataType("enum", size, size, read, write, in_range)
+    return DataType("enum", size, size, read, write, in_range, whole=whole, labels=labels)
 
 
 _MISSING: Final = object()
@@ -518,7 +606,15 @@ def _raw(spec: Mapping[str, Any]) -> DataType:
             raise EncodeError(f"raw: {len(value)} bytes, expected {min_size}..{max_size}")
         return bytes(value)
 
-    return DataType("raw", size, max_size, read, write, _always)
+    def whole(edt: bytes) -> Value:
+        length = len(edt)
+        if size is not None and length != size:
+            raise _fail(f"raw: EDT is {length} bytes, expected {size}", 0)
+        if not min_size <= length <= max_size:
+            raise _fail(f"raw: {length} bytes, expected {min_size}..{max_size}", 0)
+        return edt[:]
+
+    return DataType("raw", size, max_size, read, write, _always, whole=whole)
 
 
 class ManufacturerCode(bytes):
@@ -614,7 +710,34 @@ def _calendar(kind: str) -> DataType:
         except (AttributeError, TypeError, OverflowError, ValueError) as exc:
             raise EncodeError(f"{kind}: cannot encode {value!r}: {exc}") from None
 
-    return DataType(kind, size, size, read, checked_write, _always)
+    make, codes = _CALENDAR_WHOLE[kind]
+    unpack = struct.Struct(">" + codes).unpack
+
+    def whole(edt: bytes) -> Value:
+        if len(edt) != size:
+            raise _fail(f"{kind}: EDT is {len(edt)} bytes, expected {size}", 0)
+        if edt == unset:
+            return None
+        try:
+            return make(*unpack(edt))
+        except ValueError as exc:
+            raise _fail(f"{kind}: {exc}", 0) from None
+
+    return DataType(
+        kind, size, size, read, checked_write, _always, whole=whole, calendar=(make, codes)
+    )
+
+
+#: Whole-EDT calendar layouts: the constructor and the ``struct`` codes of its fields, year
+#: 2 bytes, the rest 1 (APPENDIX §1.3 date/time formats); the same arguments as the
+#: ``_read_*`` functions.
+_CALENDAR_WHOLE: Final[dict[str, tuple[Callable[..., Value], str]]] = {
+    "date": (dt.date, "HBB"),
+    "time": (dt.time, "BB"),
+    "time_hms": (dt.time, "BBB"),
+    "datetime": (dt.datetime, "HBBBBB"),
+    "datetime_hm": (dt.datetime, "HBBBB"),
+}
 
 
 def _read_date(edt: bytes, o: int) -> Value:
@@ -705,7 +828,16 @@ def _property_map(_spec: Mapping[str, Any]) -> DataType:
             raise EncodeError(f"property map: expected a sequence of EPCs, got {value!r}")
         return encode_property_map(value)
 
-    return DataType("property_map", None, 17, _read_property_map, write, _always)
+    return DataType(
+        "property_map", None, 17, _read_property_map, write, _always, whole=_property_map_whole
+    )
+
+
+def _property_map_whole(edt: bytes) -> Value:
+    value, end = _read_property_map(edt, 0)
+    if end != len(edt):
+        raise _fail(f"property_map: {len(edt) - end} trailing bytes in EDT", end)
+    return value
 
 
 def _counted_list(spec: Mapping[str, Any], kind: str, width: int) -> DataType:
@@ -790,7 +922,49 @@ def _struct(spec: Mapping[str, Any], strict: bool = False) -> DataType:
             name in value and field_type.in_range(value[name]) for name, field_type, _ in fields
         )
 
-    return DataType("struct", size, max_size, read, write, in_range)
+    whole = _struct_whole(fields, size, read)
+    return DataType(
+        "struct",
+        size,
+        max_size,
+        read,
+        write,
+        in_range,
+        whole=whole,
+        fields=None if whole is None else tuple((name, type_) for name, type_, _ in fields),
+    )
+
+
+def _struct_whole(
+    fields: list[tuple[str, DataType, str | None]],
+    size: int | None,
+    read: Callable[[bytes, int], tuple[Value, int]],
+) -> Callable[[bytes], Value] | None:
+    """A whole-EDT decoder for a struct of fixed-size fields that all have one: each field
+    decodes its own slice. A field that breaks is read again through ``read``, so the
+    error is the one :meth:`DataType.decode` gives (its offset within the whole EDT)."""
+    spans: list[tuple[str, int, int, Callable[[bytes], Value]]] = []
+    at = 0
+    for name, field_type, count_from in fields:
+        if count_from is not None or field_type.size is None or field_type.whole is None:
+            return None
+        spans.append((name, at, at + field_type.size, field_type.whole))
+        at += field_type.size
+    if size is None or at != size:
+        return None
+
+    def whole(edt: bytes) -> Value:
+        if len(edt) != size:
+            raise _fail(f"struct: EDT is {len(edt)} bytes, expected {size}", 0)
+        out: dict[str, Value] = {}
+        try:
+            for name, start, end, decode in spans:
+                out[name] = decode(edt[start:end])
+        except DecodeError:
+            return read(edt, 0)[0]  # raises the field's error, offset and all
+        return out
+
+    return whole
 
 
 def _array(spec: Mapping[str, Any], strict: bool = False) -> DataType:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 from ..errors import DecodeError, EncodeError
 
 __all__ = [
+    "ECHONET_PORT",
     "EHD1_ECHONET_LITE",
     "EHD2_ARBITRARY",
     "EHD2_SPECIFIED",
@@ -28,14 +29,17 @@ __all__ = [
 ]
 
 LAYER: Final = "echonet-lite"
+#: The UDP port of ECHONET Lite, source and destination alike (ECHONET Lite Specification
+#: Part II §3.1.2), whatever carries the UDP: a LAN, Wi-SUN (6LoWPAN) or G3-PLC.
+ECHONET_PORT: Final = 3610
 
 _T = TypeVar("_T")
 if TYPE_CHECKING:
 
-    def _tuple_new(cls: type[_T], values: tuple[Any, ...], /) -> _T: ...
+    def new_tuple(cls: type[_T], values: tuple[Any, ...], /) -> _T: ...
 
 else:
-    _tuple_new = tuple.__new__
+    new_tuple = tuple.__new__
 
 #: EHD1 0x10 = ECHONET Lite (Part II §3.2.1.1); 0x80 and below are legacy ECHONET.
 EHD1_ECHONET_LITE: Final = 0x10
@@ -148,7 +152,7 @@ class Property(_PropertyRecord):
             raise ValueError(f"EPC must be 0..255, got {epc!r}")
         if len(edt) > _MAX_PDC:
             raise ValueError(f"EDT is {len(edt)} bytes; PDC allows at most {_MAX_PDC}")
-        return _tuple_new(cls, (epc, bytes(edt)))
+        return new_tuple(cls, (epc, bytes(edt)))
 
     @property
     def pdc(self) -> int:
@@ -197,7 +201,7 @@ class Frame(_FrameRecord):
             raise TypeError("properties must be Property instances")
         if get_properties and esv not in _SETGET_CODES:
             raise ValueError("get_properties only exist in the SetGet services (0x6E/0x7E/0x5E)")
-        return _tuple_new(cls, (tid, seoj, deoj, esv, properties, get_properties))
+        return new_tuple(cls, (tid, seoj, deoj, esv, properties, get_properties))
 
     @property
     def epcs(self) -> tuple[int, ...]:
@@ -237,7 +241,7 @@ def _eoj(raw: bytes) -> EOJ:
 
 def _property(epc: int, edt: bytes) -> Property:
     # Decoder fast path: the bytes already bound EPC and PDC to one byte each.
-    return _tuple_new(Property, (epc, edt))
+    return new_tuple(Property, (epc, edt))
 
 
 def _pull_properties(data: bytes, offset: int, what: str) -> tuple[tuple[Property, ...], int]:
@@ -303,7 +307,7 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = False) -> Fra
                 f"OPC: EPC 0x{data[offset]:02X} declares PDC {data[offset + 1]}, "
                 f"{size - offset - 2} bytes left",
             )
-        append(_tuple_new(Property, (data[offset], data[offset + 2 : end])))
+        append(new_tuple(Property, (data[offset], data[offset + 2 : end])))
         offset = end
     get_props: tuple[Property, ...] = ()
     if code in _SETGET_RAW:
@@ -312,7 +316,7 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = False) -> Fra
         raise DecodeError(LAYER, offset, f"{size - offset} trailing bytes after the last property")
     seoj = _EOJ_CACHE.get(data[4:7]) or _eoj(data[4:7])
     deoj = _EOJ_CACHE.get(data[7:10]) or _eoj(data[7:10])
-    return _tuple_new(Frame, ((data[2] << 8) | data[3], seoj, deoj, esv, tuple(props), get_props))
+    return new_tuple(Frame, ((data[2] << 8) | data[3], seoj, deoj, esv, tuple(props), get_props))
 
 
 def _decode_unusual(data: bytes, strict: bool) -> Frame | ArbitraryFrame:

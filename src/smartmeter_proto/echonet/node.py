@@ -21,10 +21,22 @@ from .frame import EOJ, ESV, ArbitraryFrame, Frame, Property
 from .properties import encode_property, validate_set
 from .specs import ClassSpec, load_class
 
-__all__ = ["NODE_PROFILE", "DeviceObject", "Node"]
+__all__ = [
+    "INSTANCE_LIST_NOTIFICATION",
+    "NODE_PROFILE",
+    "NODE_PROFILE_ANY",
+    "SELF_NODE_INSTANCE_LIST",
+    "DeviceObject",
+    "Node",
+]
 
-#: Node profile object, general node (Part II §6.11.1).
+#: Node profile object, general node (Part II §6.11.1), and any instance (0x00: every node
+#: answers a multicast Get addressed to it).
 NODE_PROFILE: Final = EOJ(0x0E, 0xF0, 0x01)
+NODE_PROFILE_ANY: Final = EOJ(0x0E, 0xF0, 0x00)
+#: The node profile's instance lists (§6.11.1): 0xD5 announced at start, 0xD6 read by Get.
+INSTANCE_LIST_NOTIFICATION: Final = 0xD5
+SELF_NODE_INSTANCE_LIST: Final = 0xD6
 #: Property-map EPCs every object serves (APPENDIX §2.2, Part II Annex 1).
 _ANNO_MAP, _SET_MAP, _GET_MAP = 0x9D, 0x9E, 0x9F
 #: Version information 0x82 of the node profile: Ver. 1.14, format 1 only (§6.11.1).
@@ -157,7 +169,9 @@ class Node:
                 "instance_list_notification": devices,
             },
         )
-        self._instance_list = encode_property(NODE_PROFILE.class_id, 0xD5, devices)
+        self._instance_list = encode_property(
+            NODE_PROFILE.class_id, INSTANCE_LIST_NOTIFICATION, devices
+        )
         self.objects[NODE_PROFILE] = self.profile
         self._outgoing: list[tuple[bytes, Address]] = []
         self._tid = 0
@@ -210,6 +224,10 @@ class Node:
         return []
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
+        """The former name of :meth:`receive_datagram` (the library's endpoint contract)."""
+        return self.receive_datagram(data, source, now)
+
+    def receive_datagram(self, data: bytes, source: Address, now: float) -> list[Event]:
         """Feed one datagram; answers are queued for :meth:`datagrams_to_send`."""
         try:
             decoded = _frame.decode(data)

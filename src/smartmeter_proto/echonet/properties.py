@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import DecodeError, EncodeError
 from .datatypes import ManufacturerCode
-from .frame import Property, _tuple_new
+from .frame import Property, new_tuple
 from .specs import SUPER_CLASS, PropertySpec, known_classes, load_class
 
 __all__ = [
@@ -68,7 +68,7 @@ class PropertyValue(Property):
         error: DecodeError | None = None,
     ) -> PropertyValue:
         Property(epc, edt)  # validates EPC and EDT
-        return _tuple_new(cls, (epc, bytes(edt), name, value, unit, known, error))
+        return new_tuple(cls, (epc, bytes(edt), name, value, unit, known, error))
 
     def __repr__(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -210,31 +210,47 @@ def decode_property(class_id: int, epc: int, edt: bytes) -> PropertyValue:
     """Decode ``edt`` of ``epc`` in class ``class_id``; a bad EDT raises :class:`DecodeError`."""
     found = _decoder(class_id, epc)
     if found is None:
-        return _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+        return new_tuple(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
     name, decode, unit = found
-    return _tuple_new(PropertyValue, (epc, edt, name, decode(edt), unit, True, None))
+    return new_tuple(PropertyValue, (epc, edt, name, decode(edt), unit, True, None))
 
 
-def typed_property(class_id: int, epc: int, edt: bytes) -> PropertyValue:
-    """Like :func:`decode_property`, but a bad EDT gives a value with ``error`` set."""
-    found = _decoder(class_id, epc)
+def _release_decoder(class_id: int, epc: int, release: str) -> _Decoder | None:
+    """The decoder of ``epc`` as APPENDIX Release ``release`` defines it (specs.load_class)."""
+    owner = _owner(class_id)
+    spec = load_class(owner, release) if owner != _NO_FILE else None
+    if spec is None or spec.release is None:  # the newest definitions: the cached tables
+        return _decoder(class_id, epc)
+    prop = spec.properties.get(epc)
+    return None if prop is None else (prop.name, prop.data_type.decode, prop.unit)
+
+
+def typed_property(
+    class_id: int, epc: int, edt: bytes, release: str | None = None
+) -> PropertyValue:
+    """Like :func:`decode_property`, but a bad EDT gives a value with ``error`` set.
+
+    ``release`` (the APPENDIX release letter the object reports in 0x82,
+    :func:`specs.release_of`) decodes with that release's definition; ``None``: the newest.
+    """
+    found = _decoder(class_id, epc) if release is None else _release_decoder(class_id, epc, release)
     if found is None:
-        return _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+        return new_tuple(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
     name, decode, unit = found
     try:
         value = decode(edt)
     except DecodeError as exc:
-        return _tuple_new(PropertyValue, (epc, edt, name, None, unit, True, exc))
-    return _tuple_new(PropertyValue, (epc, edt, name, value, unit, True, None))
+        return new_tuple(PropertyValue, (epc, edt, name, None, unit, True, exc))
+    return new_tuple(PropertyValue, (epc, edt, name, value, unit, True, None))
 
 
 def decode_frame_properties(
-    class_id: int, properties: Iterable[Property]
+    class_id: int, properties: Iterable[Property], release: str | None = None
 ) -> tuple[tuple[PropertyValue, ...], tuple[tuple[int, DecodeError], ...]]:
     """Decode every property of a frame; EDTs that break their type are returned apart.
 
     An empty EDT (PDC 0, as in Get requests and refused properties of an SNA)
-    is not decoded and does not count as an error.
+    is not decoded and does not count as an error. ``release``: as :func:`typed_property`.
     """
     values: list[PropertyValue] = []
     errors: list[tuple[int, DecodeError]] = []
@@ -243,8 +259,8 @@ def decode_frame_properties(
             continue
         value = (
             prop
-            if isinstance(prop, PropertyValue)
-            else typed_property(class_id, prop.epc, prop.edt)
+            if isinstance(prop, PropertyValue) and release is None
+            else typed_property(class_id, prop.epc, prop.edt, release)
         )
         if value.error is not None:
             errors.append((value.epc, value.error))

@@ -67,6 +67,7 @@ from .events import (
     Response,
 )
 from .frame import EOJ, ESV, Frame, Property
+from .node import INSTANCE_LIST_NOTIFICATION, NODE_PROFILE, SELF_NODE_INSTANCE_LIST
 from .properties import (
     PropertyValue,
     decode_frame_properties,
@@ -74,6 +75,7 @@ from .properties import (
     lookup,
     property_epc,
 )
+from .specs import STANDARD_VERSION, release_of
 from .typed import decode_typed
 
 if TYPE_CHECKING:
@@ -110,13 +112,14 @@ _ANSWERS: Final[dict[ESV, frozenset[int]]] = {
 _HEADER: Final = 12
 _PER_PROPERTY: Final = 2
 _UNKNOWN_EDT_SIZE: Final = 255
-#: Node profile (any instance) and its instance lists: 0xD5 announced, 0xD6 read (§6.11.1).
+#: Node profile class (§6.11.1).
 _NODE_PROFILE_CLASS: Final = 0x0EF0
-_NODE_PROFILE_GENERAL: Final = EOJ(0x0E, 0xF0, 0x01)
-_INSTANCE_LIST_NOTIFICATION: Final = 0xD5
-_SELF_NODE_INSTANCE_LIST: Final = 0xD6
 #: Nodes learnt from notifications are kept up to this many (a bound against INF floods).
 _MAX_KNOWN_NODES: Final = 1024
+#: Device objects whose 0x82 release is remembered, at most (a bound against floods).
+_MAX_RELEASES: Final = 4 * _MAX_KNOWN_NODES
+#: Class group of profile objects: their 0x82 is a protocol version, not a release (§6.11.1).
+_PROFILE_GROUP: Final = 0x0E
 #: EHD2 of format-2 (arbitrary message) frames, which a node may handle (Part II §3.2.1.2).
 _FORMAT_2: Final = bytes((_frame.EHD2_ARBITRARY,))
 
@@ -244,13 +247,7 @@ class Session:
         adapt_batches: bool = True,
         max_queued: int = 256,
     ) -> None:
-        if (
-            timeout <= 0
-            or retries < 0
-            or max_properties < 1
-            or max_in_flight < 0
-            or max_queued < 1
-        ):
+        if timeout <= 0 or retries < 0 or max_properties < 1 or max_in_flight < 0 or max_queued < 1:
             raise ValueError(
                 "timeout must be > 0, retries >= 0, max_properties >= 1, max_in_flight >= 0, "
                 "max_queued >= 1"
@@ -280,6 +277,9 @@ class Session:
         #: Nodes known by host: from :meth:`remember`, or learnt from their notifications.
         self.known_nodes: dict[Hashable, DiscoveredNode] = {}
         self._learning: dict[int, Address] = {}
+        #: APPENDIX release each device object reported in its 0x82 answers and announcements,
+        #: by (host, EOJ): its properties decode with that release's definitions.
+        self.releases: dict[tuple[Hashable, EOJ], str] = {}
         self._asked: set[Hashable] = set()
         self._next_tid = first_tid & 0xFFFF
         self._ids = itertools.count(1)
@@ -542,11 +542,15 @@ class Session:
                 self._transmit(new, now)
 
     def receive_data(self, data: bytes, source: Address, now: float) -> list[Event]:
+        """The former name of :meth:`receive_datagram` (the library's endpoint contract)."""
+        return self.receive_datagram(data, source, now)
+
+    def receive_datagram(self, data: bytes, source: Address, now: float) -> list[Event]:
         """Feed one datagram from ``source``; returns the events it produced."""
         self.received += 1
         if data[1:2] == _FORMAT_2 and self.node is not None:
             # Format 2 is for the node's own handler (a relay); what it refuses counts here too.
-            handled = self.node.receive_data(data, source, now)
+            handled = self.node.receive_datagram(data, source, now)
             self.dropped += sum(isinstance(e, FrameDropped) for e in handled)
             return handled
         try:
@@ -575,8 +579,32 @@ class Session:
             self._answer(decoded, source, now, events)
         return self._learnt(events)
 
+    def remember_release(self, address: Address, eoj: EOJ, release: str) -> None:
+        """Decode ``eoj`` at ``address`` by APPENDIX Release ``release`` (``"A"``..``"Z"``)
+        before its 0x82 is read (a 0x82 read later replaces it)."""
+        if len(release) != 1 or release_of(b"\x00\x00" + release.encode() + b"\x00") is None:
+            raise ValueError(f"release must be one letter A..Z, got {release!r}")
+        self.releases[(_host_of(address), eoj)] = release
+
+    def _typed(
+        self, source: Address, seoj: EOJ, properties: Iterable[Property]
+    ) -> tuple[PropertyValue, ...]:
+        """Decode ``properties`` of ``seoj`` by the release it reported in 0x82 (in this
+        frame or before; APPENDIX chapter 2 Table 2-1), else by the newest definitions."""
+        properties = tuple(properties)
+        key = (_host_of(source), seoj)
+        if seoj.class_group != _PROFILE_GROUP:
+            for prop in properties:
+                release = release_of(prop.edt) if prop.epc == STANDARD_VERSION else None
+                if release is not None and (
+                    key in self.releases or len(self.releases) < _MAX_RELEASES
+                ):
+                    self.releases[key] = release
+        values, _ = decode_frame_properties(seoj.class_id, properties, self.releases.get(key))
+        return values
+
     def _notification(self, decoded: Frame, source: Address, events: list[Event]) -> None:
-        values, _ = decode_frame_properties(decoded.seoj.class_id, decoded.properties)
+        values = self._typed(source, decoded.seoj, decoded.properties)
         confirmed = decoded.esv is ESV.INFC
         if confirmed:
             reply = Frame(
@@ -611,7 +639,7 @@ class Session:
                 )
             )
             return
-        values, _ = decode_frame_properties(decoded.seoj.class_id, _readable(decoded))
+        values = self._typed(source, decoded.seoj, _readable(decoded))
         response = Response(request.request_id, source, decoded, values)
         if not request.multicast and request.esv in _READS and self._adapt(part, decoded, now):
             if request.responses or values:
@@ -698,7 +726,7 @@ class Session:
             return
         if decoded.seoj.class_id == _NODE_PROFILE_CLASS:
             for prop in decoded.properties:
-                if prop.epc == _INSTANCE_LIST_NOTIFICATION and prop.edt:
+                if prop.epc == INSTANCE_LIST_NOTIFICATION and prop.edt:
                     instances = _instances(prop.edt)
                     if instances is not None:
                         node = DiscoveredNode(source, instances)
@@ -709,7 +737,7 @@ class Session:
             return
         # Any other INF from a node we do not know: ask it for its instance list.
         self._asked.add(key)
-        request_id = self.get(source, _NODE_PROFILE_GENERAL, [_SELF_NODE_INSTANCE_LIST], now)
+        request_id = self.get(source, NODE_PROFILE, [SELF_NODE_INSTANCE_LIST], now)
         self._learning[request_id] = source
 
     def _learnt(self, events: list[Event]) -> list[Event]:
@@ -725,7 +753,7 @@ class Session:
                 source = self._learning.pop(event.request_id)
                 self._asked.discard(_host_of(source))
                 if isinstance(event, RequestDone):
-                    value = event.values.get(_SELF_NODE_INSTANCE_LIST)
+                    value = event.values.get(SELF_NODE_INSTANCE_LIST)
                     if value is not None and isinstance(value.value, tuple):
                         node = DiscoveredNode(source, tuple(value.value))
                         if self.remember(node):

@@ -6,6 +6,12 @@ ECHONET Consortium's Machine Readable Appendix is in ``mra/<CCCC>.json``
 are overrides on top of it, property by property. Files are read once, on first
 use of a class; a class that ``inherits: super`` gets the device object super
 class's properties (APPENDIX chapter 2) under its own.
+
+Releases: the MRA defines a property per APPENDIX release range (``valid_release``);
+``load_class(class_id)`` gives the newest definitions, ``load_class(class_id, "H")``
+those of Release H (the release a device object reports in EPC 0x82, see
+:func:`release_of`). The MRA's ``MCRules`` are not applied: they convert the MRA to
+ECHONET Lite Web API Device Descriptions (MRA release note V1.0.0), not the wire format.
 """
 
 from __future__ import annotations
@@ -23,18 +29,28 @@ import yaml
 from .datatypes import DataType, compile_type
 
 __all__ = [
+    "RELEASES",
+    "STANDARD_VERSION",
     "SUPER_CLASS",
     "ClassSpec",
     "PropertySpec",
     "known_classes",
     "load_class",
     "manufacturer_names",
+    "release_of",
     "specs_dir",
 ]
 
 #: Pseudo class id of the device object super class file (``0000_super.yaml``).
 SUPER_CLASS: Final = 0x0000
 _ACCESS: Final = frozenset({"get", "set", "anno"})
+#: APPENDIX releases in order; ``latest`` in an MRA ``valid_release.to`` is past them all.
+RELEASES: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: EPC 0x82 of a device object, "standard version information" (APPENDIX chapter 2,
+#: Table 2-1): 4 bytes, 0x00 0x00, the release letter in ASCII ('A' = 0x41), the revision.
+STANDARD_VERSION: Final = 0x82
+_STANDARD_VERSION_SIZE: Final = 4
+_RELEASE_BYTE: Final = 2
 
 _yaml_loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,6 +97,8 @@ class ClassSpec:
     source: str
     properties: Mapping[int, PropertySpec]
     short_name: str | None = None
+    #: The APPENDIX release the definitions were chosen for; ``None``: the newest.
+    release: str | None = None
 
     def by_name(self, name: str) -> PropertySpec:
         """The property named ``name``: its snake_case name or its MRA shortName."""
@@ -125,6 +143,44 @@ def manufacturer_names() -> Mapping[int, str]:
 def known_classes() -> tuple[int, ...]:
     """Class ids with a specification file (the super class excluded)."""
     return tuple(c for c in _files() if c != SUPER_CLASS)
+
+
+def release_of(edt: bytes) -> str | None:
+    """The APPENDIX release letter in a device object's 0x82 EDT, or ``None`` if it names none.
+
+    APPENDIX chapter 2, Table 2-1 (standard version information): byte 3 is the release
+    letter in ASCII. The node profile's 0x82 (protocol version, Part II §6.11.1) is not this.
+    """
+    if len(edt) != _STANDARD_VERSION_SIZE:
+        return None
+    letter = chr(edt[_RELEASE_BYTE])
+    return letter if letter in RELEASES else None
+
+
+def _release_rank(text: str) -> int:
+    """Order of an MRA release bound: ``"A"`` first, ``"latest"`` after every letter."""
+    return len(RELEASES) if text == "latest" else RELEASES.index(text)
+
+
+def _pick(entry: Mapping[str, Any], rank: int) -> tuple[Mapping[str, Any], bool]:
+    """The definition of an MRA property valid in the release of ``rank``, and whether the
+    release has the property at all.
+
+    Definitions are the entry (newest) and its ``releases`` (older). A release before the
+    first definition gets the first (devices implement newer EPCs while reporting an older
+    release), but the property is not part of that release (not mandatory there).
+    """
+    versions = [entry, *entry.get("releases", ())]
+    for version in versions:
+        bounds = version["valid_release"]
+        if _release_rank(bounds["from"]) <= rank <= _release_rank(bounds["to"]):
+            return version, True
+    oldest = min(versions, key=lambda v: _release_rank(v["valid_release"]["from"]))
+    if rank < _release_rank(oldest["valid_release"]["from"]):
+        return oldest, False
+    # A gap between two release ranges (none in MRA v1.3.1): the nearest older definition.
+    older = [v for v in versions if _release_rank(v["valid_release"]["to"]) < rank]
+    return max(older, key=lambda v: _release_rank(v["valid_release"]["to"])), True
 
 
 def _property(
@@ -174,12 +230,20 @@ def _property(
 _KEPT: Final = ("title_ja", "access_rule", "valid_release", "releases", "mc_rule", "atomic")
 
 
-def load_class(class_id: int) -> ClassSpec | None:
-    """The :class:`ClassSpec` of ``class_id`` (e.g. 0x0288), or ``None`` without a file."""
+def load_class(class_id: int, release: str | None = None) -> ClassSpec | None:
+    """The :class:`ClassSpec` of ``class_id`` (e.g. 0x0288), or ``None`` without a file.
+
+    ``release`` (an APPENDIX release letter, ``"A"``..``"Z"``, as :func:`release_of` reads
+    it from EPC 0x82) chooses each property's definition valid in that release; ``None``
+    gives the newest. A release with the newest definitions everywhere gives the same
+    object as ``None``.
+    """
+    if release is not None and (len(release) != 1 or release not in RELEASES):
+        raise ValueError(f"release must be one letter A..Z, got {release!r}")
     paths = _files().get(class_id)
     if paths is None:
         return None  # not cached: class ids come off the wire, only files are kept
-    return _load_files(*paths)
+    return _load_files(*paths, release)  # bounded: files x 27 (each release, and newest)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -197,12 +261,17 @@ def _super_override_epcs() -> frozenset[int]:
     return frozenset(int(e) for e in (_read_yaml(override).get("properties") or {}))
 
 
-@functools.cache  # one entry per class of specs/echonet: bounded by the shipped files
-def _load_files(mra_path: Path | None, override_path: Path | None) -> ClassSpec:
+@functools.cache  # per class of specs/echonet and release: bounded by files x 27
+def _load_files(
+    mra_path: Path | None, override_path: Path | None, release: str | None = None
+) -> ClassSpec:
     """The MRA class, the super class under it, the override file's properties over it.
 
     A class's own MRA entry for an EPC the super-class override types (0x80 "on"/"off"...)
     keeps the override's type and name, with the class's access rules and shortName.
+    With ``release``, each MRA property takes its definition valid in that release; an
+    override (written for the newest release) gives way to an older MRA definition, but
+    names stay the newest ones (they are the library's API, whatever the release).
     """
     mra: dict[str, Any] = {}
     if mra_path is not None:
@@ -212,8 +281,9 @@ def _load_files(mra_path: Path | None, override_path: Path | None) -> ClassSpec:
     head = doc or mra
     where = (override_path or mra_path or Path("?")).name
     props: dict[int, PropertySpec] = {}
-    if head.get("inherits", mra.get("inherits")) == "super":
-        parent = load_class(SUPER_CLASS)
+    inherits = head.get("inherits", mra.get("inherits")) == "super"
+    if inherits:
+        parent = load_class(SUPER_CLASS, release)
         if parent is None:
             raise ValueError(f"{where}: inherits the super class, but it has no file")
         props.update(parent.properties)
@@ -222,9 +292,23 @@ def _load_files(mra_path: Path | None, override_path: Path | None) -> ClassSpec:
     mra_props: dict[int, Mapping[str, Any]] = {
         int(e, 16): entry for e, entry in (mra.get("properties") or {}).items()
     }
-    for epc, entry in mra_props.items():
-        if epc in overridden:
+    # With a release: EPCs defined otherwise in it (older MRA definition) or not at all.
+    older: dict[int, Mapping[str, Any]] = {}
+    absent: set[int] = set()
+    if release is not None:
+        rank = RELEASES.index(release)
+        for epc, newest in mra_props.items():
+            version, present = _pick(newest, rank)
+            if version is not newest:
+                older[epc] = {**version, "name": newest["name"], "short_name": newest["short_name"]}
+            if not present:
+                absent.add(epc)
+        if not older and not absent and (not inherits or parent is load_class(SUPER_CLASS)):
+            return _load_files(mra_path, override_path, None)  # newest definitions everywhere
+    for epc, newest in mra_props.items():
+        if epc in overridden and epc not in older:
             continue
+        entry = older.get(epc, newest)
         inherited = props.get(epc)
         if epc in typed_by_super and inherited is not None:
             access, mandatory = frozenset(entry["access"]), frozenset(entry["mandatory"])
@@ -239,7 +323,13 @@ def _load_files(mra_path: Path | None, override_path: Path | None) -> ClassSpec:
         props[epc] = _property(epc, entry, f"mra/{where} EPC 0x{epc:02X}", strict=True)
     for epc, entry in (doc.get("properties") or {}).items():
         epc = int(epc)
+        if epc in older:  # the release's MRA definition, under the override's names
+            title = str(entry.get("title", entry["name"]))
+            props[epc] = replace(props[epc], name=str(entry["name"]), title=title)
+            continue
         props[epc] = _property(epc, entry, f"{where} EPC 0x{epc:02X}", mra=mra_props.get(epc))
+    for epc in absent:  # a property the release does not have is mandatory in none of it
+        props[epc] = replace(props[epc], mandatory=frozenset())
     return ClassSpec(
         class_id=int(head["class"]),
         name=str(head["name"]),
@@ -247,4 +337,5 @@ def _load_files(mra_path: Path | None, override_path: Path | None) -> ClassSpec:
         source=str(head.get("source", "")),
         properties=dict(sorted(props.items())),
         short_name=mra.get("short_name"),
+        release=release,
     )

@@ -7,11 +7,18 @@ cheap. :meth:`TypedFrame.frame` gives the ordinary :class:`Frame` whose
 properties are :class:`PropertyValue` objects. Answers and notifications are
 typed by the source object's class, requests by the destination's.
 
-A HEMS polls the same properties of the same meter again and again, so frames
-repeat one *shape* (objects, service, EPCs and PDCs). The first frame of a
-shape goes through :func:`frame.decode`; later ones through one ``struct``
-compiled for the shape, which checks the EPC/PDC skeleton and reads integer
-EDTs in C. Both paths give identical results (tests check it).
+Three paths, giving identical results (tests check it):
+
+- A HEMS polls the same properties of the same meter again and again, so frames
+  repeat one *shape* (objects, service, EPCs and PDCs). A shape seen twice gets
+  a decoder generated for it (:mod:`.compiled`), found by frame bytes 4..13.
+- A frame of another shape (and any frame a compiled shape hands over) is read
+  in one pass over its properties, each typed by its class's decoder for the EPC
+  (one plan per class and EPC, kept with the class's decoder table, with the
+  wrong-size error prepared: :func:`datatypes.size_error_maker`) and the header
+  objects of its SEOJ, DEOJ and ESV (:data:`_HEADS`).
+- SetGet frames, format 2 and malformed frames go through :func:`frame.decode`,
+  which names the error.
 
 The compiled shapes are a process-wide cache keyed on the whole skeleton (SEOJ,
 DEOJ, ESV, OPC and every EPC/PDC pair), evicted in least-recently-used order
@@ -21,13 +28,16 @@ within a byte budget (:data:`SHAPE_CACHE_BUDGET`, fuzz/README.md).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from itertools import islice
+from struct import error as StructError
 from typing import Any, Final, NamedTuple
 
 from ..errors import DecodeError
 from . import frame as _frame
-from .datatypes import IntRule, size_error
-from .frame import EOJ, ESV, Frame, Property, _tuple_new
+from .compiled import ShapeProperty, shape_decoder
+from .datatypes import DataType, size_error, size_error_maker
+from .frame import EHD1_ECHONET_LITE, EHD2_SPECIFIED, EOJ, ESV, Frame, Property, new_tuple
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
 __all__ = ["SHAPE_CACHE_BUDGET", "TypedFrame", "decode_typed", "value_class"]
@@ -35,24 +45,19 @@ __all__ = ["SHAPE_CACHE_BUDGET", "TypedFrame", "decode_typed", "value_class"]
 #: Byte budget of the compiled-shape cache: the sum of the shapes' estimated sizes.
 SHAPE_CACHE_BUDGET: Final = 2 * 1024 * 1024
 #: Upper bound of one compiled shape's size, bytes: a fixed part plus a part per property
-#: (two ``struct.Struct``, the plan, key and skeleton tuples, the frozensets; the measured
-#: sizes are checked against it by tests/echonet/test_caches.py). 32 properties at most.
+#: (the generated function, its code and namespace, two ``struct.Struct``, the key and
+#: property tuples; the measured sizes are checked against it by tests/echonet/test_caches.py).
+#: 32 properties at most.
 _SHAPE_BASE_BYTES: Final = 4096
 _SHAPE_PROPERTY_BYTES: Final = 1152
 _MAX_SHAPE_PROPERTIES: Final = 32
-_HEADER: Final = ">HH8x"  # EHD, TID, SEOJ+DEOJ+ESV+OPC (Part II §3.2)
-_EHD_FORMAT_1: Final = 0x1081
-_SETGET: Final = frozenset({ESV.SETGET, ESV.SETGET_RES, ESV.SETGET_SNA})
-_INT_CODES: Final = {
-    (1, False): "B",
-    (2, False): "H",
-    (4, False): "I",
-    (8, False): "Q",
-    (1, True): "b",
-    (2, True): "h",
-    (4, True): "i",
-    (8, True): "q",
-}
+#: EHD(2) + TID(2) + SEOJ(3) + DEOJ(3) + ESV(1) + OPC(1) (Part II §3.2).
+_HEADER_SIZE: Final = 12
+#: The header's numbers: EHD1, EHD2, TID, ESV, OPC (Part II §3.2).
+_HEAD_NUMBERS: Final = struct.Struct(">BBH6xBB").unpack_from
+#: The SetGet family carries a second property list, OPCGet (Part II §3.2.7): general path.
+_SETGET_CODES: Final = frozenset(int(esv) for esv in (ESV.SETGET, ESV.SETGET_RES, ESV.SETGET_SNA))
+_ESV_BY_CODE: Final[dict[int, ESV]] = {int(esv): esv for esv in ESV}
 
 
 def value_class(decoded: Frame) -> int:
@@ -98,16 +103,16 @@ class TypedFrame(NamedTuple):
         out: list[Property] = []
         for epc, edt, value in zip(epcs, edts, values, strict=True):
             if not edt:
-                out.append(_tuple_new(Property, (epc, edt)))
+                out.append(new_tuple(Property, (epc, edt)))
                 continue
             spec = lookup(self.typed_class, epc)
             if spec is None:
                 out.append(
-                    _tuple_new(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
+                    new_tuple(PropertyValue, (epc, edt, f"0x{epc:02X}", edt, None, False, None))
                 )
             else:
                 out.append(
-                    _tuple_new(
+                    new_tuple(
                         PropertyValue,
                         (epc, edt, spec.name, value, spec.unit, True, failed.get(epc)),
                     )
@@ -116,7 +121,7 @@ class TypedFrame(NamedTuple):
 
     def frame(self) -> Frame:
         """The :class:`Frame`, its properties as :class:`PropertyValue` (plain for PDC 0)."""
-        return _tuple_new(
+        return new_tuple(
             Frame,
             (
                 self.tid,
@@ -129,31 +134,30 @@ class TypedFrame(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
 class _Shape:
-    key: bytes  # SEOJ, DEOJ, ESV, OPC: the frame bytes 4..11
-    skeleton_key: bytes  # key + every EPC, PDC pair: the cache key (_skeleton_key)
-    cost: int  # upper bound of this shape's size in bytes, charged to the budget
-    size: int
-    layout: struct.Struct  # -> (ehd, tid, epc << 8 | pdc, edt, epc << 8 | pdc, edt, ...)
-    skeleton: tuple[int, ...]  # (epc << 8 | pdc, ...) that the frame must show
-    epcs: tuple[int, ...]
-    names: tuple[str, ...]
-    units: tuple[str | None, ...]
-    #: The values come straight from ``ints`` (every EDT a plain integer).
-    all_ints: bool
-    #: Every special code of the integer EDTs ("no data", overflow...).
-    specials: frozenset[int]
-    ints: struct.Struct  # -> the integer EDTs, in order
-    #: Per property: (int index or -1, epc, name, unit, decoder, special codes, rule); the
-    #: rule (``DataType.int_rule``) is ``None`` for a plain integer, read as is.
-    plan: tuple[tuple[int, int, str, str | None, Any, frozenset[int], IntRule | None], ...]
-    head: tuple[Any, ...]  # (seoj, deoj, esv)
-    typed_class: int
-    #: Frame bytes 4..13: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC (the by_header key).
-    head_key: bytes = b"\xff" * 11
-    #: Some integer EDT has a rule to apply (``DataType.int_rule``): not straight from ``ints``.
-    checked: bool = False
+    """One compiled shape: its generated decoder and what the cache needs to know of it."""
+
+    __slots__ = ("cost", "decode", "head_key", "plan", "size", "skeleton_key")
+
+    def __init__(
+        self,
+        skeleton_key: bytes,
+        size: int,
+        plan: tuple[ShapeProperty, ...],
+        decode: Callable[[bytes], TypedFrame],
+    ) -> None:
+        #: Frame bytes 4..11 (SEOJ, DEOJ, ESV, OPC) and every EPC, PDC pair: the cache key.
+        self.skeleton_key = skeleton_key
+        #: Frame bytes 4..13: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC (the by_header key).
+        self.head_key = skeleton_key[:10]
+        self.size = size
+        #: Per property: (EPC, PDC, data type or ``None`` for an EPC the class does not list).
+        self.plan = plan
+        #: Upper bound of this shape's size in bytes, charged to the budget.
+        self.cost = _SHAPE_BASE_BYTES + _SHAPE_PROPERTY_BYTES * len(plan)
+        #: ``decode(frame)``: the :class:`TypedFrame`; a frame not of this shape, or with an
+        #: EDT that breaks its type, is handed to the one-pass path, which decides.
+        self.decode = decode
 
 
 class _ShapeCache(dict[bytes, _Shape]):
@@ -161,10 +165,16 @@ class _ShapeCache(dict[bytes, _Shape]):
 
     ``cost`` is the sum of the shapes' :attr:`_Shape.cost`, kept within
     :data:`SHAPE_CACHE_BUDGET` by evicting from the front. ``by_header`` maps frame
-    bytes 4..13 (header and first EPC/PDC pair, :func:`_head_key`) to the most recently
-    used shape that starts so (a shape's cost covers its slot there): most frames are
-    found through it without walking their skeleton, and one-property polls of different
-    EPCs from one object (0xE7, 0xE0, 0xE7...) each keep their own slot.
+    bytes 4..13 (header and first EPC/PDC pair) to the decoder of the shape that starts
+    so and was used last (a shape's cost covers its slot there): most frames are found
+    through it without walking their skeleton, and one-property polls of different EPCs
+    from one object (0xE7, 0xE0, 0xE7...) each keep their own slot.
+
+    A hit through ``by_header`` does no bookkeeping: instead ``by_header`` is emptied
+    whenever a shape is added (the only time anything is evicted), so the first frame
+    of each shape after that is found by its skeleton (:func:`_one_pass`), which moves
+    the shape to the most recent end and back into ``by_header``. The shapes used
+    since the last addition thus stand behind all the others, in order of first use.
     """
 
     __slots__ = ("by_header", "cost")
@@ -172,7 +182,7 @@ class _ShapeCache(dict[bytes, _Shape]):
     def __init__(self) -> None:
         super().__init__()
         self.cost = 0
-        self.by_header: dict[bytes, _Shape] = {}
+        self.by_header: dict[bytes, Callable[[bytes], TypedFrame]] = {}
 
     def clear(self) -> None:
         super().clear()
@@ -180,123 +190,130 @@ class _ShapeCache(dict[bytes, _Shape]):
         self.cost = 0
 
     def touch(self, shape: _Shape) -> None:
-        """Mark ``shape`` as the most recently used."""
+        """Mark ``shape`` (cached) as the most recently used, its header's shape."""
         del self[shape.skeleton_key]
         self[shape.skeleton_key] = shape
-        self.by_header[_head_key(shape)] = shape
+        self.by_header[shape.head_key] = shape.decode
 
     def add(self, shape: _Shape) -> None:
         """Insert ``shape``, evicting the least recently used to stay within the budget."""
         self._drop(shape.skeleton_key)
         while self and self.cost + shape.cost > SHAPE_CACHE_BUDGET:
             self._drop(next(iter(self)))
+        self.by_header.clear()
         self[shape.skeleton_key] = shape
-        self.by_header[_head_key(shape)] = shape
+        self.by_header[shape.head_key] = shape.decode
         self.cost += shape.cost
 
     def _drop(self, skeleton_key: bytes) -> None:
         old = self.pop(skeleton_key, None)
         if old is not None:
             self.cost -= old.cost
-            head = _head_key(old)
-            if self.by_header.get(head) is old:
-                del self.by_header[head]
-
-
-def _head_key(shape: _Shape) -> bytes:
-    """Frame bytes 4..13 of ``shape``: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC."""
-    return shape.head_key
+            if self.by_header.get(old.head_key) is old.decode:
+                del self.by_header[old.head_key]
 
 
 _SHAPES: Final = _ShapeCache()
+_BY_HEADER: Final = _SHAPES.by_header
 #: Skeleton keys seen once and not compiled yet, oldest first: 4 096 keys of at most
 #: 8 + 2 x 32 bytes, 256 B each with the dict slot (measured ~150 B) = 1 MiB at most.
 _SEEN_ONCE: dict[bytes, bool] = {}
 _SEEN_ONCE_LIMIT: Final = 4096
 _SEEN_ONCE_BUDGET: Final = _SEEN_ONCE_LIMIT * 256
 
+#: Per class and EPC, what the one-pass path needs: (fixed EDT size or -1, whole-EDT
+#: decoder, maker of the wrong-size error (shared by the types of one size and label),
+#: data type), ``None`` for an EPC the class does not list. One plan dict per decoder
+#: table (:func:`properties.decoder_table` gives one table per class file, shared by the
+#: class ids without a file), keyed by the table's id with the table kept alive, so the
+#: plans are bounded like the tables: 256 EPCs per owner, 256 B per entry (a 4-tuple and
+#: a dict slot, measured ~120 B) = :data:`_PLANS_OWNER_BUDGET` per owner at most.
+_Plan = tuple[int, Callable[[bytes], Any], Callable[[int], DecodeError], DataType]
+_PLANS: dict[int, tuple[object, dict[int, _Plan | None]]] = {}
+_PLAN_ENTRY_BYTES: Final = 256
+_PLANS_OWNER_BUDGET: Final = 256 * _PLAN_ENTRY_BYTES
 
-def _skeleton_key(data: bytes) -> bytes | None:
-    """Frame bytes 4..11 and every (EPC, PDC) pair; ``None`` if no shape could match.
+#: Frame bytes 4..10 (SEOJ, DEOJ, ESV) -> (SEOJ, DEOJ, ESV, class id that types the
+#: EDTs, its plans), oldest first: 1 024 entries at 512 B (two EOJs ~100 B each, the
+#: 5-tuple, the 7-byte key and the dict slot; measured ~330 B) = :data:`_HEADS_BUDGET`.
+_Head = tuple[EOJ, EOJ, "ESV | int", int, dict[int, "_Plan | None"]]
+_HEADS: dict[bytes, _Head] = {}
+_HEADS_LIMIT: Final = 1024
+_HEADS_BUDGET: Final = _HEADS_LIMIT * 512
 
-    ``data`` is at least 12 bytes long. A frame with more than
-    ``_MAX_SHAPE_PROPERTIES`` properties, or whose PDCs do not add up to its
-    length, has no shape (the general path decodes or rejects it).
+
+def _drop_oldest(cache: dict[bytes, Any]) -> None:
+    """Drop the oldest quarter of a full first-in first-out ``cache`` at once.
+
+    One at a time, ``next(iter(cache))`` walks every slot deleted from the front
+    since the dict last resized (CPython compacts only then): ~2.5 us per eviction
+    at 4 096 keys, against ~0.1 us amortised in batches.
     """
-    count = data[11]
-    if count > _MAX_SHAPE_PROPERTIES:
-        return None
-    parts = [data[4:12]]
-    at, end = 12, len(data)
-    for _ in range(count):
-        if at + 2 > end:
-            return None
-        parts.append(data[at : at + 2])
-        at += 2 + data[at + 1]
-    return b"".join(parts) if at == end else None
+    for key in list(islice(cache, len(cache) // 4 or 1)):
+        del cache[key]
 
 
-def _compile(decoded: Frame, size: int) -> _Shape | None:
-    props = decoded.properties
-    if decoded.esv in _SETGET or len(props) > _MAX_SHAPE_PROPERTIES:
-        return None  # SetGet frames carry a second list (and its count byte): general path
-    if any(not p.edt for p in props):
-        return None
-    class_id = value_class(decoded)
+def _plans(class_id: int) -> dict[int, _Plan | None]:
     table = decoder_table(class_id)
-    layout = [_HEADER]
-    ints = [">12x"]
-    plan: list[tuple[int, int, str, str | None, Any, frozenset[int], IntRule | None]] = []
-    count = 0
-    for prop in props:
-        pdc = len(prop.edt)
-        layout.append(f"H{pdc}s")
-        spec = lookup(class_id, prop.epc)
-        if spec is None:
-            return None  # unknown EPCs keep the general path
-        typed_property(class_id, prop.epc, prop.edt)  # fills the decoder table
-        entry = table[prop.epc]
-        assert entry is not None
-        name, decode, unit = entry
+    found = _PLANS.get(id(table))
+    if found is None:
+        found = _PLANS[id(table)] = (table, {})
+    return found[1]
+
+
+def _plan(plans: dict[int, _Plan | None], class_id: int, epc: int) -> _Plan | None:
+    """The plan of ``epc`` in ``class_id``, made and kept in ``plans`` (its owner's)."""
+    spec = lookup(class_id, epc)
+    if spec is None:
+        plan = None
+    else:
         data_type = spec.data_type
-        code = _INT_CODES.get((pdc, data_type.kind == "signed"))
-        rule = data_type.int_rule
-        if (
-            data_type.size == pdc
-            and code is not None
-            and rule is not None
-            and (data_type.kind in ("signed", "unsigned"))
-        ):
-            bounds = None if data_type.plain_int else rule
-            ints.append(f"2x{code}")
-            plan.append((count, prop.epc, name, unit, None, data_type.special_codes, bounds))
-            count += 1
-        else:
-            ints.append(f"{pdc + 2}x")
-            plan.append((-1, prop.epc, name, unit, decode, frozenset(), None))
-    key = bytes(decoded.seoj.to_bytes() + decoded.deoj.to_bytes()) + bytes(
-        (int(decoded.esv), len(props))
+        size = -1 if data_type.size is None else data_type.size
+        decode = data_type.whole if data_type.whole is not None else data_type.decode
+        plan = (size, decode, size_error_maker(data_type) or _never_wrong, data_type)
+    plans[epc] = plan
+    return plan
+
+
+def _never_wrong(pdc: int) -> DecodeError:
+    """The wrong-size error maker of a type without a fixed size: never called."""
+    raise AssertionError(f"PDC {pdc} checked against a type without a fixed size")
+
+
+def _head(key: bytes) -> _Head:
+    """The header objects of frame bytes 4..10 (``key``), cached in :data:`_HEADS`."""
+    seoj = EOJ(key[0], key[1], key[2])
+    deoj = EOJ(key[3], key[4], key[5])
+    esv: ESV | int = _ESV_BY_CODE.get(key[6], key[6])
+    class_id = deoj.class_id if isinstance(esv, ESV) and esv.is_request else seoj.class_id
+    head = (seoj, deoj, esv, class_id, _plans(class_id))
+    if len(_HEADS) >= _HEADS_LIMIT:
+        _drop_oldest(_HEADS)
+    _HEADS[key] = head
+    return head
+
+
+def _compile(
+    data: bytes, head: _Head, epcs: tuple[int, ...], edts: tuple[bytes, ...]
+) -> _Shape | None:
+    """The shape of ``data`` (one property list, every EDT typed without error)."""
+    if len(epcs) > _MAX_SHAPE_PROPERTIES:
+        return None
+    seoj, deoj, esv, class_id, plans = head
+    plan = tuple(
+        (epc, len(edt), None if (found := plans.get(epc)) is None else found[3])
+        for epc, edt in zip(epcs, edts, strict=True)
     )
-    skeleton_key = key + b"".join(bytes((p.epc, len(p.edt))) for p in props)
-    return _Shape(
-        key=key,
-        skeleton_key=skeleton_key,
-        cost=_SHAPE_BASE_BYTES + _SHAPE_PROPERTY_BYTES * len(props),
-        size=size,
-        layout=struct.Struct("".join(layout)),
-        skeleton=tuple(p.epc << 8 | len(p.edt) for p in props),
-        epcs=tuple(p.epc for p in props),
-        names=tuple(step[2] for step in plan),
-        units=tuple(step[3] for step in plan),
-        all_ints=all(step[0] >= 0 for step in plan),
-        specials=frozenset().union(*(step[5] for step in plan)),
-        ints=struct.Struct("".join(ints)),
-        plan=tuple(plan),
-        head=(decoded.seoj, decoded.deoj, decoded.esv),
-        typed_class=class_id,
-        head_key=skeleton_key[:10],
-        checked=any(step[6] is not None for step in plan),
+    decode = shape_decoder(
+        len(data),
+        plan,
+        TypedFrame,
+        (seoj, deoj, esv, epcs),
+        ((), (), (), (), class_id),
+        _one_pass,
     )
+    skeleton_key = data[4:12] + bytes(b for epc, pdc, _ in plan for b in (epc, pdc))
+    return _Shape(skeleton_key, len(data), plan, decode)
 
 
 def _typed_column(
@@ -326,15 +343,15 @@ def _typed_column(
     return tuple(values)
 
 
-def _general(data: bytes, key: bytes | bool | None = False) -> TypedFrame:
-    """Decode through :func:`frame.decode`; ``key`` is ``data``'s skeleton key if known."""
+def _general(data: bytes) -> TypedFrame:
+    """Decode through :func:`frame.decode`: every frame, the malformed ones raise."""
     decoded = _frame.decode(data)
     if not isinstance(decoded, Frame):
         raise DecodeError(_frame.LAYER, 1, "format-2 frame has no properties to type")
     class_id = value_class(decoded)
     errors: list[tuple[int, DecodeError]] = []
     props, gets = decoded.properties, decoded.get_properties
-    result = TypedFrame(
+    return TypedFrame(
         decoded.tid,
         decoded.seoj,
         decoded.deoj,
@@ -348,35 +365,111 @@ def _general(data: bytes, key: bytes | bool | None = False) -> TypedFrame:
         tuple(errors),
         class_id,
     )
-    if not errors and _admit(data, key):
-        shape = _compile(decoded, len(data))
-        if shape is not None:
-            _SHAPES.add(shape)
-            _use(shape)
-    return result
 
 
-def _use(shape: _Shape) -> None:
-    """Make ``shape`` the previous frame's; the one it replaces becomes the one before."""
-    if _last[0] is not shape:
-        _last[1] = _last[0]
-        _last[0] = shape
+def _one_pass(data: bytes) -> TypedFrame:
+    """A frame no compiled shape took: if format 1 with one property list, typed
+    property by property (as :func:`_general` types it); anything else goes to the
+    general path, which decides (and raises for a malformed frame).
+
+    A frame whose EDTs all decode refreshes its compiled shape, or has it compiled at
+    the second sighting of its skeleton (:func:`_admit`).
+    """
+    try:
+        ehd1, ehd2, tid, esv, count = _HEAD_NUMBERS(data)
+    except StructError:  # shorter than a header
+        return _general(data)
+    if ehd1 != EHD1_ECHONET_LITE or ehd2 != EHD2_SPECIFIED or esv in _SETGET_CODES:
+        return _general(data)
+    key = data[4:11]
+    seoj, deoj, esv_code, class_id, plans = _HEADS.get(key) or _head(key)
+    skeleton: list[int] = []  # EPC, PDC, EPC, PDC...
+    edts: list[bytes] = []
+    values: list[Any] = []
+    errors: list[tuple[int, DecodeError]] | None = None
+    at = _HEADER_SIZE
+    try:
+        # A frame cut short raises IndexError at an EPC or PDC, or ends past its
+        # length (checked after the loop): either way it is not typed here, whatever
+        # its properties gave.
+        for _ in range(count):
+            epc = data[at]
+            pdc = data[at + 1]
+            start = at + 2
+            at = start + pdc
+            edt = data[start:at]
+            skeleton.append(epc)
+            skeleton.append(pdc)
+            edts.append(edt)
+            if not pdc:
+                values.append(None)
+                continue
+            try:
+                plan = plans[epc]
+            except KeyError:
+                plan = _plan(plans, class_id, epc)
+            if plan is None:
+                values.append(edt)
+                continue
+            size = plan[0]
+            if size == pdc or size < 0:
+                try:
+                    values.append(plan[1](edt))
+                    continue
+                except DecodeError as exc:
+                    # Kept, not raised: its traceback would tie this frame's locals into a cycle.
+                    error = exc.with_traceback(None)
+            else:  # the error decode would raise, without raising it
+                error = plan[2](pdc)
+            if errors is None:
+                errors = []
+            errors.append((epc, error))
+            values.append(None)
+    except IndexError:
+        return _general(data)
+    if at != len(data):
+        return _general(data)
+    epc_column, edt_column = tuple(skeleton[::2]), tuple(edts)
+    if errors is None and count <= _MAX_SHAPE_PROPERTIES:
+        skeleton_key = data[4:12] + bytes(skeleton)
+        shape = _SHAPES.get(skeleton_key)
+        if shape is not None:  # compiled, not found by its header: found now
+            _SHAPES.touch(shape)
+        elif _admit(skeleton_key):
+            shape = _compile(data, (seoj, deoj, esv_code, class_id, plans), epc_column, edt_column)
+            if shape is not None:
+                _SHAPES.add(shape)
+                _last[0] = shape
+    return new_tuple(
+        TypedFrame,
+        (
+            tid,
+            seoj,
+            deoj,
+            esv_code,
+            epc_column,
+            edt_column,
+            tuple(values),
+            (),
+            (),
+            (),
+            () if errors is None else tuple(errors),
+            class_id,
+        ),
+    )
 
 
-def _admit(data: bytes, known: bytes | bool | None = False) -> bool:
-    """Whether to compile the shape of ``data``: on the second sighting of its skeleton.
+def _admit(skeleton_key: bytes) -> bool:
+    """Whether to compile the shape of ``skeleton_key``: on its second sighting.
 
-    Compiling costs ~20 general decodes' worth of allocations; a skeleton seen once
+    Compiling costs ~100 one-pass decodes' worth of work; a skeleton seen once
     (a one-off frame, a fuzzer's mutant) is only remembered in :data:`_SEEN_ONCE`.
     """
-    key = _skeleton_key(data) if known is False else known
-    if not isinstance(key, bytes):
-        return False
-    if _SEEN_ONCE.pop(key, False):
+    if _SEEN_ONCE.pop(skeleton_key, False):
         return True
     if len(_SEEN_ONCE) >= _SEEN_ONCE_LIMIT:
-        del _SEEN_ONCE[next(iter(_SEEN_ONCE))]
-    _SEEN_ONCE[key] = True
+        _drop_oldest(_SEEN_ONCE)
+    _SEEN_ONCE[skeleton_key] = True
     return False
 
 
@@ -384,103 +477,12 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
     """Decode a format-1 frame to typed values; raise :class:`DecodeError` if malformed."""
     if type(data) is not bytes:
         data = bytes(data)
-    shape = _last[0]
-    if len(data) != shape.size or not data.startswith(shape.head_key, 4):
-        before = _last[1]
-        if len(data) == before.size and data.startswith(before.head_key, 4):
-            # The shape of the frame before (polls alternating two EPCs): no cache work.
-            _last[0], _last[1] = before, shape
-            shape = before
-        else:
-            # The last shape of its header, else its skeleton's.
-            found = _SHAPES.by_header.get(data[4:14])
-            if found is not None and len(data) == found.size:
-                _SHAPES.touch(found)
-            else:
-                key = _skeleton_key(data) if len(data) >= 12 else None
-                found = None if key is None else _SHAPES.get(key)
-                if found is None:
-                    return _general(data, key)
-                _SHAPES.touch(found)
-            _last[1] = shape
-            _last[0] = shape = found
-    fields = shape.layout.unpack(data)
-    if fields[2::2] != shape.skeleton:
-        found = _cached(data)  # the previous frame's header and size, another skeleton
-        if found is None:
-            return _general(data)
-        shape = found
-        fields = shape.layout.unpack(data)
-    if fields[0] != _EHD_FORMAT_1:
-        return _general(data)
-    edts = fields[3::2]
-    values: tuple[Any, ...] | None = shape.ints.unpack(data)
-    plain = shape.all_ints and not shape.checked
-    if not plain or not shape.specials.isdisjoint(values):  # type: ignore[arg-type]
-        values = _typed_slowly(shape, edts, values)  # type: ignore[arg-type]
-        if values is None:
-            return _general(data)
-    seoj, deoj, esv = shape.head
-    return _tuple_new(
-        TypedFrame,
-        (fields[1], seoj, deoj, esv, shape.epcs, edts, values, (), (), (), (), shape.typed_class),
-    )
+    # A compiled shape hands a frame that is not quite its own to _one_pass itself.
+    return _BY_HEADER.get(data[4:14], _one_pass)(data)
 
 
-def _cached(data: bytes) -> _Shape | None:
-    """The cached shape of ``data``'s whole skeleton, now the most recently used; or None."""
-    key = _skeleton_key(data) if len(data) >= 12 else None
-    found = None if key is None else _SHAPES.get(key)
-    if found is not None:
-        _SHAPES.touch(found)
-        _use(found)
-    return found
-
-
-def _typed_slowly(
-    shape: _Shape, edts: tuple[bytes, ...], ints: tuple[int, ...]
-) -> tuple[Any, ...] | None:
-    """Values of a shape with special codes, checked ranges or non-integer EDTs.
-
-    ``None`` if one breaks its type (the general path then lists the error). A
-    range-checked integer is the raw value unless it is a special code (``None``) or
-    out of its range (breaks), then scaled: ``DataType.int_rule``, the integer decoder's own.
-    """
-    values: list[Any] = []
-    try:
-        for (index, _epc, _name, _unit, decode, special, bounds), edt in zip(
-            shape.plan, edts, strict=True
-        ):
-            if index < 0:
-                values.append(decode(edt))
-                continue
-            value = ints[index]
-            if bounds is None:
-                values.append(None if value in special else value)
-                continue
-            specials, low, high, allowed, divisor, factor = bounds
-            if value in specials:
-                values.append(specials[value])
-            elif (
-                (low is not None and value < low)
-                or (high is not None and value > high)
-                or (allowed is not None and value not in allowed)
-            ):
-                return None
-            elif divisor != 1:
-                values.append(value / divisor)
-            else:
-                values.append(value * factor)
-    except DecodeError:
-        return None
-    return tuple(values)
-
-
-#: Matches no frame (size -1): what ``_last`` holds before the first shape.
-_NO_SHAPE: Final = _Shape(
-    b"\xff" * 9, b"", 0, -1, struct.Struct(""), (), (), (), (), False, frozenset(),
-    struct.Struct(""), (), (), 0,
-)
-#: The shapes of the previous frame and of the one before, tried before the dictionaries.
-#: Hits here do not touch the LRU order (two shapes at most may outlive their eviction).
-_last: list[_Shape] = [_NO_SHAPE, _NO_SHAPE]
+#: Matches no frame (hands every one to the one-pass path): what ``_last`` holds before
+#: the first shape.
+_NO_SHAPE: Final = _Shape(b"", -1, (), _one_pass)
+#: The shape compiled last (for diagnostics and tests; decoding does not read it).
+_last: list[_Shape] = [_NO_SHAPE]

@@ -111,20 +111,37 @@ _TOTAL_INCREASING: Final = "total_increasing"
 SENSORS: Final[Mapping[str, SensorSpec]] = {
     spec.object_id: spec
     for spec in (
-        SensorSpec("instantaneous_power_w", "Instantaneous power", "power", _MEASUREMENT, "W",
-                   "E7"),
-        SensorSpec("instantaneous_current_r_a", "Current R phase", "current", _MEASUREMENT, "A",
-                   "E8"),
-        SensorSpec("instantaneous_current_t_a", "Current T phase", "current", _MEASUREMENT, "A",
-                   "E8"),
-        SensorSpec("energy_normal_kwh", "Energy consumed", "energy", _TOTAL_INCREASING, "kWh",
-                   "EA E2 EC"),
-        SensorSpec("energy_reverse_kwh", "Energy returned", "energy", _TOTAL_INCREASING, "kWh",
-                   "EB E4 EC"),
-        SensorSpec("energy_normal_1min_kwh", "Energy consumed (1 min)", "energy",
-                   _TOTAL_INCREASING, "kWh", "D0 EE"),
-        SensorSpec("energy_reverse_1min_kwh", "Energy returned (1 min)", "energy",
-                   _TOTAL_INCREASING, "kWh", "D0 EE"),
+        SensorSpec(
+            "instantaneous_power_w", "Instantaneous power", "power", _MEASUREMENT, "W", "E7"
+        ),
+        SensorSpec(
+            "instantaneous_current_r_a", "Current R phase", "current", _MEASUREMENT, "A", "E8"
+        ),
+        SensorSpec(
+            "instantaneous_current_t_a", "Current T phase", "current", _MEASUREMENT, "A", "E8"
+        ),
+        SensorSpec(
+            "energy_normal_kwh", "Energy consumed", "energy", _TOTAL_INCREASING, "kWh", "EA E2 EC"
+        ),
+        SensorSpec(
+            "energy_reverse_kwh", "Energy returned", "energy", _TOTAL_INCREASING, "kWh", "EB E4 EC"
+        ),
+        SensorSpec(
+            "energy_normal_1min_kwh",
+            "Energy consumed (1 min)",
+            "energy",
+            _TOTAL_INCREASING,
+            "kWh",
+            "D0 EE",
+        ),
+        SensorSpec(
+            "energy_reverse_1min_kwh",
+            "Energy returned (1 min)",
+            "energy",
+            _TOTAL_INCREASING,
+            "kWh",
+            "D0 EE",
+        ),
     )
 }
 
@@ -143,8 +160,10 @@ class DeviceInfo:
     def __post_init__(self) -> None:
         if not self.meter_id:
             raise ValueError("meter_id must not be empty")
-        for what, prefix in (("discovery_prefix", self.discovery_prefix),
-                             ("state_prefix", self.state_prefix)):
+        for what, prefix in (
+            ("discovery_prefix", self.discovery_prefix),
+            ("state_prefix", self.state_prefix),
+        ):
             if not prefix or any(c in prefix for c in "+#\0"):
                 raise ValueError(f"{what} must be a topic without wildcards, not {prefix!r}")
 
@@ -224,7 +243,11 @@ def history_topic(device: DeviceInfo, object_id: str) -> str:
 
 
 def state_message(
-    device: DeviceInfo, reading: StoredReading, quantity: str, value: float, *,
+    device: DeviceInfo,
+    reading: StoredReading,
+    quantity: str,
+    value: float,
+    *,
     history: bool = False,
 ) -> MqttMessage:
     """The message for one value of ``reading``: retained on the state topic, so a restarted
@@ -242,6 +265,8 @@ def state_message(
     )
     topic = (history_topic if history else state_topic)(device, spec.object_id)
     return MqttMessage(
-        topic, payload.encode(), retain=not history,
+        topic,
+        payload.encode(),
+        retain=not history,
         reading=(reading.stream, reading.reading_id),
     )

@@ -416,7 +416,9 @@ class MqttPublisher:
                 retry_at = self.core.connection_lost(loop.time())
                 _log.warning(
                     "MQTT broker %s: %s; retrying in %.1f s",
-                    self.target.display, exc, retry_at - loop.time(),
+                    self.target.display,
+                    exc,
+                    retry_at - loop.time(),
                 )
                 await self._sleep_until(retry_at)
         self.core.close()

@@ -5,22 +5,29 @@ float64 POSIX s, ``source`` string ``"host:port"``, ``datagram`` binary: one DLM
 wrapper PDU as received). Output: ``readings/``, ``events/`` and ``rejected/`` Parquet
 datasets in ``out_dir`` (schemas in :mod:`~smartmeter_proto.hes.batch_io`).
 
-How the job runs (:func:`decode_captures`):
+How the job runs (:func:`decode_captures`), as a plain task graph (no DataFrame shuffle):
 
-1. ``dask.dataframe.read_parquet`` reads the capture; each row gets a ``meter`` key, the
-   sender's system title read from the wrapper and general-glo-ciphering headers alone (no
-   key needed; None when the header does not parse or carries no 8-byte title).
-2. A hash shuffle on that key puts every row of one meter into one partition, whichever
-   file or collector it came from: replay validation needs the whole history of a meter in
-   one place. Title-less rows share one key and land in one partition, as rejected rows.
-3. Per partition (one task, pure Python, GIL-bound: run 1 thread per worker process), each
-   meter's rows are ordered by ``received_at`` (stable: ties keep capture order) and run
-   through :func:`decode_group`, which verifies, deciphers and decodes each datagram with
-   :func:`~smartmeter_proto.hes.push.open_push_datagram` and checks its invocation counter
-   with one :class:`~smartmeter_proto.aroute.security.InvocationCounters` per group.
+1. One *split* task per slice of the input (a file, or a run of its row groups when there
+   are fewer files than cluster threads) reads its rows with pyarrow and gives each one a
+   ``meter`` key: the sender's system title read in place from the wrapper and
+   general-glo-ciphering headers (bytes 10..17 when byte 8 is the 0xDB tag and byte 9 the
+   title length 8; any other layout goes through :func:`push_title`), None when there is
+   no 8-byte title. The key only decides where a row is decoded, never how.
+2. The task cuts its rows into ``partitions`` Arrow tables by a stable hash of the key
+   (CRC-32), so every row of one meter lands in one bucket, whichever file or collector it
+   came from: replay validation needs the whole history of a meter in one place. Title-less
+   rows share bucket 0, as rejected rows. Arrow tables travel between worker processes
+   as flat buffers (pickle protocol 5), far cheaper than object columns.
+3. One *decode* task per bucket (pure Python, GIL-bound: run 1 thread per worker process)
+   concatenates its pieces, orders each meter's rows by ``received_at`` (stable: ties keep
+   capture order) and runs them through :func:`decode_group`, which verifies, deciphers and
+   decodes each datagram with :func:`~smartmeter_proto.hes.push.open_push_datagram` and
+   checks its invocation counter with one
+   :class:`~smartmeter_proto.aroute.security.InvocationCounters` per group.
 4. The task writes its own ``part-NNNNN.parquet`` of each output (a single pass over the
-   data, no second shuffle) and returns its counts; :class:`BatchSummary` adds them up.
-   ``out_dir`` must therefore be a path every worker can write (local or shared disk).
+   data) and returns its counts; :class:`BatchSummary` adds them up. ``out_dir`` must
+   therefore be a path every worker can write (local or shared disk). The keys are
+   broadcast to every worker once, before the graph runs.
 
 Classification of a row (:class:`RejectReason`): ``malformed`` (the wrapper or ciphering
 header does not parse, no 8-byte sender title, or a verified push whose content does not
@@ -57,6 +64,7 @@ import importlib
 import math
 import os
 import time
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -78,6 +86,7 @@ from .batch_io import (
     clear_outputs,
     write_part,
 )
+from .parquet_store import PARTITIONING, READINGS_DIR
 from .push import MeterKeys, PowerEvent, ValueReading, open_push_datagram
 
 if TYPE_CHECKING:
@@ -91,12 +100,15 @@ __all__ = [
     "decode_captures",
     "decode_group",
     "decode_partition",
+    "meter_key",
     "push_title",
+    "read_store",
+    "split_capture",
 ]
 
 #: Invocation counters accepted below the highest one seen (see the module text).
 REPLAY_WINDOW: Final = 16
-#: Shuffle key column added to the capture rows (upper-case hex title, or None).
+#: Bucket key column added to the capture rows (the sender's system title, or None).
 METER: Final = "meter"
 _LAYER: Final = "hes-batch"
 #: Shuffle partitions per worker thread by default: meters hash unevenly into partitions and
@@ -106,6 +118,9 @@ _PARTS_PER_THREAD: Final = 4
 _GENERAL_GLO: Final = b"\xdb"
 #: data-notification in clear (IEC 62056-5-3 xDLMS tag 15): a push without protection.
 _DATA_NOTIFICATION: Final = b"\x0f"
+#: general-glo-ciphering tag then the system title's length (8): where a push's title sits,
+#: right after the 8-byte wrapper header (Green Book, DLMS UDP wrapper; IEC 62056-5-3).
+_GLO_TITLE_HEAD: Final = b"\xdb\x08"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -130,11 +145,6 @@ def push_title(datagram: object) -> bytes | None:
     return title if title is not None and len(title) == SYSTEM_TITLE_LENGTH else None
 
 
-def _meter_key(datagram: object) -> str | None:
-    title = push_title(datagram)
-    return None if title is None else title.hex().upper()
-
-
 @dataclass(slots=True)
 class GroupOutcome:
     """What :func:`decode_group` made of its rows, as rows of the three output schemas."""
@@ -146,21 +156,41 @@ class GroupOutcome:
     meters: set[str] = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
-        out = {"datagrams": len(self.readings) + len(self.events) + len(self.rejected)
-               + self.duplicates, READINGS: len(self.readings), EVENTS: len(self.events),
-               "duplicates": self.duplicates, "meters": len(self.meters)}
+        out = {
+            "datagrams": len(self.readings)
+            + len(self.events)
+            + len(self.rejected)
+            + self.duplicates,
+            READINGS: len(self.readings),
+            EVENTS: len(self.events),
+            "duplicates": self.duplicates,
+            "meters": len(self.meters),
+        }
         out.update(dict.fromkeys(RejectReason, 0))
         for row in self.rejected:
             out[row[3]] += 1
         return out
 
 
-def _reject(out: GroupOutcome, row: CaptureRow, title: bytes | None, reason: RejectReason,
-            message: str, error: DecodeError | None = None) -> None:
-    out.rejected.append((
-        row.received_at, row.source, None if title is None else title.hex().upper(),
-        str(reason), None if error is None else error.layer,
-        None if error is None else error.offset, message))
+def _reject(
+    out: GroupOutcome,
+    row: CaptureRow,
+    title: bytes | None,
+    reason: RejectReason,
+    message: str,
+    error: DecodeError | None = None,
+) -> None:
+    out.rejected.append(
+        (
+            row.received_at,
+            row.source,
+            None if title is None else title.hex().upper(),
+            str(reason),
+            None if error is None else error.layer,
+            None if error is None else error.offset,
+            message,
+        )
+    )
 
 
 def _in_int64(values: Iterable[int]) -> bool:
@@ -181,8 +211,9 @@ class _KeyLookup:
         return self.keys.get(title)
 
 
-def decode_group(rows: Iterable[CaptureRow], keys: Mapping[bytes, MeterKeys], *,
-                 window: int = REPLAY_WINDOW) -> GroupOutcome:
+def decode_group(
+    rows: Iterable[CaptureRow], keys: Mapping[bytes, MeterKeys], *, window: int = REPLAY_WINDOW
+) -> GroupOutcome:
     """Classify and decode ``rows`` in the order given (one meter's, by received_at).
 
     Rows of several meters may be mixed (counters are kept per title), but all rows of a
@@ -201,12 +232,22 @@ def decode_group(rows: Iterable[CaptureRow], keys: Mapping[bytes, MeterKeys], *,
             _reject(out, row, None, RejectReason.MALFORMED, str(exc), exc)
             continue
         if apdu[:1] == _DATA_NOTIFICATION:
-            _reject(out, row, None, RejectReason.FORGED,
-                    "unciphered data-notification: nothing proves its sender")
+            _reject(
+                out,
+                row,
+                None,
+                RejectReason.FORGED,
+                "unciphered data-notification: nothing proves its sender",
+            )
             continue
         if apdu[:1] != _GENERAL_GLO:  # an answer to a head-end request, captured alongside
-            _reject(out, row, None, RejectReason.NOT_A_PUSH,
-                    f"not a push: APDU tag 0x{apdu[0]:02X}" if apdu else "not a push: no APDU")
+            _reject(
+                out,
+                row,
+                None,
+                RejectReason.NOT_A_PUSH,
+                f"not a push: APDU tag 0x{apdu[0]:02X}" if apdu else "not a push: no APDU",
+            )
             continue
         try:  # the tag first (counters=None), the counter next: a tampered copy is "forged"
             opened = open_push_datagram(datagram, lookup, None)
@@ -219,8 +260,13 @@ def decode_group(rows: Iterable[CaptureRow], keys: Mapping[bytes, MeterKeys], *,
                 error = DecodeError(_LAYER, 0, "a push must carry its sender's system title")
                 _reject(out, row, None, RejectReason.MALFORMED, str(error), error)
             elif title not in keys:
-                _reject(out, row, title, RejectReason.UNKNOWN_METER,
-                        f"unknown meter {title.hex().upper()}")
+                _reject(
+                    out,
+                    row,
+                    title,
+                    RejectReason.UNKNOWN_METER,
+                    f"unknown meter {title.hex().upper()}",
+                )
             else:
                 _reject(out, row, title, RejectReason.FORGED, str(exc))
             continue
@@ -233,8 +279,13 @@ def decode_group(rows: Iterable[CaptureRow], keys: Mapping[bytes, MeterKeys], *,
     return out
 
 
-def _record(out: GroupOutcome, row: CaptureRow, ic: int, record: ValueReading | PowerEvent,
-            seen: set[tuple[Any, ...]]) -> None:
+def _record(
+    out: GroupOutcome,
+    row: CaptureRow,
+    ic: int,
+    record: ValueReading | PowerEvent,
+    seen: set[tuple[Any, ...]],
+) -> None:
     title = record.system_title.hex().upper()
     if isinstance(record, ValueReading):
         if not _in_int64((record.period_end, *record.values)):
@@ -246,8 +297,17 @@ def _record(out: GroupOutcome, row: CaptureRow, ic: int, record: ValueReading | 
             out.duplicates += 1
             return
         seen.add(key)
-        out.readings.append((title, record.period, record.period_end, list(record.values), ic,
-                             row.received_at, row.received_at - record.period_end))
+        out.readings.append(
+            (
+                title,
+                record.period,
+                record.period_end,
+                list(record.values),
+                ic,
+                row.received_at,
+                row.received_at - record.period_end,
+            )
+        )
     else:
         if not _in_int64((record.at,)):
             error = DecodeError(_LAYER, 0, "an event time does not fit in int64")
@@ -262,26 +322,82 @@ def _record(out: GroupOutcome, row: CaptureRow, ic: int, record: ValueReading | 
     out.meters.add(title)
 
 
+def meter_key(datagram: object) -> bytes | None:
+    """The key a capture row is bucketed on: :func:`push_title`, read in place when the
+    datagram has the usual layout (module text, step 1). Equal to :func:`push_title`
+    whenever that gives a title, so a meter's rows always share a key."""
+    if isinstance(datagram, bytes) and datagram[8:10] == _GLO_TITLE_HEAD and len(datagram) >= 18:
+        return datagram[10:18]
+    return push_title(datagram)
+
+
+def _bucket_of(title: bytes | None, buckets: int) -> int:
+    """A stable bucket (the same in every process, unlike ``hash``): CRC-32 of the title."""
+    return 0 if title is None else zlib.crc32(title) % buckets
+
+
+def split_capture(path: str, row_groups: Sequence[int] | None, buckets: int) -> tuple[Any, ...]:
+    """One split task (module text): ``row_groups`` of the capture file at ``path`` (None:
+    all) as ``buckets`` Arrow tables with the ``meter`` key column, a meter in one only."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    source = pq.ParquetFile(path)
+    table = (
+        source.read(columns=list(CAPTURE_COLUMNS))
+        if row_groups is None
+        else source.read_row_groups(list(row_groups), columns=list(CAPTURE_COLUMNS))
+    )
+    keys = [meter_key(d) for d in table.column(DATAGRAM).to_pylist()]
+    table = table.append_column(METER, pa.array(keys, pa.binary()))
+    cache: dict[bytes | None, int] = {}
+    members: list[list[int]] = [[] for _ in range(buckets)]
+    for i, key in enumerate(keys):
+        bucket = cache.get(key)
+        if bucket is None:
+            bucket = cache[key] = _bucket_of(key, buckets)
+        members[bucket].append(i)
+    return tuple(table.take(pa.array(rows, pa.int64())) for rows in members)
+
+
 def _column(frame: Any, name: str) -> list[Any]:
-    """A pandas column as Python objects, missing values as None."""
+    """A column of an Arrow table (or a pandas frame) as Python objects, missing as None."""
+    if hasattr(frame, "column_names"):
+        return list(frame.column(name).to_pylist())
     series = frame[name]
     present = series.notna().tolist()
-    return [v if ok else None for v, ok in zip(series.astype(object).tolist(), present,
-                                                strict=True)]
+    return [
+        v if ok else None for v, ok in zip(series.astype(object).tolist(), present, strict=True)
+    ]
 
 
-def decode_partition(frame: Any, keys: Mapping[bytes, MeterKeys], out_dir: str, index: int,
-                     window: int = REPLAY_WINDOW) -> dict[str, int]:
-    """One job task: decode a pandas partition meter by meter, write its three parts."""
+def _columns(frame: Any) -> list[str]:
+    return list(frame.column_names if hasattr(frame, "column_names") else frame.columns)
+
+
+def decode_partition(
+    frame: Any,
+    keys: Mapping[bytes, MeterKeys],
+    out_dir: str,
+    index: int,
+    window: int = REPLAY_WINDOW,
+) -> dict[str, int]:
+    """One decode task: decode a partition (an Arrow table or a pandas frame of capture
+    rows, with or without the ``meter`` column) meter by meter, write its three parts."""
     received = [float("nan") if v is None else float(v) for v in _column(frame, RECEIVED_AT)]
-    rows = [CaptureRow(r, s, d if isinstance(d, bytes) else b"")
-            for r, s, d in zip(received, _column(frame, SOURCE), _column(frame, DATAGRAM),
-                               strict=True)]
-    meters = _column(frame, METER) if METER in frame.columns else [None] * len(rows)
+    rows = [
+        CaptureRow(r, s, d if isinstance(d, bytes) else b"")
+        for r, s, d in zip(received, _column(frame, SOURCE), _column(frame, DATAGRAM), strict=True)
+    ]
+    meters = (
+        _column(frame, METER)
+        if METER in _columns(frame)
+        else [meter_key(row.datagram) for row in rows]
+    )
     # Per meter (title-less rows last), then received_at (NaN last: a total order); sorted()
     # is stable, so ties keep capture order.
     when = [r if r == r else math.inf for r in received]
-    order = sorted(range(len(rows)), key=lambda i: (meters[i] is None, meters[i] or "", when[i]))
+    order = sorted(range(len(rows)), key=lambda i: (meters[i] is None, meters[i] or b"", when[i]))
     total = GroupOutcome()
     for _, members in groupby(order, key=lambda i: meters[i]):
         part = decode_group((rows[i] for i in members), keys, window=window)
@@ -296,11 +412,13 @@ def decode_partition(frame: Any, keys: Mapping[bytes, MeterKeys], out_dir: str, 
     return total.counts()
 
 
-def _with_meter_key(frame: Any) -> Any:
-    import pandas as pd  # type: ignore[import-untyped]
+def _decode_bucket(
+    pieces: Sequence[Any], keys: Mapping[bytes, MeterKeys], out_dir: str, index: int, window: int
+) -> dict[str, int]:
+    """One decode task over the pieces of bucket ``index`` from every split task."""
+    import pyarrow as pa
 
-    keys = [_meter_key(d) for d in frame[DATAGRAM].tolist()]
-    return frame.assign(**{METER: pd.Series(keys, index=frame.index, dtype=object)})
+    return decode_partition(pa.concat_tables(pieces), keys, out_dir, index, window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +440,7 @@ class BatchSummary:
 
     @property
     def rejected(self) -> int:
-        return (self.malformed + self.unknown_meter + self.forged + self.replayed
-                + self.not_a_push)
+        return self.malformed + self.unknown_meter + self.forged + self.replayed + self.not_a_push
 
     @property
     def datagrams_per_s(self) -> float:
@@ -336,6 +453,23 @@ def _paths(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) ->
     return [os.fspath(p) for p in inputs]
 
 
+def _slices(paths: Sequence[str], wanted: int) -> list[tuple[str, list[int] | None]]:
+    """(file, row groups) split units: whole files, or runs of row groups when there are
+    fewer files than ``wanted`` tasks."""
+    import pyarrow.parquet as pq
+
+    per_file = -(-wanted // max(len(paths), 1))
+    units: list[tuple[str, list[int] | None]] = []
+    for path in paths:
+        groups = pq.ParquetFile(path).metadata.num_row_groups
+        if per_file <= 1 or groups <= 1:
+            units.append((path, None))
+            continue
+        step = -(-groups // min(per_file, groups))
+        units += [(path, list(range(g, min(g + step, groups)))) for g in range(0, groups, step)]
+    return units
+
+
 def decode_captures(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     keys: Mapping[bytes, MeterKeys],
@@ -345,18 +479,16 @@ def decode_captures(
     n_workers: int = 2,
     partitions: int | None = None,
     window: int = REPLAY_WINDOW,
-    shuffle_method: str = "tasks",
     timeout: float | None = None,
 ) -> BatchSummary:
     """Decode capture Parquet file(s) into ``out_dir`` on a Dask cluster (module text).
 
     ``client``: a connected :class:`distributed.Client` (any cluster whose workers can import
     this package and write ``out_dir``); None starts a LocalCluster of ``n_workers``
-    processes with one thread each, closed at the end. ``partitions``: shuffle output
-    partitions (default: input partitions or 4 per cluster thread, whichever is
-    more). ``timeout`` (s) bounds the wait for the decode tasks (TimeoutError).
+    processes with one thread each, closed at the end. ``partitions``: decode tasks (default:
+    4 per cluster thread). ``timeout`` (s) bounds the wait for the decode tasks
+    (TimeoutError).
     """
-    import dask.dataframe as dd
     from dask.delayed import delayed
 
     dist = importlib.import_module("distributed")  # partly typed: used as Any
@@ -365,20 +497,22 @@ def decode_captures(
     clear_outputs(out)
     owned: tuple[Any, Any] | None = None
     if client is None:
-        cluster = dist.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=None)
+        cluster = dist.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         owned = (dist.Client(cluster), cluster)
     cl: Any = client if owned is None else owned[0]
     try:
-        frame = dd.read_parquet(_paths(inputs), columns=list(CAPTURE_COLUMNS))
-        keyed = frame.map_partitions(_with_meter_key, meta=_keyed_meta(frame))
         threads = sum(cl.nthreads().values()) or 1
-        n_parts = partitions or max(frame.npartitions, _PARTS_PER_THREAD * threads)
-        grouped = keyed.shuffle(on=METER, npartitions=n_parts, shuffle_method=shuffle_method)
+        n_parts = partitions or _PARTS_PER_THREAD * threads
         # One object on every worker (a bare dict would be scattered as one datum per key).
         shared = cl.scatter([dict(keys)], broadcast=True, hash=False)[0]
-        tasks = [delayed(decode_partition)(part, shared, out, i, window)
-                 for i, part in enumerate(grouped.to_delayed())]
+        split = delayed(split_capture, nout=n_parts, pure=True)
+        pieces = [split(path, groups, n_parts) for path, groups in _slices(_paths(inputs), threads)]
+        tasks = [
+            delayed(_decode_bucket, pure=True)([p[i] for p in pieces], shared, out, i, window)
+            for i in range(n_parts)
+        ]
         futures = cl.compute(tasks)
         try:
             dist.wait(futures, timeout=timeout)
@@ -391,17 +525,28 @@ def decode_captures(
             owned[1].close()
     totals = {name: sum(r[name] for r in results) for name in results[0]} if results else {}
     return BatchSummary(
-        datagrams=totals.get("datagrams", 0), readings=totals.get(READINGS, 0),
-        events=totals.get(EVENTS, 0), duplicates=totals.get("duplicates", 0),
+        datagrams=totals.get("datagrams", 0),
+        readings=totals.get(READINGS, 0),
+        events=totals.get(EVENTS, 0),
+        duplicates=totals.get("duplicates", 0),
         malformed=totals.get(RejectReason.MALFORMED, 0),
         unknown_meter=totals.get(RejectReason.UNKNOWN_METER, 0),
-        forged=totals.get(RejectReason.FORGED, 0), replayed=totals.get(RejectReason.REPLAYED, 0),
+        forged=totals.get(RejectReason.FORGED, 0),
+        replayed=totals.get(RejectReason.REPLAYED, 0),
         not_a_push=totals.get(RejectReason.NOT_A_PUSH, 0),
-        meters=totals.get("meters", 0), partitions=len(results),
-        elapsed_s=time.perf_counter() - started)
+        meters=totals.get("meters", 0),
+        partitions=len(results),
+        elapsed_s=time.perf_counter() - started,
+    )
 
 
-def _keyed_meta(frame: Any) -> Any:
-    import pandas as pd
+def read_store(folder: str | os.PathLike[str]) -> Any:
+    """The readings of a :class:`~smartmeter_proto.hes.parquet_store.ParquetStore` folder as
+    a ``dask.dataframe`` (columns of :data:`~.parquet_store.READINGS_SCHEMA` plus the
+    ``date`` and ``hour`` partition columns): the same analysis code reads the collector's
+    store and the output of :func:`decode_captures`."""
+    import dask.dataframe as dd
 
-    return frame._meta.assign(**{METER: pd.Series([], dtype=object)})
+    return dd.read_parquet(
+        os.path.join(os.fspath(folder), READINGS_DIR), dataset={"partitioning": PARTITIONING}
+    )

@@ -45,11 +45,13 @@ RECEIVED_AT: Final = "received_at"
 SOURCE: Final = "source"
 DATAGRAM: Final = "datagram"
 CAPTURE_COLUMNS: Final = (RECEIVED_AT, SOURCE, DATAGRAM)
-CAPTURE_SCHEMA: Final = pa.schema([
-    pa.field(RECEIVED_AT, pa.float64(), nullable=False),
-    pa.field(SOURCE, pa.string()),
-    pa.field(DATAGRAM, pa.binary()),
-])
+CAPTURE_SCHEMA: Final = pa.schema(
+    [
+        pa.field(RECEIVED_AT, pa.float64(), nullable=False),
+        pa.field(SOURCE, pa.string()),
+        pa.field(DATAGRAM, pa.binary()),
+    ]
+)
 
 READINGS: Final = "readings"
 EVENTS: Final = "events"
@@ -58,34 +60,40 @@ OUTPUTS: Final = (READINGS, EVENTS, REJECTED)
 
 #: period (s) and period_end (POSIX s) of :class:`~smartmeter_proto.hes.push.ValueReading`;
 #: latency_s = received_at - period_end.
-READINGS_SCHEMA: Final = pa.schema([
-    pa.field("system_title", pa.string(), nullable=False),
-    pa.field("period", pa.int32(), nullable=False),
-    pa.field("period_end", pa.int64(), nullable=False),
-    pa.field("values", pa.list_(pa.int64()), nullable=False),
-    pa.field("invocation_counter", pa.int64(), nullable=False),
-    pa.field("received_at", pa.float64(), nullable=False),
-    pa.field("latency_s", pa.float64(), nullable=False),
-])
+READINGS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("system_title", pa.string(), nullable=False),
+        pa.field("period", pa.int32(), nullable=False),
+        pa.field("period_end", pa.int64(), nullable=False),
+        pa.field("values", pa.list_(pa.int64()), nullable=False),
+        pa.field("invocation_counter", pa.int64(), nullable=False),
+        pa.field("received_at", pa.float64(), nullable=False),
+        pa.field("latency_s", pa.float64(), nullable=False),
+    ]
+)
 #: kind is the :class:`~smartmeter_proto.hes.push.PowerEventKind` name; at in POSIX s.
-EVENTS_SCHEMA: Final = pa.schema([
-    pa.field("system_title", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("at", pa.int64(), nullable=False),
-    pa.field("invocation_counter", pa.int64(), nullable=False),
-    pa.field("received_at", pa.float64(), nullable=False),
-])
+EVENTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("system_title", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("at", pa.int64(), nullable=False),
+        pa.field("invocation_counter", pa.int64(), nullable=False),
+        pa.field("received_at", pa.float64(), nullable=False),
+    ]
+)
 #: reason: malformed / unknown_meter / forged / replayed; layer and offset only for
 #: malformed rows (the DecodeError's); message never holds key material.
-REJECTED_SCHEMA: Final = pa.schema([
-    pa.field("received_at", pa.float64(), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("system_title", pa.string()),
-    pa.field("reason", pa.string(), nullable=False),
-    pa.field("layer", pa.string()),
-    pa.field("offset", pa.int64()),
-    pa.field("message", pa.string(), nullable=False),
-])
+REJECTED_SCHEMA: Final = pa.schema(
+    [
+        pa.field("received_at", pa.float64(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("system_title", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("layer", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("message", pa.string(), nullable=False),
+    ]
+)
 _SCHEMAS: Final = {READINGS: READINGS_SCHEMA, EVENTS: EVENTS_SCHEMA, REJECTED: REJECTED_SCHEMA}
 _PART_PREFIX: Final = "part-"
 
@@ -98,8 +106,12 @@ class CaptureRow(NamedTuple):
     datagram: bytes
 
 
-def write_capture(path: str | os.PathLike[str], rows: Iterable[CaptureRow | tuple[Any, ...]],
-                  *, row_group_size: int | None = None) -> int:
+def write_capture(
+    path: str | os.PathLike[str],
+    rows: Iterable[CaptureRow | tuple[Any, ...]],
+    *,
+    row_group_size: int | None = None,
+) -> int:
     """Write ``rows`` (received_at, source, datagram) as a capture Parquet file; row count."""
     received: list[float] = []
     sources: list[str | None] = []
@@ -109,8 +121,13 @@ def write_capture(path: str | os.PathLike[str], rows: Iterable[CaptureRow | tupl
         sources.append(None if source is None else str(source))
         datagrams.append(bytes(datagram))
     table = pa.Table.from_arrays(
-        [pa.array(received, pa.float64()), pa.array(sources, pa.string()),
-         pa.array(datagrams, pa.binary())], schema=CAPTURE_SCHEMA)
+        [
+            pa.array(received, pa.float64()),
+            pa.array(sources, pa.string()),
+            pa.array(datagrams, pa.binary()),
+        ],
+        schema=CAPTURE_SCHEMA,
+    )
     pq.write_table(table, os.fspath(path), row_group_size=row_group_size)
     return len(received)
 

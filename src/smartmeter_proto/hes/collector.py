@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import struct
 from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
@@ -62,20 +63,27 @@ from typing import Final
 
 from ..aroute import wrapper
 from ..aroute.axdr import Data, DataType
-from ..aroute.keys import replay_counters
-from ..aroute.security import InvocationCounters, decode_ciphered
+from ..aroute.keys import replay_namespace
+from ..aroute.security import (
+    CipheredFields,
+    InvocationCounters,
+    split_ciphered,
+    unprotect_fields,
+)
 from ..errors import AuthError, DecodeError
 from ..security_state import SendCounter
 from .push import (
     PERIOD_5MIN,
     PERIOD_30MIN,
+    POWER_EVENT,
     MeterKeys,
-    OpenedPush,
     PowerEvent,
     PowerEventKind,
+    PushRecord,
     ValueReading,
-    open_push_from,
+    open_push_fields,
     posix_of,
+    read_notification,
     readings_from_rows,
 )
 from .sessions import KEY_TRANSFER, LOG_PERIOD, MeterSession, Outcome, Read, SessionResult
@@ -84,6 +92,11 @@ from .storage import VIA_BACKFILL, VIA_LOG, VIA_PUSH, Store
 __all__ = ["Collector", "CollectorConfig", "CollectorStats", "MeterInfo"]
 
 _GENERAL_GLO: Final = 0xDB
+#: Green Book wrapper header (version, source wPort, destination wPort, length), read in
+#: place for a push; anything it does not accept goes through wrapper.decode.
+_WRAPPER_HEADER: Final = struct.Struct(">HHHH")
+_WRAPPER_HEADER_SIZE: Final = _WRAPPER_HEADER.size
+_WRAPPER_VERSION: Final = wrapper.WRAPPER_VERSION
 _CLIENT_WPORT: Final = int(wrapper.WPort.CLIENT_MANAGEMENT_PROCESS)
 _SERVER_WPORT: Final = wrapper.MANAGEMENT_LOGICAL_DEVICE
 #: How far back the power event log is read when a restoration arrives without a Last Gasp.
@@ -91,7 +104,7 @@ _LOG_LOOKBACK: Final = 2 * 86_400
 _POWER_CODES: Final = frozenset(int(k) for k in PowerEventKind)
 #: The head end's one invocation counter, for all the keys it ciphers under, in the store's
 #: ``security_state`` table (:mod:`smartmeter_proto.security_state`). The replay floors
-#: there are named by :func:`~smartmeter_proto.aroute.keys.replay_counters` (per key).
+#: there are named by :func:`~smartmeter_proto.aroute.keys.replay_namespace` (per key).
 _COUNTER_NAME: Final = "dlms/{title}/ic"
 #: Names of the collector's cursors in the store's ``collector_state`` table.
 _CHECK_STATE: Final = "check:{period}"
@@ -123,6 +136,9 @@ class CollectorConfig:
     #: How long pushes under a meter's previous keys are still accepted after a re-key (s).
     rekey_grace: float = 3600.0
     capture: bool = False
+    #: Read pushes through compiled notification layouts (hes.push); False reads every
+    #: push through the general decoder, the reference the compiled path is tested against.
+    compiled_layouts: bool = True
 
 
 @dataclass(slots=True)
@@ -224,8 +240,9 @@ class _Meter:
         if last < first:
             return
         old = self.wanted.get(period)
-        self.wanted[period] = (first, last) if old is None else (min(old[0], first),
-                                                                 max(old[1], last))
+        self.wanted[period] = (
+            (first, last) if old is None else (min(old[0], first), max(old[1], last))
+        )
 
 
 class Collector:
@@ -237,16 +254,24 @@ class Collector:
     the simulated time the collector starts at (POSIX s).
     """
 
-    def __init__(self, meters: Iterable[MeterInfo], store: Store, *, system_title: bytes,
-                 start: float, config: CollectorConfig | None = None,
-                 invocation_counter: SendCounter | None = None) -> None:
+    def __init__(
+        self,
+        meters: Iterable[MeterInfo],
+        store: Store,
+        *,
+        system_title: bytes,
+        start: float,
+        config: CollectorConfig | None = None,
+        invocation_counter: SendCounter | None = None,
+    ) -> None:
         self.config = config or CollectorConfig()
         self.store = store
         self.system_title = bytes(system_title)
         self.stats = CollectorStats()
         state = store.security_state
         self.invocation_counter = invocation_counter or SendCounter(
-            state, _COUNTER_NAME.format(title=self.system_title.hex()))
+            state, _COUNTER_NAME.format(title=self.system_title.hex())
+        )
         self._saved = _Saved(store)
         self._meters: dict[bytes, _Meter] = {}
         self._by_address: dict[Hashable, _Meter] = {}
@@ -266,15 +291,18 @@ class Collector:
         self.captured: list[tuple[float, str, bytes]] = []
         for info in meters:
             self.add_meter(info, start)
-        store.add_meters((m.info.system_title, m.info.five_min, m.info.realtime)
-                         for m in self._meters.values())
+        store.add_meters(
+            (m.info.system_title, m.info.five_min, m.info.realtime) for m in self._meters.values()
+        )
 
     def add_meter(self, info: MeterInfo, start: float) -> None:
         """Provision one more meter (its store row is written by the caller, see __init__);
         what the store knows of it (a previous collector's work) is restored."""
         if info.system_title == self.system_title:
-            raise ValueError("a meter's system title must differ from the head end's "
-                             "(the GCM IV starts with the sender's system title)")
+            raise ValueError(
+                "a meter's system title must differ from the head end's "
+                "(the GCM IV starts with the sender's system title)"
+            )
         meter = _Meter(info, start)
         self._restore(meter)
         self._meters[info.system_title] = meter
@@ -307,10 +335,10 @@ class Collector:
         self._enqueue(meter)
 
     def _slot(self, keys: MeterKeys) -> _KeySlot:
-        # durable=False: a floor commits with the readings it protects (commit())
-        return _KeySlot(keys, replay_counters(self.store.security_state, self.system_title,
-                                              keys.ek, window=self.config.replay_window,
-                                              durable=False))
+        # the replay window of keys.replay_counters on floors that commit with the readings
+        # they protect (commit())
+        floors = self.store.replay_floors(replay_namespace(self.system_title, keys.ek))
+        return _KeySlot(keys, InvocationCounters(self.config.replay_window, floors=floors))
 
     def _drop(self, reason: str) -> None:
         self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
@@ -322,6 +350,12 @@ class Collector:
         self.stats.datagrams += 1
         if self.config.capture:
             self.captured.append((now, f"{source}", bytes(data)))
+        size = len(data)
+        if size > _WRAPPER_HEADER_SIZE and data[_WRAPPER_HEADER_SIZE] == _GENERAL_GLO:
+            version, _, _, length = _WRAPPER_HEADER.unpack_from(data)
+            if version == _WRAPPER_VERSION and length == size - _WRAPPER_HEADER_SIZE:
+                self._push(data[_WRAPPER_HEADER_SIZE:], now)  # what wrapper.decode gives
+                return
         try:
             frame = wrapper.decode(data)
         except DecodeError:
@@ -340,47 +374,57 @@ class Collector:
         meter.session.receive(apdu, now)
         client = meter.session.client
         after = (client.stats.malformed, client.stats.auth_failed, client.stats.unexpected)
-        for reason, old, new in zip(("malformed", "forged", "unsolicited"), before, after,
-                                    strict=True):
+        for reason, old, new in zip(
+            ("malformed", "forged", "unsolicited"), before, after, strict=True
+        ):
             for _ in range(new - old):
                 self._drop(reason)
         self._after_session(meter, now)
 
-    def _open_with(self, meter: _Meter, apdu: bytes, title: bytes,
-                   now: float) -> tuple[OpenedPush, _KeySlot]:
-        """Verify ``apdu`` under the meter's keys, else under its previous keys while their
-        grace lasts, else under keys being transferred (a push under them proves the meter
-        took them); AuthError when none verifies."""
-        try:
-            return open_push_from(apdu, title, meter.keys.keys, None), meter.keys
-        except AuthError:
-            previous = meter.previous
-            if previous is not None and now <= previous.until:
-                try:
-                    return open_push_from(apdu, title, previous.keys, None), previous
-                except AuthError:
-                    pass
-            if meter.transferring is None:
-                raise
-            opened = open_push_from(apdu, title, meter.transferring, None)
-            self._promote(meter, meter.transferring, now)
-            return opened, meter.keys
+    def _open_under_other_keys(
+        self, meter: _Meter, fields: CipheredFields, now: float
+    ) -> tuple[PushRecord, _KeySlot]:
+        """A push that did not open under the meter's keys: under its previous keys while
+        their grace lasts, else under keys being transferred (a push under them proves the
+        meter took them); AuthError when none verifies."""
+        compiled = self.config.compiled_layouts
+        previous = meter.previous
+        if previous is not None and now <= previous.until:
+            try:
+                return open_push_fields(fields, previous.keys, compiled=compiled), previous
+            except AuthError:
+                pass
+        if meter.transferring is None:
+            raise AuthError("hes collector: the push verifies under none of the meter's keys")
+        opened = open_push_fields(fields, meter.transferring, compiled=compiled)
+        self._promote(meter, meter.transferring, now)
+        return opened, meter.keys
 
     def _push(self, apdu: bytes, now: float) -> None:
+        """One push, in one pass: the header split once, the record stored as plain values."""
         try:
-            header = decode_ciphered(apdu)
+            fields = split_ciphered(apdu)
         except DecodeError:
             self._drop("malformed")
             return
-        title = header.system_title or b""
+        title = fields.system_title or b""
         meter = self._meters.get(title)
         if meter is None:
             self._drop("unknown_meter")
             return
         # The tag first, then the counter (as hes.batch does): a tampered copy of an earlier
         # push is forged, a genuine copy replayed; only verified counters are recorded.
+        slot = meter.keys
+        keys = slot.keys
         try:
-            opened, slot = self._open_with(meter, apdu, title, now)
+            try:  # open_push_fields under the meter's keys, one call level less
+                record = read_notification(
+                    unprotect_fields(fields, ek=keys.ek, ak=keys.ak),
+                    title,
+                    compiled=self.config.compiled_layouts,
+                )
+            except AuthError:
+                record, slot = self._open_under_other_keys(meter, fields, now)
         except DecodeError:
             self._drop("malformed")
             return
@@ -388,27 +432,34 @@ class Collector:
             self._drop("forged")
             return
         try:  # at or below the stored floor: accepted before a restart
-            slot.window.accept(title, opened.invocation_counter)
+            slot.window.accept(title, fields.invocation_counter)
         except AuthError:
             self._drop("replayed")
             return
-        if opened.sent_at is not None:
-            drift = opened.sent_at - now
+        sent_at, period, at, values = record
+        if sent_at is not None:
+            drift = sent_at - now
             if abs(drift) > abs(meter.max_drift):
                 meter.max_drift = drift
-        record = opened.record
-        if isinstance(record, ValueReading):
-            if record.period not in meter.mark:
-                self._drop("unexpected_period")
-                return
-            self.stats.pushes += 1
-            if meter.in_outage:
-                self._back_without_restoration(meter, now)
-            self._store_reading(meter, record, now, VIA_PUSH)
-            self.stats.readings_pushed += 1
-        else:
-            self.stats.pushes += 1
-            self._power_event(meter, record, now, VIA_PUSH)
+        stats = self.stats
+        if period == POWER_EVENT:
+            stats.pushes += 1
+            self._power_event(
+                meter, PowerEvent(title, PowerEventKind(values[0]), at), now, VIA_PUSH
+            )
+            return
+        mark = meter.mark.get(period)
+        if mark is None:
+            self._drop("unexpected_period")
+            return
+        stats.pushes += 1
+        if meter.in_outage:
+            self._back_without_restoration(meter, now)
+            mark = meter.mark[period]
+        if at > mark and at not in meter.settled[period]:  # else a copy: first arrival wins
+            self.store.add_reading_values(title, period, at, now, VIA_PUSH, values)
+            meter.settle(period, at)
+        stats.readings_pushed += 1
 
     def _store_reading(self, meter: _Meter, reading: ValueReading, now: float, via: int) -> None:
         if meter.is_settled(reading.period, reading.period_end):
@@ -481,8 +532,11 @@ class Collector:
 
     # ------------------------------------------------------------------ back-fill
     def _enqueue(self, meter: _Meter) -> None:
-        if not meter.queued and (meter.wanted or meter.new_keys is not None) \
-                and meter.info.system_title not in self._active:
+        if (
+            not meter.queued
+            and (meter.wanted or meter.new_keys is not None)
+            and meter.info.system_title not in self._active
+        ):
             meter.queued = True
             self._waiting.append(meter)
 
@@ -507,9 +561,13 @@ class Collector:
     def _open(self, meter: _Meter, now: float) -> None:
         if meter.session is None:
             meter.session = MeterSession(
-                client_title=self.system_title, server_title=meter.info.system_title,
-                keys=meter.keys.keys, invocation_counter=self.invocation_counter,
-                timeout=self.config.request_timeout, retries=self.config.request_retries)
+                client_title=self.system_title,
+                server_title=meter.info.system_title,
+                keys=meter.keys.keys,
+                invocation_counter=self.invocation_counter,
+                timeout=self.config.request_timeout,
+                retries=self.config.request_retries,
+            )
         reads = [Read(p, first, last) for p, (first, last) in sorted(meter.wanted.items())]
         meter.wanted = {}
         if meter.new_keys is not None:  # the key transfer first, the reads under new keys
@@ -639,9 +697,11 @@ class Collector:
 
     # ------------------------------------------------------------------ timers
     def next_deadline(self) -> float | None:
-        times = [self._check[PERIOD_30MIN] + self.config.grace_30min,
-                 self._check[PERIOD_5MIN] + self.config.grace_5min,
-                 self._next_pull]
+        times = [
+            self._check[PERIOD_30MIN] + self.config.grace_30min,
+            self._check[PERIOD_5MIN] + self.config.grace_5min,
+            self._next_pull,
+        ]
         if self._retry:
             times.append(self._retry[0][0])
         for title in self._active:
@@ -683,8 +743,11 @@ class Collector:
                     first = meter.mark[period] + period  # the oldest unsettled value
                     if first > at:
                         continue
-                    if meter.in_outage and meter.last_gasp_at is not None \
-                            and first > meter.last_gasp_at:
+                    if (
+                        meter.in_outage
+                        and meter.last_gasp_at is not None
+                        and first > meter.last_gasp_at
+                    ):
                         continue  # captured nothing without power
                     meter.want(period, first, at)
                     self._enqueue(meter)
@@ -730,8 +793,11 @@ class _Saved:
 
 def _events_from_log(rows: Data, title: bytes) -> list[PowerEvent]:
     """The power failures and restorations in power event log rows (clock, event code)."""
-    if not isinstance(rows, Data) or rows.type != DataType.ARRAY \
-            or not isinstance(rows.value, tuple):
+    if (
+        not isinstance(rows, Data)
+        or rows.type != DataType.ARRAY
+        or not isinstance(rows.value, tuple)
+    ):
         raise DecodeError("hes-collector", 0, "the power event log is an array")
     out: list[PowerEvent] = []
     for i, row in enumerate(rows.value):

@@ -1,7 +1,8 @@
 """Service-level report of a collection run, computed from the store alone.
 
-Every figure comes from the SQLite tables the collector wrote (:mod:`.storage`), not from
-counters of what was sent: the expected values are every capture time of the window
+Every figure comes from what the collector stored (:mod:`.storage`, or
+:mod:`.parquet_store` with the readings in Parquet, read through the same methods), not
+from counters of what was sent: the expected values are every capture time of the window
 ``(t0, end]`` per meter and class, less those inside an outage the store knows of (a Last
 Gasp, or a failure read from the meter's power event log, up to the restoration: a meter
 without power captures nothing). Targets (METI/ANRE next-generation smart meter
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from .push import PERIOD_5MIN, PERIOD_30MIN, PowerEventKind
 from .storage import VIA_PUSH, Store
 
-__all__ = ["Level", "ServiceReport", "service_report"]
+__all__ = ["Level", "ServiceReport", "received_times", "service_report"]
 
 PRELIMINARY_S: Final = 3600
 REALTIME_S: Final = 600
@@ -69,12 +71,13 @@ class ServiceReport:
 
     def table(self) -> list[str]:
         """The report as text lines."""
-        lines = [f"{'service level':<44} {'met':>9} {'expected':>9} {'rate':>9} "
-                 f"{'target':>8}  ok"]
+        lines = [f"{'service level':<44} {'met':>9} {'expected':>9} {'rate':>9} {'target':>8}  ok"]
         for level in self.levels:
-            lines.append(f"{level.name:<44} {level.met:>9} {level.expected:>9} "
-                         f"{level.rate:>9.4%} {level.target:>8.1%}  "
-                         f"{'yes' if level.ok else 'NO'}")
+            lines.append(
+                f"{level.name:<44} {level.met:>9} {level.expected:>9} "
+                f"{level.rate:>9.4%} {level.target:>8.1%}  "
+                f"{'yes' if level.ok else 'NO'}"
+            )
         injected = "?" if self.outages_injected is None else str(self.outages_injected)
         lines += [
             f"{'readings lost (30-min / 5-min)':<44} {self.lost_30min:>9} {self.lost_5min:>9}",
@@ -88,11 +91,18 @@ class ServiceReport:
         return lines
 
 
-def _outages(store: Store) -> dict[bytes, list[tuple[float, float]]]:
+def received_times(store: Store, t0: float, end: float) -> Iterable[tuple[bytes, int, int, float]]:
+    """(system title, period, period end, received_at) of every stored reading with
+    ``t0 < period_end <= end``, from whichever store holds them."""
+    return store.received_times(t0, end)
+
+
+def _outages(
+    events_by_time: Iterable[tuple[bytes, int, int, int]],
+) -> dict[bytes, list[tuple[float, float]]]:
     """(failure, restoration) spans per meter from the stored power events."""
     events: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
-    for title, kind, at in store.db.execute(
-            "SELECT system_title, kind, at FROM power_events ORDER BY system_title, at, kind"):
+    for title, kind, at, _ in events_by_time:
         events[title].append((at, kind))
     spans: dict[bytes, list[tuple[float, float]]] = {}
     for title, seq in events.items():
@@ -115,23 +125,28 @@ def _powered(at: int, spans: list[tuple[float, float]]) -> bool:
 
 
 def _boundaries(t0: float, end: float, period: int) -> range:
-    return range(math.floor(t0 / period) * period + period,
-                 math.floor(end / period) * period + 1, period)
+    return range(
+        math.floor(t0 / period) * period + period, math.floor(end / period) * period + 1, period
+    )
 
 
-def service_report(store: Store, *, t0: float, end: float,
-                   outages_injected: int | None = None) -> ServiceReport:
+def service_report(
+    store: Store, *, t0: float, end: float, outages_injected: int | None = None
+) -> ServiceReport:
     """The service levels of the window ``(t0, end]`` from what ``store`` holds."""
     store.flush()
-    db = store.db
-    meters = {t: (bool(f), bool(r)) for t, f, r in db.execute(
-        "SELECT system_title, five_min, realtime FROM meters")}
-    spans = _outages(store)
+    meters = {
+        t: (bool(f), bool(r))
+        for t, f, r in store.db.execute("SELECT system_title, five_min, realtime FROM meters")
+    }
+    events = store.power_events()
+    spans = _outages(events)
     stored: dict[tuple[bytes, int], dict[int, float]] = defaultdict(dict)
-    for title, period, at, received in db.execute(
-            "SELECT system_title, period, period_end, received_at FROM readings "
-            "WHERE period_end > ? AND period_end <= ?", (t0, end)):
-        stored[(title, period)][at] = received
+    for title, period, at, arrived in received_times(store, t0, end):
+        times = stored[(title, period)]
+        first = times.get(at)
+        if first is None or arrived < first:  # first arrival wins (a store may hold both)
+            times[at] = arrived
     grid30 = _boundaries(t0, end, PERIOD_30MIN)
     grid5 = _boundaries(t0, end, PERIOD_5MIN)
     counts: defaultdict[str, int] = defaultdict(int)
@@ -163,25 +178,39 @@ def service_report(store: Store, *, t0: float, end: float,
             if realtime:
                 counts["er"] += 1
                 counts["r5"] += received is not None and received - at <= REALTIME_S
-    kinds = dict(db.execute("SELECT kind, count(*) FROM power_events WHERE via = ? "
-                            "GROUP BY kind", (VIA_PUSH,)).fetchall())
+    kinds: defaultdict[int, int] = defaultdict(int)
+    for _, kind, _, via in events:
+        if via == VIA_PUSH:
+            kinds[kind] += 1
     levels = (
-        Level("30-min values within 60 min (preliminary)", counts["p30"], counts["e30"],
-              TARGET_PRELIMINARY),
-        Level("30-min values collected (confirmed)", counts["c30"], counts["e30"],
-              TARGET_CONFIRMED),
-        Level("5-min values of the 5-min class (confirmed)", counts["c5"], counts["e5"],
-              TARGET_CONFIRMED),
-        Level("real-time 5-min values within 10 min", counts["r5"], counts["er"],
-              TARGET_REALTIME),
+        Level(
+            "30-min values within 60 min (preliminary)",
+            counts["p30"],
+            counts["e30"],
+            TARGET_PRELIMINARY,
+        ),
+        Level(
+            "30-min values collected (confirmed)", counts["c30"], counts["e30"], TARGET_CONFIRMED
+        ),
+        Level(
+            "5-min values of the 5-min class (confirmed)",
+            counts["c5"],
+            counts["e5"],
+            TARGET_CONFIRMED,
+        ),
+        Level("real-time 5-min values within 10 min", counts["r5"], counts["er"], TARGET_REALTIME),
     )
     return ServiceReport(
-        meters=len(meters), window=(t0, end), levels=levels,
-        lost_30min=counts["e30"] - counts["c30"], lost_5min=counts["e5"] - counts["c5"],
+        meters=len(meters),
+        window=(t0, end),
+        levels=levels,
+        lost_30min=counts["e30"] - counts["c30"],
+        lost_5min=counts["e5"] - counts["c5"],
         last_gasps=kinds.get(int(PowerEventKind.LAST_GASP), 0),
         restorations=kinds.get(int(PowerEventKind.RESTORED), 0),
-        outages_injected=outages_injected, drops=store.drops(),
-        timeline=tuple((b, timeline[b][0], timeline[b][1], timeline[b][2])
-                       for b in sorted(timeline)))
-
-
+        outages_injected=outages_injected,
+        drops=store.drops(),
+        timeline=tuple(
+            (b, timeline[b][0], timeline[b][1], timeline[b][2]) for b in sorted(timeline)
+        ),
+    )

@@ -37,16 +37,22 @@ from ..aroute.association import (
     GetResult,
     RequestTimedOut,
 )
-from ..aroute.axdr import Data
-from ..aroute.axdr_datetime import CosemDateTime
+from ..aroute.axdr import CosemDateTime, Data
 from ..aroute.cosem import CaptureObject, ClassId, RangeDescriptor, datetime_data
 from ..aroute.obis import Obis
 from ..aroute.profile import load_catalogue
 from ..security_state import SendCounter
 from .push import JST, PERIOD_5MIN, PERIOD_30MIN, MeterKeys
 
-__all__ = ["KEY_TRANSFER", "LOG_PERIOD", "PROFILE_OF", "MeterSession", "Outcome", "Read",
-           "SessionResult"]
+__all__ = [
+    "KEY_TRANSFER",
+    "LOG_PERIOD",
+    "PROFILE_OF",
+    "MeterSession",
+    "Outcome",
+    "Read",
+    "SessionResult",
+]
 
 _CATALOGUE = load_catalogue()
 #: The profile read back for each capture period (specs/cosem/profiles.yaml).
@@ -92,8 +98,16 @@ def _when(t: int) -> Data:
 class MeterSession:
     """The head end's association with one meter and the reads queued on it."""
 
-    def __init__(self, *, client_title: bytes, server_title: bytes, keys: MeterKeys,
-                 invocation_counter: SendCounter, timeout: float, retries: int) -> None:
+    def __init__(
+        self,
+        *,
+        client_title: bytes,
+        server_title: bytes,
+        keys: MeterKeys,
+        invocation_counter: SendCounter,
+        timeout: float,
+        retries: int,
+    ) -> None:
         self._client_title = client_title
         self._server_title = server_title
         self._keys = keys
@@ -109,10 +123,15 @@ class MeterSession:
         self.requests = 0
 
     def _new_client(self) -> AssociationClient:
-        return AssociationClient(system_title=self._client_title, ek=self._keys.ek,
-                                 ak=self._keys.ak, server_system_title=self._server_title,
-                                 counter=self._counter,
-                                 timeout=self._timeout, retries=self._retries)
+        return AssociationClient(
+            system_title=self._client_title,
+            ek=self._keys.ek,
+            ak=self._keys.ak,
+            server_system_title=self._server_title,
+            counter=self._counter,
+            timeout=self._timeout,
+            retries=self._retries,
+        )
 
     def transfer_keys(self, keys: MeterKeys) -> None:
         """Queue a key transfer to ``keys`` (wrapped under ``keys.kek``) before the reads."""
@@ -129,8 +148,11 @@ class MeterSession:
 
     @property
     def busy(self) -> bool:
-        return self._current is not None or bool(self.reads) or (
-            self.client.state in (ClientState.ASSOCIATING, ClientState.HLS_PENDING))
+        return (
+            self._current is not None
+            or bool(self.reads)
+            or (self.client.state in (ClientState.ASSOCIATING, ClientState.HLS_PENDING))
+        )
 
     def start(self, reads: list[Read], now: float) -> None:
         """Queue ``reads`` and begin (associating first if needed)."""
@@ -158,8 +180,13 @@ class MeterSession:
             return
         obis = _POWER_LOG if read.period == LOG_PERIOD else PROFILE_OF[read.period]
         access = RangeDescriptor(_CLOCK_TIME, _when(read.first), _when(read.last)).to_data()
-        self.client.get(obis, ClassId.PROFILE_GENERIC, 2,
-                        access=SelectiveAccess(RangeDescriptor.SELECTOR, access), now=now)
+        self.client.get(
+            obis,
+            ClassId.PROFILE_GENERIC,
+            2,
+            access=SelectiveAccess(RangeDescriptor.SELECTOR, access),
+            now=now,
+        )
 
     def _fail_all(self, reason: str) -> None:
         pending = ([self._current] if self._current is not None else []) + self.reads
@@ -210,15 +237,19 @@ class MeterSession:
                     self.results.append(SessionResult(read, Outcome.ROWS))
                     self._keys, self._new_keys = self._new_keys, None
                 else:
-                    self.results.append(SessionResult(read, Outcome.FAILED,
-                                                      reason=f"action-result {event.result}"))
+                    self.results.append(
+                        SessionResult(read, Outcome.FAILED, reason=f"action-result {event.result}")
+                    )
             elif isinstance(event, GetResult) and self._current is not None:
                 read, self._current = self._current, None
                 if isinstance(event.result, Data):
                     self.results.append(SessionResult(read, Outcome.ROWS, event.result))
                 else:
-                    self.results.append(SessionResult(read, Outcome.FAILED,
-                                                      reason=f"data-access-result {event.result}"))
+                    self.results.append(
+                        SessionResult(
+                            read, Outcome.FAILED, reason=f"data-access-result {event.result}"
+                        )
+                    )
         self._advance(now)
 
     def take_results(self) -> list[SessionResult]:

@@ -20,20 +20,24 @@ Tables (times are POSIX seconds; ``period_end`` is the meter's capture time):
 Rows are buffered and written with ``executemany`` by :meth:`Store.commit`, in one
 transaction with the replay floors and marks written since the last commit: what the
 collector considers collected is on disk together with what protects it from a replay.
+The replay floors of :meth:`Store.replay_floors` wait in memory too, the highest per
+meter, and are written with the rows. When ``max_buffered`` rows wait, they and the floors
+are written into the open transaction (memory stays bounded); only a commit makes them
+durable, so a process killed before it loses them all together.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from ..security_state import SqliteStateStore
+from ..security_state import ReplayFloors, SqliteStateStore
 from .push import PowerEvent, ValueReading
 
-__all__ = ["MEMORY", "VIA_BACKFILL", "VIA_LOG", "VIA_PUSH", "Store"]
+__all__ = ["DEFAULT_MAX_BUFFERED", "MEMORY", "VIA_BACKFILL", "VIA_LOG", "VIA_PUSH", "Store"]
 
 VIA_PUSH: Final = 0
 VIA_BACKFILL: Final = 1
@@ -92,6 +96,53 @@ CREATE TABLE IF NOT EXISTS collector_state (
 """
 #: Path that selects a throw-away database living in memory (say so explicitly).
 MEMORY: Final = ":memory:"
+#: Rows buffered before they are written into the open transaction (not committed).
+DEFAULT_MAX_BUFFERED: Final = 8192
+_INSERT_READING: Final = "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT: Final = "INSERT OR IGNORE INTO power_events VALUES (?, ?, ?, ?, ?)"
+_INSERT_ABSENT: Final = "INSERT OR IGNORE INTO absent VALUES (?, ?, ?, ?)"
+_ReadingRow = tuple[bytes, int, int, float, int, int | None, int | None, str | None]
+#: "[%d, %d, ...]" by count: the JSON text ``json.dumps`` gives a tuple of ints, built
+#: without the encoder (register values are ints, never bools).
+_INT_LISTS: dict[int, str] = {}
+
+
+def _int_list(values: tuple[int, ...]) -> str:
+    """``json.dumps(values)`` of a tuple of plain ints."""
+    template = _INT_LISTS.get(len(values))
+    if template is None:
+        template = _INT_LISTS[len(values)] = "[" + ", ".join(["%d"] * len(values)) + "]"
+    return template % values
+
+
+class _PendingFloors(ReplayFloors):
+    """Replay floors whose records wait in memory, the highest per peer, until the store
+    writes them with the rows they protect (:meth:`Store.commit`); reads see them."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, store: SqliteStateStore, namespace: str) -> None:
+        super().__init__(store, namespace, durable=False)
+        self.pending: dict[bytes | str, int] = {}
+
+    def floor(self, peer: bytes | str) -> int | None:
+        stored = super().floor(peer)
+        waiting = self.pending.get(peer)
+        if waiting is None or (stored is not None and stored >= waiting):
+            return stored
+        return waiting
+
+    def record(self, peer: bytes | str, counter: int) -> None:
+        if type(counter) is not int or counter < 0:  # as the store would refuse it
+            raise ValueError(f"a stored counter is a non-negative int, not {counter!r}")
+        if counter > self.pending.get(peer, -1):
+            self.pending[peer] = counter
+
+    def write_pending(self) -> None:
+        """The waiting floors into the open transaction (the store commits them)."""
+        for peer, counter in self.pending.items():
+            super().record(peer, counter)
+        self.pending.clear()
 
 
 class Store:
@@ -101,44 +152,98 @@ class Store:
     WAL with ``synchronous=NORMAL``: a commit survives the process being killed (what a
     restart needs); a power loss may lose the last commits, never the database."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
         self.path = str(path)
         if not self.path:
             raise ValueError(f"a store needs a path (or {MEMORY!r} for a throw-away one)")
+        if max_buffered < 1:
+            raise ValueError("max_buffered must be >= 1")
+        self.max_buffered = max_buffered
         self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL" if self.path != MEMORY
-                        else "PRAGMA journal_mode=MEMORY")
+        self.db.execute(
+            "PRAGMA journal_mode=WAL" if self.path != MEMORY else "PRAGMA journal_mode=MEMORY"
+        )
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         #: Counters and replay floors, on this connection: they commit with the readings.
         self.security_state = SqliteStateStore(self.db)
-        self._readings: list[tuple[bytes, int, int, float, int, int | None, int | None,
-                                   str | None]] = []
+        self._floors: list[_PendingFloors] = []
+        self._readings: list[_ReadingRow] = []
         self._events: list[tuple[bytes, int, int, float, int]] = []
         self._absent: list[tuple[bytes, int, int, float]] = []
         self._drops: dict[str, int] = {}
         self._marks: dict[tuple[bytes, int], int] = {}
         self._state: dict[str, float] = {}
 
+    def replay_floors(self, namespace: str) -> ReplayFloors:
+        """Replay floors in :attr:`security_state` under ``namespace`` whose records are
+        written with the buffered rows, in the same transaction (never before them)."""
+        floors = _PendingFloors(self.security_state, namespace)
+        self._floors.append(floors)
+        return floors
+
     def add_meters(self, meters: Iterable[tuple[bytes, bool, bool]]) -> None:
         """(system title, five_min, realtime) of each provisioned meter."""
-        self.db.executemany("INSERT OR REPLACE INTO meters VALUES (?, ?, ?)",
-                            ((t, int(f), int(r)) for t, f, r in meters))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO meters VALUES (?, ?, ?)",
+            ((t, int(f), int(r)) for t, f, r in meters),
+        )
         self.db.commit()
 
     def add_reading(self, reading: ValueReading, received_at: float, via: int) -> None:
-        values = reading.values
-        self._readings.append((
-            reading.system_title, reading.period, reading.period_end, received_at, via,
-            values[0] if values else None, values[1] if len(values) > 1 else None,
-            json.dumps(values[2:]) if len(values) > 2 else None))
+        self.add_reading_values(
+            reading.system_title,
+            reading.period,
+            reading.period_end,
+            received_at,
+            via,
+            reading.values,
+        )
+
+    def add_reading_values(
+        self,
+        system_title: bytes,
+        period: int,
+        period_end: int,
+        received_at: float,
+        via: int,
+        values: tuple[int, ...],
+    ) -> None:
+        """:meth:`add_reading` from plain values (the collector's push path builds no
+        :class:`ValueReading`)."""
+        rows = self._readings
+        count = len(values)
+        if count == 2:
+            rows.append(
+                (system_title, period, period_end, received_at, via, values[0], values[1], None)
+            )
+        else:
+            rows.append(
+                (
+                    system_title,
+                    period,
+                    period_end,
+                    received_at,
+                    via,
+                    values[0] if count else None,
+                    values[1] if count > 1 else None,
+                    _int_list(values[2:]) if count > 2 else None,
+                )
+            )
+        if len(rows) >= self.max_buffered:
+            self._write_buffered()
 
     def add_event(self, event: PowerEvent, received_at: float, via: int) -> None:
         self._events.append((event.system_title, int(event.kind), event.at, received_at, via))
+        if len(self._events) >= self.max_buffered:
+            self._write_buffered()
 
-    def add_absent(self, system_title: bytes, period: int, period_end: int,
-                   answered_at: float) -> None:
+    def add_absent(
+        self, system_title: bytes, period: int, period_end: int, answered_at: float
+    ) -> None:
         self._absent.append((system_title, period, period_end, answered_at))
+        if len(self._absent) >= self.max_buffered:
+            self._write_buffered()
 
     def count_drop(self, reason: str) -> None:
         self._drops[reason] = self._drops.get(reason, 0) + 1
@@ -152,8 +257,10 @@ class Store:
         self._state[name] = value
 
     def set_run(self, **values: object) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)",
-                            ((k, json.dumps(v)) for k, v in values.items()))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO run VALUES (?, ?)",
+            ((k, json.dumps(v)) for k, v in values.items()),
+        )
         self.db.commit()
 
     def run_info(self) -> dict[str, object]:
@@ -163,29 +270,39 @@ class Store:
         """Write what is buffered in one transaction (see :meth:`commit`)."""
         self.commit()
 
+    def _write_buffered(self) -> None:
+        """Rows and replay floors into the open transaction (one executemany per table),
+        not committed: :meth:`commit` makes them durable, a kill loses them together."""
+        if self._readings:
+            self.db.executemany(_INSERT_READING, self._readings)
+            self._readings.clear()
+        if self._events:
+            self.db.executemany(_INSERT_EVENT, self._events)
+            self._events.clear()
+        if self._absent:
+            self.db.executemany(_INSERT_ABSENT, self._absent)
+            self._absent.clear()
+        for floors in self._floors:
+            floors.write_pending()
+
     def commit(self) -> None:
         """Write what is buffered and commit it, with every deferred write made on this
         connection since the last commit (replay floors), in one transaction."""
         with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                self._readings)
-            self.db.executemany("INSERT OR IGNORE INTO power_events VALUES (?, ?, ?, ?, ?)",
-                                self._events)
-            self.db.executemany("INSERT OR IGNORE INTO absent VALUES (?, ?, ?, ?)",
-                                self._absent)
+            self._write_buffered()
             self.db.executemany(
                 "INSERT INTO drops VALUES (?, ?) "
                 "ON CONFLICT(reason) DO UPDATE SET count = count + excluded.count",
-                self._drops.items())
+                self._drops.items(),
+            )
             self.db.executemany(
                 "INSERT INTO marks VALUES (?, ?, ?) ON CONFLICT(system_title, period) "
                 "DO UPDATE SET mark = max(mark, excluded.mark)",
-                ((t, p, m) for (t, p), m in self._marks.items()))
-            self.db.executemany("INSERT OR REPLACE INTO collector_state VALUES (?, ?)",
-                                self._state.items())
-        self._readings.clear()
-        self._events.clear()
-        self._absent.clear()
+                ((t, p, m) for (t, p), m in self._marks.items()),
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO collector_state VALUES (?, ?)", self._state.items()
+            )
         self._drops.clear()
         self._marks.clear()
         self._state.clear()
@@ -199,14 +316,15 @@ class Store:
         """Committed collector cursors."""
         return dict(self.db.execute("SELECT name, value FROM collector_state"))
 
-    def settled_above(self, marks: dict[tuple[bytes, int], int]
-                      ) -> dict[tuple[bytes, int], list[int]]:
+    def settled_above(
+        self, marks: dict[tuple[bytes, int], int]
+    ) -> dict[tuple[bytes, int], list[int]]:
         """Capture times stored or answered absent above each (system title, period)'s mark
         (every capture time when a pair has no mark), ascending."""
         out: dict[tuple[bytes, int], list[int]] = {}
         for table in ("readings", "absent"):
-            for title, period, at in self.db.execute(
-                    f"SELECT system_title, period, period_end FROM {table}"):  # noqa: S608
+            query = f"SELECT system_title, period, period_end FROM {table}"  # noqa: S608
+            for title, period, at in self.db.execute(query):
                 key = (title, period)
                 if at > marks.get(key, -1):
                     out.setdefault(key, []).append(at)
@@ -214,18 +332,37 @@ class Store:
             times.sort()
         return out
 
+    def received_times(self, t0: float, end: float) -> Iterator[tuple[bytes, int, int, float]]:
+        """(system title, period, period end, received_at) of every stored reading with
+        ``t0 < period_end <= end`` (what the service levels are computed from)."""
+        self.flush()
+        yield from self.db.execute(
+            "SELECT system_title, period, period_end, received_at FROM readings "
+            "WHERE period_end > ? AND period_end <= ?",
+            (t0, end),
+        )
+
     def power_events(self) -> list[tuple[bytes, int, int, int]]:
         """(system title, kind, at, via) of every stored power event, in time order."""
-        return list(self.db.execute("SELECT system_title, kind, at, via FROM power_events "
-                                    "ORDER BY system_title, at, kind"))
+        return list(
+            self.db.execute(
+                "SELECT system_title, kind, at, via FROM power_events "
+                "ORDER BY system_title, at, kind"
+            )
+        )
 
     def readings(self, period: int | None = None) -> dict[tuple[bytes, int, int], tuple[int, ...]]:
         """Stored values by (system title, period, period end), in register order."""
         self.flush()
-        query = ("SELECT system_title, period, period_end, active_import, active_export, "
-                 "other_values FROM readings")
-        rows = (self.db.execute(query) if period is None
-                else self.db.execute(query + " WHERE period = ?", (period,)))
+        query = (
+            "SELECT system_title, period, period_end, active_import, active_export, "
+            "other_values FROM readings"
+        )
+        rows = (
+            self.db.execute(query)
+            if period is None
+            else self.db.execute(query + " WHERE period = ?", (period,))
+        )
         out: dict[tuple[bytes, int, int], tuple[int, ...]] = {}
         for title, p, at, imported, exported, other in rows:
             head = tuple(v for v in (imported, exported) if v is not None)

@@ -7,7 +7,7 @@ head-end), :mod:`.valve` (valve control with reservations), :mod:`.sequence` (se
 counters and replay floors that survive a restart).
 """
 
-from .channel import DEFAULT_REKEY_GRACE_S, MeterKeys, SecureChannel, meter_of_kid, open_frame
+from .channel import DEFAULT_REKEY_GRACE_S, ChannelKeys, SecureChannel, meter_of_kid, open_frame
 from .frame import (
     CRITICAL_KEY_LIMIT,
     FIRST_READING_SEQ,
@@ -62,13 +62,13 @@ __all__ = [
     "BackfillEntry",
     "BackfillRequest",
     "BackfillResponse",
+    "ChannelKeys",
     "DurableReplayWindow",
     "Header",
     "Key",
     "Label",
     "Message",
     "MessageType",
-    "MeterKeys",
     "MeterKind",
     "Reading",
     "Route",

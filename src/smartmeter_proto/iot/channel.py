@@ -30,7 +30,7 @@ from .sequence import DurableReplayWindow, send_counter
 __all__ = [
     "DEFAULT_REKEY_GRACE_S",
     "ROUTE_TAGS",
-    "MeterKeys",
+    "ChannelKeys",
     "SecureChannel",
     "meter_of_kid",
     "open_frame",
@@ -48,7 +48,7 @@ _DIRECTIONS: Final = ("up", "down")
 
 
 @dataclass(frozen=True, slots=True)
-class MeterKeys:
+class ChannelKeys:
     """Key material of one meter: an uplink and a downlink AES-128 key and a 13-byte Common IV.
 
     ``epoch`` numbers the generation of the keys (0 for the first); it is part of the kids,
@@ -85,7 +85,7 @@ class MeterKeys:
 
 
 def meter_of_kid(kid: bytes | None) -> str | None:
-    """The meter id a :class:`MeterKeys` kid names (``<meter>/up[/<epoch>]``), else ``None``."""
+    """The meter id a :class:`ChannelKeys` kid names (``<meter>/up[/<epoch>]``), else ``None``."""
     if kid is None:
         return None
     text = kid.decode("utf-8", "replace")
@@ -106,7 +106,7 @@ class SecureChannel:
 
     def __init__(
         self,
-        keys: MeterKeys,
+        keys: ChannelKeys,
         *,
         side: str,
         state_store: StateStore,
@@ -131,7 +131,7 @@ class SecureChannel:
         self.keys = keys
         self._install(keys)
 
-    def _install(self, keys: MeterKeys) -> None:
+    def _install(self, keys: ChannelKeys) -> None:
         self.keys = keys
         if self._meter_sends:
             self._send_key, self._send_kid = keys.uplink_key, keys.uplink_kid
@@ -200,7 +200,7 @@ class SecureChannel:
             raise AuthError("frame names another meter than its key")
         return message
 
-    def rekey(self, keys: MeterKeys, now: float) -> None:
+    def rekey(self, keys: ChannelKeys, now: float) -> None:
         """Replace the meter's keys from ``now`` on.
 
         Frames are sealed under the new sending key at once, with a counter named by its
@@ -232,7 +232,7 @@ class SecureChannel:
             return None
 
 
-def open_frame(keys: MeterKeys, data: bytes, *, route: Route = Route.A_IOT) -> Message:
+def open_frame(keys: ChannelKeys, data: bytes, *, route: Route = Route.A_IOT) -> Message:
     """Authenticate and decode one uplink frame, with no replay state (``decode iot --key``).
 
     Opens only: nothing is sealed, so no counter is needed.
@@ -249,3 +249,8 @@ def open_frame(keys: MeterKeys, data: bytes, *, route: Route = Route.A_IOT) -> M
     if message.header.meter_id != keys.meter_id:
         raise AuthError("frame names another meter than its key")
     return message
+
+
+#: The former name of :class:`ChannelKeys` (kept for one release; ``hes.push.MeterKeys`` is
+#: the A-route's).
+MeterKeys = ChannelKeys

@@ -1,7 +1,7 @@
 """The IoT-route head-end (sans-IO): protected frames in, back-fill requests out.
 
 It opens each datagram on the channel of the meter its kid names, feeds
-readings and back-fill answers to a :class:`~.backfill.Collector`, and turns
+readings and back-fill answers to a :class:`~.backfill.BackfillCollector`, and turns
 the collector's requests into protected ``BackfillRequest`` frames for the
 address the meter last spoke from. Bad, forged or replayed datagrams are
 dropped and counted by reason; nothing a peer sends can stop it.
@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import AuthError, DecodeError, SessionError
 from ..security_state import CounterExhausted, StateStore
 from . import backfill
-from .channel import DEFAULT_REKEY_GRACE_S, MeterKeys, SecureChannel
+from .channel import DEFAULT_REKEY_GRACE_S, ChannelKeys, SecureChannel
 from .frame import BackfillRequest, BackfillResponse, Header, MeterKind, Reading, Route
 
 __all__ = ["Dropped", "HeadEnd", "ReadingReceived"]
@@ -60,18 +60,18 @@ class HeadEnd:
 
     def __init__(
         self,
-        meters: Iterable[MeterKeys],
+        meters: Iterable[ChannelKeys],
         *,
         state_store: StateStore,
         route: Route = Route.A_IOT,
-        collector: backfill.Collector | None = None,
+        collector: backfill.BackfillCollector | None = None,
         listener: Callable[[Any], None] | None = None,
         rekey_grace_s: float = DEFAULT_REKEY_GRACE_S,
     ) -> None:
         self.route = route
         #: Called with every event as it happens (a CLI's progress lines, a metrics hook).
         self.listener = listener
-        self.collector = collector or backfill.Collector()
+        self.collector = collector or backfill.BackfillCollector()
         self.state_store = state_store
         self._channels: dict[bytes, SecureChannel] = {}
         self._by_meter: dict[str, SecureChannel] = {}
@@ -83,7 +83,7 @@ class HeadEnd:
             self._by_meter[keys.meter_id] = channel
         self._addresses: dict[str, Address] = {}
         self._kinds: dict[str, MeterKind | int] = {}
-        self._requests: dict[tuple[str, int], backfill.BackfillRequest] = {}
+        self._requests: dict[tuple[str, int], backfill.BackfillDue] = {}
         self._request_ids = 0
         self._outgoing: list[tuple[bytes, Address]] = []
         #: Datagrams refused, by reason ("malformed", "unknown kid", "authentication", ...).
@@ -117,7 +117,7 @@ class HeadEnd:
         events: list[Any] = []
         try:
             if isinstance(message, Reading):
-                reading = backfill.Reading(meter_id, message.header.seq, now, message.pack)
+                reading = backfill.MeterReading(meter_id, message.header.seq, now, message.pack)
                 events.append(ReadingReceived(meter_id, message.header.seq))
                 events.extend(self.collector.receive_reading(reading, now))
             elif isinstance(message, BackfillResponse):
@@ -135,12 +135,12 @@ class HeadEnd:
     def _backfilled(self, meter_id: str, message: BackfillResponse, now: float) -> list[Any]:
         asked = self._requests.pop((meter_id, message.request_id), None)
         readings = [
-            backfill.Reading(meter_id, entry.seq, float(entry.time), entry.pack)
+            backfill.MeterReading(meter_id, entry.seq, float(entry.time), entry.pack)
             for entry in message.entries
         ]
         return list(self.collector.receive_backfill(meter_id, readings, now, request=asked))
 
-    def rekey(self, keys: MeterKeys, now: float) -> None:
+    def rekey(self, keys: ChannelKeys, now: float) -> None:
         """Replace the keys of meter ``keys.meter_id`` from ``now`` on.
 
         Downlink frames are sealed under the new key at once (its counter starts fresh);

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from ipaddress import IPv6Address
 from typing import Final
 
+from ..echonet.frame import ECHONET_PORT
 from ..errors import DecodeError
-from ..wisun import ipv6
-from ..wisun.broute_driver import (
+from ..wisun.broute.driver import (
     BRouteState,
     In,
     Input,
@@ -33,12 +33,12 @@ from ..wisun.broute_driver import (
     Step,
     canonical_ipv6,
 )
+from ..wisun.radio import ipv6
 from . import g3adp as adp
 from .usi import UsiFrame, UsiParser, UsiProtocol, encode_frame
 
 __all__ = ["G3Driver", "g3_link_local"]
 
-_ECHONET_PORT: Final = 3610
 #: ARIB sizes of the EAP-PSK identities (smartenergy_g3 lbp_defs.h) and the PSK (RFC 4764).
 ID_P_LEN: Final = 36
 PSK_LEN: Final = 16
@@ -156,8 +156,8 @@ class G3Driver:
         packet = ipv6.build_ipv6_udp(
             src_ip=self._own_address,
             dst_ip=IPv6Address(link.dest).packed,
-            src_port=_ECHONET_PORT,
-            dst_port=_ECHONET_PORT,
+            src_port=ECHONET_PORT,
+            dst_port=ECHONET_PORT,
             payload=link.payload,
             hop_limit=_HOP_LIMIT,
         )
@@ -227,7 +227,7 @@ class G3Driver:
             header, _sport, dport, payload = ipv6.parse_ipv6_udp(msg.ipv6_packet)
         except DecodeError as exc:
             return (Input(In.GARBLED, reason=f"DATA_IND: {exc.reason}"),)
-        if dport != _ECHONET_PORT:
+        if dport != ECHONET_PORT:
             return (Input(In.STRAY, reason=f"datagram to UDP port {dport}"),)
         multicast = header.dst[0] == 0xFF
         source = canonical_ipv6(IPv6Address(header.src))

@@ -175,11 +175,7 @@ def encode_lbp(message: LbpMessage) -> bytes:
         | (int(message.disable_backup_medium) << _DISABLE_BACKUP_SHIFT)
         | message.reserved_bits
     )
-    return (
-        bytes((first, message.transaction_id))
-        + message.lbd_address
-        + message.bootstrapping_data
-    )
+    return bytes((first, message.transaction_id)) + message.lbd_address + message.bootstrapping_data
 
 
 def decode_lbp(data: bytes) -> LbpMessage:

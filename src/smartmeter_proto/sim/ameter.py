@@ -48,6 +48,7 @@ Choices (documented here, tested in ``tests/sim/test_ameter.py``):
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable
@@ -57,8 +58,7 @@ from typing import Final
 
 from ..aroute.apdu import DataNotification, LongInvokeIdAndPriority
 from ..aroute.association import AssociationServer, Authentication
-from ..aroute.axdr import Data, DataType
-from ..aroute.axdr_datetime import CosemDateTime
+from ..aroute.axdr import CosemDateTime, Data, DataType
 from ..aroute.cosem import (
     AccessRights,
     ActionItem,
@@ -100,8 +100,9 @@ from .ameter_objects import (
     LimiterReservationObject,
     ValveReservationObject,
 )
-from .load_curve import JST, LoadCurve
+from .load_curve import JST, LoadCurve, mix64
 from .meter import HISTORY_DAYS
+from .profile_rows import CompactRows
 
 __all__ = [
     "MAX_PUSH_DELAY_S",
@@ -149,7 +150,23 @@ _CONTEXT_LN_CIPHERED: Final = 3
 _MECHANISM_HLS_GMAC: Final = 5
 _READ, _READ_WRITE, _METHOD = 1, 3, 1
 
-_Model = Callable[[float], float]
+_Model = Callable[["SimulatedAMeter", float], float]
+#: Access rights by (object class, attribute count, method count), shared by all meters.
+_RIGHTS: dict[tuple[type, int, int], AccessRights] = {}
+#: Voltage noise: one shared table of standard normal deviates, indexed by a hash of
+#: (meter seed, phase, minute) (simulation choice: cheaper than a seeded generator per value).
+_NOISE_BITS: Final = 12
+_NOISE: Final = tuple(
+    random.Random(7_919).gauss(0.0, 1.0)  # noqa: S311 - simulation
+    for _ in range(1 << _NOISE_BITS)
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _instant(t: float) -> Data:
+    """The clock value (octet-string date_time, JST) at POSIX ``t``: every meter of a fleet
+    captures the same boundaries, so one frozen value serves them all."""
+    return datetime_data(_cdt(_jst(t)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +204,31 @@ class SimulatedAMeter:
     the program, a ``MemoryStateStore`` only this run).
     """
 
-    def __init__(self, *, start: datetime, system_title: bytes, client_system_title: bytes,
-                 ek: bytes, ak: bytes, state: StateStore, seed: int = 1,
-                 curve: LoadCurve | None = None, initial_kwh: float = 12_345.6,
-                 contract_limit_a: int = 30, push_5min: bool = False,
-                 push_destination: bytes = b"", catalogue: Catalogue | None = None,
-                 live_registers: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        start: datetime,
+        system_title: bytes,
+        client_system_title: bytes,
+        ek: bytes,
+        ak: bytes,
+        state: StateStore,
+        seed: int = 1,
+        curve: LoadCurve | None = None,
+        initial_kwh: float = 12_345.6,
+        contract_limit_a: int = 30,
+        push_5min: bool = False,
+        push_destination: bytes = b"",
+        catalogue: Catalogue | None = None,
+        live_registers: bool = True,
+    ) -> None:
         for name, key in (("ek", ek), ("ak", ak)):
             if len(key) != KEY_LENGTH:
                 raise ValueError(f"{name} must be {KEY_LENGTH} bytes")
-        for name, title in (("system_title", system_title),
-                            ("client_system_title", client_system_title)):
+        for name, title in (
+            ("system_title", system_title),
+            ("client_system_title", client_system_title),
+        ):
             if len(title) != _SYSTEM_TITLE_LENGTH:
                 raise ValueError(f"{name} must be {_SYSTEM_TITLE_LENGTH} bytes, got {len(title)}")
         self._ek, self._ak = bytes(ek), bytes(ak)
@@ -219,12 +250,14 @@ class SimulatedAMeter:
         self.curve = curve or LoadCurve(seed=seed)
         if not self.curve.start:  # same rule as SimulatedMeter.counts: a midnight before history
             first_day: date = _jst(t0).date() - timedelta(days=HISTORY_DAYS + 2)
-            self.curve.start = datetime(first_day.year, first_day.month, first_day.day,
-                                        tzinfo=JST).timestamp()
+            self.curve.start = datetime(
+                first_day.year, first_day.month, first_day.day, tzinfo=JST
+            ).timestamp()
         self._last_t = t0
         self._powered = True
         self._outage_start: float | None = None
         self._outages: list[tuple[float, float]] = []
+        self._energy_at: tuple[float, int, tuple[float, float]] | None = None
         self._scheduled: list[_Scheduled] = []
         self._outbox: list[bytes] = []
         self._push_seq = 0
@@ -240,8 +273,12 @@ class SimulatedAMeter:
         self._build(start, push_destination)
         #: The periodic load profiles (capture_period > 0 in the catalogue).
         self.profiles: dict[Obis, ProfileGeneric] = {
-            o.logical_name: o for o in self.objects.values()
-            if isinstance(o, ProfileGeneric) and o.capture_period > 0}
+            o.logical_name: o
+            for o in self.objects.values()
+            if isinstance(o, ProfileGeneric) and o.capture_period > 0
+        }
+        for profile in self.profiles.values():  # raw values: a fleet keeps millions of rows
+            profile.buffer = CompactRows()  # type: ignore[assignment]
         self._cursor = {obis: t0 for obis in self.profiles}
         self._refresh(t0)
 
@@ -251,26 +288,39 @@ class SimulatedAMeter:
             if spec.class_id == ClassId.ASSOCIATION_LN:
                 continue  # built last, listing every object
             self._add(spec.name, self._object(spec, start, destination))
-        value_pushes = ((VALUE_PUSH_30MIN, "load_profile_30min", DEFAULT_SPREAD_30MIN_S),
-                        (VALUE_PUSH_5MIN, "load_profile_5min", DEFAULT_SPREAD_5MIN_S))
+        value_pushes = (
+            (VALUE_PUSH_30MIN, "load_profile_30min", DEFAULT_SPREAD_30MIN_S),
+            (VALUE_PUSH_5MIN, "load_profile_5min", DEFAULT_SPREAD_5MIN_S),
+        )
         self._push_of: dict[Obis, Obis] = {}
         for push_obis, profile_name, spread in value_pushes:
             profile = self._names.get(profile_name)
             if not isinstance(profile, ProfileGeneric):
                 continue  # a catalogue without that profile (a lean fleet meter)
-            columns = (CaptureObject(ClassId.PUSH_SETUP, push_obis, 1),
-                       CaptureObject(ClassId.SECURITY_SETUP,
-                                     self.catalogue.by_name("security_setup").obis, 5),
-                       *profile.capture_objects)
-            self._add(f"value_push_{profile_name[13:]}",
-                      PushSetup(push_obis, columns, destination=destination,
-                                randomisation_start_interval=spread))
+            columns = (
+                CaptureObject(ClassId.PUSH_SETUP, push_obis, 1),
+                CaptureObject(
+                    ClassId.SECURITY_SETUP, self.catalogue.by_name("security_setup").obis, 5
+                ),
+                *profile.capture_objects,
+            )
+            self._add(
+                f"value_push_{profile_name[13:]}",
+                PushSetup(
+                    push_obis, columns, destination=destination, randomisation_start_interval=spread
+                ),
+            )
             self._push_of[profile.logical_name] = push_obis
         spec = self.catalogue.by_name("current_association")
         association = AssociationLN(
-            spec.obis, [], client_sap=_CLIENT_SAP, server_sap=_SERVER_SAP,
-            application_context=_CONTEXT_LN_CIPHERED, mechanism=_MECHANISM_HLS_GMAC,
-            security_setup=self.catalogue.by_name("security_setup").obis)
+            spec.obis,
+            [],
+            client_sap=_CLIENT_SAP,
+            server_sap=_SERVER_SAP,
+            application_context=_CONTEXT_LN_CIPHERED,
+            mechanism=_MECHANISM_HLS_GMAC,
+            security_setup=self.catalogue.by_name("security_setup").obis,
+        )
         self._add(spec.name, association)
         association.objects = list(self.objects.values())
         association.access = {o.logical_name: self._rights(o) for o in association.objects}
@@ -284,32 +334,46 @@ class SimulatedAMeter:
         match spec.class_id:
             case ClassId.REGISTER:
                 self._models[spec.obis] = self._model(spec.name)
-                return Register(spec.obis, Data(spec.value_type or DataType.DOUBLE_LONG, 0),
-                                spec.scaler or 0, spec.unit or Unit.NO_UNIT)
+                return Register(
+                    spec.obis,
+                    Data(spec.value_type or DataType.DOUBLE_LONG, 0),
+                    spec.scaler or 0,
+                    spec.unit or Unit.NO_UNIT,
+                )
             case ClassId.CLOCK:
                 local = start.astimezone(JST)
                 offset = local.utcoffset() or timedelta(0)
-                return Clock(spec.obis, _cdt(local),
-                             time_zone=-int(offset.total_seconds() // 60))
+                return Clock(spec.obis, _cdt(local), time_zone=-int(offset.total_seconds() // 60))
             case ClassId.PROFILE_GENERIC:
-                return ProfileGeneric(spec.obis, captures, capture_period=spec.capture_period or 0,
-                                      profile_entries=spec.profile_entries or 1)
+                return ProfileGeneric(
+                    spec.obis,
+                    captures,
+                    capture_period=spec.capture_period or 0,
+                    profile_entries=spec.profile_entries or 1,
+                )
             case ClassId.PUSH_SETUP:
                 return PushSetup(spec.obis, captures, destination=destination)
             case ClassId.SECURITY_SETUP:
-                return SecuritySetup(spec.obis, server_system_title=self.system_title,
-                                     client_system_title=self.client_system_title,
-                                     security_policy=_POLICY_AUTH_ENC)
+                return SecuritySetup(
+                    spec.obis,
+                    server_system_title=self.system_title,
+                    client_system_title=self.client_system_title,
+                    security_policy=_POLICY_AUTH_ENC,
+                )
             case ClassId.LIMITER:
                 monitored = captures[0]
                 return GatedLimiter(
-                    spec.obis, ValueDefinition(monitored.class_id, monitored.logical_name,
-                                               monitored.attribute_index),
+                    spec.obis,
+                    ValueDefinition(
+                        monitored.class_id, monitored.logical_name, monitored.attribute_index
+                    ),
                     reservation=self.limiter_reservation,
                     threshold_type=spec.value_type or DataType.LONG_UNSIGNED,
-                    min_over_threshold_duration=0, min_under_threshold_duration=0,
+                    min_over_threshold_duration=0,
+                    min_under_threshold_duration=0,
                     action_over=ActionItem(_DISCONNECT_SCRIPTS, 1),
-                    action_under=ActionItem(_DISCONNECT_SCRIPTS, 2))
+                    action_under=ActionItem(_DISCONNECT_SCRIPTS, 2),
+                )
             case ClassId.DISCONNECT_CONTROL:
                 return GatedDisconnectControl(spec.obis)
             case ClassId.DATA if spec.name == "limiter_reservation":
@@ -319,13 +383,24 @@ class SimulatedAMeter:
                 self.valve_reservations[spec.name] = valve
                 return ValveReservationObject(spec.obis, valve)
             case ClassId.DATA:
-                return CosemData(spec.obis, Data(spec.value_type or DataType.NULL,
-                                                 None if spec.value_type is None else 0))
+                return CosemData(
+                    spec.obis,
+                    Data(spec.value_type or DataType.NULL, None if spec.value_type is None else 0),
+                )
         raise ValueError(f"{spec.name}: no simulation for class {spec.class_id}")
 
     @staticmethod
     def _rights(obj: CosemObject) -> AccessRights:
-        """Read everything; write what the head end may change (gated objects check more)."""
+        """Read everything; write what the head end may change (gated objects check more).
+        One shared (frozen) value per kind of object: a fleet holds thousands of meters."""
+        kind = (type(obj), len(obj.attribute_names), len(obj.method_names))
+        found = _RIGHTS.get(kind)
+        if found is None:
+            found = _RIGHTS[kind] = SimulatedAMeter._new_rights(obj)
+        return found
+
+    @staticmethod
+    def _new_rights(obj: CosemObject) -> AccessRights:
         writable: set[int] = set()
         methods: set[int] = set()
         if isinstance(obj, LimiterReservationObject | ValveReservationObject):
@@ -340,14 +415,31 @@ class SimulatedAMeter:
             writable = {5, 6, 7}
         elif isinstance(obj, Clock):
             writable = {2}
-        attrs = tuple((i, _READ_WRITE if i in writable else _READ)
-                      for i in range(1, len(obj.attribute_names) + 1))
-        return AccessRights(attrs, tuple((i, _METHOD if i in methods else 0)
-                                         for i in range(1, len(obj.method_names) + 1)))
+        attrs = tuple(
+            (i, _READ_WRITE if i in writable else _READ)
+            for i in range(1, len(obj.attribute_names) + 1)
+        )
+        return AccessRights(
+            attrs,
+            tuple((i, _METHOD if i in methods else 0) for i in range(1, len(obj.method_names) + 1)),
+        )
 
     # ---------------------------------------------------------------- the model
     def _energy_wh(self, t: float) -> tuple[float, float]:
-        """(import, export) Wh at ``t``: the load curve, less what outages did not draw."""
+        """(import, export) Wh at ``t``: the load curve, less what outages did not draw
+        (the last instant asked is remembered: four registers read it per capture)."""
+        if (
+            self._energy_at is not None
+            and self._energy_at[0] == t
+            and self._energy_at[1] == len(self._outages)
+            and self._outage_start is None
+        ):
+            return self._energy_at[2]
+        value = self._energy_wh_at(t)
+        self._energy_at = (t, len(self._outages), value)
+        return value
+
+    def _energy_wh_at(self, t: float) -> tuple[float, float]:
         imported, exported = self.curve.energy_wh(t)
         spans = list(self._outages)
         if self._outage_start is not None:
@@ -364,32 +456,21 @@ class SimulatedAMeter:
         return abs(self.curve.power_w(t)) / (2 * _PHASE_VOLTAGE)
 
     def _volts(self, t: float, phase: int) -> float:
-        noise = random.Random(self.seed * 7_919 + phase * 104_729 + math.floor(t / 60))  # noqa: S311
-        return noise.gauss(_NOMINAL_V, _VOLTAGE_SIGMA)
+        noise = _NOISE[mix64(self.seed, phase, math.floor(t / 60)) >> (64 - _NOISE_BITS)]
+        return _NOMINAL_V + _VOLTAGE_SIGMA * noise
 
-    def _model(self, name: str) -> _Model:
-        tan_phi = math.tan(math.acos(_POWER_FACTOR))
-        models: dict[str, _Model] = {
-            "active_energy_import": lambda t: self._energy_wh(t)[0],
-            "active_energy_export": lambda t: self._energy_wh(t)[1],
-            "reactive_energy_import": lambda t: self._energy_wh(t)[0] * tan_phi,
-            "reactive_energy_export": lambda t: self._energy_wh(t)[1] * tan_phi,
-            "instantaneous_active_power": lambda t: float(self.curve.power_w(t)),
-            "voltage_l1": lambda t: self._volts(t, 1),
-            "voltage_l2": lambda t: self._volts(t, 2),
-            "current_l1": self._amps,
-            "current_l2": lambda t: self._amps(t) * _PHASE_T_SHARE,
-            "current_any_phase": self._amps,
-        }
-        if name not in models:
+    @staticmethod
+    def _model(name: str) -> _Model:
+        model = _MODELS.get(name)
+        if model is None:
             raise ValueError(f"register {name}: no model in the simulated meter")
-        return models[name]
+        return model
 
     def register_value(self, obis: Obis, t: float) -> Data:
         """Register ``obis`` attribute 2 at POSIX time ``t``: counters truncate, others round."""
         register = self.objects[obis]
         assert isinstance(register, Register)
-        physical = self._models[obis](t) / 10.0 ** register.scaler
+        physical = self._models[obis](self, t) / 10.0**register.scaler
         tag = register.value.type
         raw = math.floor(physical) if tag == DataType.DOUBLE_LONG_UNSIGNED else round(physical)
         if tag == DataType.DOUBLE_LONG_UNSIGNED:
@@ -399,7 +480,7 @@ class SimulatedAMeter:
     def _value_at(self, column: CaptureObject, t: float) -> Data:
         """A capture/push column's value at ``t`` (clock: that instant; registers: the model)."""
         if column.class_id == ClassId.CLOCK and column.attribute_index == 2:
-            return datetime_data(_cdt(_jst(t)))
+            return _instant(t)
         if column.logical_name in self._models and column.attribute_index == 2:
             return self.register_value(column.logical_name, t)
         return self.objects[column.logical_name].get(column.attribute_index)
@@ -480,18 +561,30 @@ class SimulatedAMeter:
         """The invocation counter the next ciphered APDU of this meter will carry."""
         return self.send_counter.peek
 
-    def association_server(self, *, authentication: Authentication = Authentication.LOWEST,
-                           password: bytes | None = None,
-                           client_counters: InvocationCounters | None = None,
-                           master_key: bytes | None = None,
-                           challenge: Callable[[], bytes] | None = None) -> AssociationServer:
+    def association_server(
+        self,
+        *,
+        authentication: Authentication = Authentication.LOWEST,
+        password: bytes | None = None,
+        client_counters: InvocationCounters | None = None,
+        master_key: bytes | None = None,
+        challenge: Callable[[], bytes] | None = None,
+    ) -> AssociationServer:
         """The meter's association server: its objects, title, keys and counter, attached
         (pushes go through it). ``master_key`` enables key transfer."""
         server = AssociationServer(
-            self.objects, system_title=self.system_title, ek=self._ek, ak=self._ak,
-            authentication=authentication, password=password, client_counters=client_counters,
-            counter=self.send_counter, master_key=master_key, on_new_keys=self._new_keys,
-            challenge=challenge)
+            self.objects,
+            system_title=self.system_title,
+            ek=self._ek,
+            ak=self._ak,
+            authentication=authentication,
+            password=password,
+            client_counters=client_counters,
+            counter=self.send_counter,
+            master_key=master_key,
+            on_new_keys=self._new_keys,
+            challenge=challenge,
+        )
         self.attach(server)
         return server
 
@@ -528,9 +621,11 @@ class SimulatedAMeter:
         return _jst(min(times)) if times else None
 
     def __repr__(self) -> str:
-        return (f"SimulatedAMeter(system_title={self.system_title.hex().upper()}, "
-                f"powered={self._powered}, invocation_counter={self.invocation_counter}, "
-                "keys=<hidden>)")
+        return (
+            f"SimulatedAMeter(system_title={self.system_title.hex().upper()}, "
+            f"powered={self._powered}, invocation_counter={self.invocation_counter}, "
+            "keys=<hidden>)"
+        )
 
     # ------------------------------------------------------------ internals
     def _apply_reservations(self, now: datetime) -> list[Event]:
@@ -541,9 +636,11 @@ class SimulatedAMeter:
                 if isinstance(event, ValveOperated):
                     switch = self._names.get(name.removesuffix("_reservation"))
                     if isinstance(switch, GatedDisconnectControl):
-                        switch.control_state = (ControlState.DISCONNECTED
-                                                if event.action == ValveAction.CLOSE
-                                                else ControlState.CONNECTED)
+                        switch.control_state = (
+                            ControlState.DISCONNECTED
+                            if event.action == ValveAction.CLOSE
+                            else ControlState.CONNECTED
+                        )
         if any(isinstance(e, LimitChanged | LimitRestored) for e in events):
             self._limiter().follow()
         self.control_events.extend(events)
@@ -563,22 +660,29 @@ class SimulatedAMeter:
                 # Entries older than the buffer keeps would be dropped at once: skip them.
                 for k in range(max(first, last - profile.profile_entries + 1), last + 1):
                     boundary = float(k * period)
-                    profile.capture_row([self._value_at(c, boundary)
-                                         for c in profile.capture_objects])
-                    self._schedule(obis, boundary)
+                    row = [self._value_at(c, boundary) for c in profile.capture_objects]
+                    profile.capture_row(row)
+                    self._schedule(profile, boundary, row)
             self._cursor[obis] = t
 
-    def _schedule(self, profile: Obis, boundary: float) -> None:
-        push_obis = self._push_of.get(profile)
+    def _schedule(self, profile: ProfileGeneric, boundary: float, row: list[Data]) -> None:
+        """Queue the value push of the entry ``row`` just captured at ``boundary``."""
+        push_obis = self._push_of.get(profile.logical_name)
         if push_obis is None or (push_obis == VALUE_PUSH_5MIN and not self.push_5min):
             return
         push = self.objects[push_obis]
         assert isinstance(push, PushSetup)
         spread = min(push.randomisation_start_interval, MAX_PUSH_DELAY_S)
-        delay = random.Random(f"{self.seed}/{push_obis}/{boundary}").randint(0, spread)  # noqa: S311
-        body = Data(DataType.STRUCTURE, tuple(self._value_at(c, boundary)
-                                              for c in push.push_objects))
-        self._scheduled.append(_Scheduled(boundary + delay, push_obis, body))
+        delay = mix64(self.seed, push_obis.b, int(boundary)) % (spread + 1)
+        columns = push.push_objects
+        n = len(columns) - len(row)
+        if n >= 0 and columns[n:] == profile.capture_objects:  # the entry, after its header
+            values = (*(self._value_at(c, boundary) for c in columns[:n]), *row)
+        else:
+            values = tuple(self._value_at(c, boundary) for c in columns)
+        self._scheduled.append(
+            _Scheduled(boundary + delay, push_obis, Data(DataType.STRUCTURE, values))
+        )
 
     def _power_event(self, t: float, now: datetime, event: str) -> None:
         code = self._names["power_event_code"]
@@ -594,9 +698,12 @@ class SimulatedAMeter:
 
     def _send(self, body: Data, now: datetime, *, high_priority: bool = False) -> None:
         notification = DataNotification(
-            body, date_time=_cdt(now).encode(),
-            long_invoke=LongInvokeIdAndPriority(self._push_seq % _LONG_INVOKE_IDS,
-                                                high_priority=high_priority))
+            body,
+            date_time=_cdt(now).encode(),
+            long_invoke=LongInvokeIdAndPriority(
+                self._push_seq % _LONG_INVOKE_IDS, high_priority=high_priority
+            ),
+        )
         self._push_seq += 1
         try:
             if self._server is not None:
@@ -606,9 +713,16 @@ class SimulatedAMeter:
         except CounterExhausted:
             self.exhausted_pushes += 1
             return
-        self._outbox.append(protect(
-            notification.encode(), security_control=_PUSH_SECURITY,
-            system_title=self.system_title, invocation_counter=ic, ek=self._ek, ak=self._ak))
+        self._outbox.append(
+            protect(
+                notification.encode(),
+                security_control=_PUSH_SECURITY,
+                system_title=self.system_title,
+                invocation_counter=ic,
+                ek=self._ek,
+                ak=self._ak,
+            )
+        )
 
     def _refresh(self, t: float) -> None:
         for obis in self._models:
@@ -619,3 +733,19 @@ class SimulatedAMeter:
         assert isinstance(clock, Clock)
         clock.time = _cdt(_jst(t))
         self._limiter().follow()
+
+
+_TAN_PHI: Final = math.tan(math.acos(_POWER_FACTOR))
+#: The register models by catalogue name (one table for every meter: no closures per meter).
+_MODELS: Final[dict[str, _Model]] = {
+    "active_energy_import": lambda m, t: m._energy_wh(t)[0],
+    "active_energy_export": lambda m, t: m._energy_wh(t)[1],
+    "reactive_energy_import": lambda m, t: m._energy_wh(t)[0] * _TAN_PHI,
+    "reactive_energy_export": lambda m, t: m._energy_wh(t)[1] * _TAN_PHI,
+    "instantaneous_active_power": lambda m, t: float(m.curve.power_w(t)),
+    "voltage_l1": lambda m, t: m._volts(t, 1),
+    "voltage_l2": lambda m, t: m._volts(t, 2),
+    "current_l1": lambda m, t: m._amps(t),
+    "current_l2": lambda m, t: m._amps(t) * _PHASE_T_SHARE,
+    "current_any_phase": lambda m, t: m._amps(t),
+}

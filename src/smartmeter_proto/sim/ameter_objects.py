@@ -57,16 +57,21 @@ _REFUSAL: Final[dict[CommandResult, DataAccessResult]] = {
 def require_context(context: RequestContext) -> None:
     """Raise READ_WRITE_DENIED unless the request was authenticated and fresh."""
     if context.authenticated is not True:
-        raise CosemAccessError(DataAccessResult.READ_WRITE_DENIED,
-                               "needs an authenticated (ciphered, tag verified) request")
+        raise CosemAccessError(
+            DataAccessResult.READ_WRITE_DENIED,
+            "needs an authenticated (ciphered, tag verified) request",
+        )
     if context.fresh is not True:
-        raise CosemAccessError(DataAccessResult.READ_WRITE_DENIED,
-                               "needs a fresh request (invocation counter not new)")
+        raise CosemAccessError(
+            DataAccessResult.READ_WRITE_DENIED, "needs a fresh request (invocation counter not new)"
+        )
 
 
 def _no_context(obj: CosemObject, what: str) -> CosemAccessError:
-    return CosemAccessError(DataAccessResult.READ_WRITE_DENIED,
-                            f"{type(obj).__name__} {what}: only through an authenticated request")
+    return CosemAccessError(
+        DataAccessResult.READ_WRITE_DENIED,
+        f"{type(obj).__name__} {what}: only through an authenticated request",
+    )
 
 
 def _answer(result: CommandResult) -> None:
@@ -98,8 +103,7 @@ class _ReservationObject(CosemObject):
         self.last_result = self._write(value, context)
         _answer(self.last_result)
 
-    def invoke_in(self, context: RequestContext, index: int,
-                  parameter: Data | None) -> Data | None:
+    def invoke_in(self, context: RequestContext, index: int, parameter: Data | None) -> Data | None:
         return self.invoke(index, parameter)  # Data has no methods: refused by the index check
 
 
@@ -114,8 +118,9 @@ class LimiterReservationObject(_ReservationObject):
         return self.reservation.to_data()
 
     def _write(self, value: Data, context: RequestContext) -> CommandResult:
-        return self.reservation.write(value, authenticated=context.authenticated,
-                                      fresh=context.fresh, now=context.now)
+        return self.reservation.write(
+            value, authenticated=context.authenticated, fresh=context.fresh, now=context.now
+        )
 
 
 class ValveReservationObject(_ReservationObject):
@@ -142,9 +147,13 @@ class ValveReservationObject(_ReservationObject):
         state, command, activation, drill = fields
         if state == Data(DataType.ENUM, ReservationState.NONE):
             return self.reservation.cancel(authenticated=auth, fresh=fresh, now=now)
-        if (state != Data(DataType.ENUM, ReservationState.PENDING)
-                or command.type != DataType.ENUM or drill.type != DataType.BOOLEAN
-                or not isinstance(command.value, int) or command.value not in tuple(ValveAction)):
+        if (
+            state != Data(DataType.ENUM, ReservationState.PENDING)
+            or command.type != DataType.ENUM
+            or drill.type != DataType.BOOLEAN
+            or not isinstance(command.value, int)
+            or command.value not in tuple(ValveAction)
+        ):
             return CommandResult.REJECTED_INVALID
         try:
             start = datetime_from_data(activation, "activation_time").to_datetime()
@@ -152,9 +161,14 @@ class ValveReservationObject(_ReservationObject):
             return CommandResult.REJECTED_INVALID
         if start.tzinfo is None:
             return CommandResult.REJECTED_INVALID
-        return self.reservation.reserve(ValveAction(command.value), start,
-                                        drill=drill.value is True, authenticated=auth,
-                                        fresh=fresh, now=now)
+        return self.reservation.reserve(
+            ValveAction(command.value),
+            start,
+            drill=drill.value is True,
+            authenticated=auth,
+            fresh=fresh,
+            now=now,
+        )
 
 
 class GatedLimiter(Limiter):
@@ -164,16 +178,29 @@ class GatedLimiter(Limiter):
     threshold_normal, a direct write of threshold_normal copies it back.
     """
 
-    def __init__(self, logical_name: Obis, monitored_value: ValueDefinition, *,
-                 reservation: LimiterReservation, threshold_type: DataType,
-                 min_over_threshold_duration: int, min_under_threshold_duration: int,
-                 action_over: ActionItem, action_under: ActionItem) -> None:
+    def __init__(
+        self,
+        logical_name: Obis,
+        monitored_value: ValueDefinition,
+        *,
+        reservation: LimiterReservation,
+        threshold_type: DataType,
+        min_over_threshold_duration: int,
+        min_under_threshold_duration: int,
+        action_over: ActionItem,
+        action_under: ActionItem,
+    ) -> None:
         limit = Data(threshold_type, reservation.limit_a)
-        super().__init__(logical_name, monitored_value, threshold_normal=limit,
-                         threshold_emergency=limit,
-                         min_over_threshold_duration=min_over_threshold_duration,
-                         min_under_threshold_duration=min_under_threshold_duration,
-                         action_over=action_over, action_under=action_under)
+        super().__init__(
+            logical_name,
+            monitored_value,
+            threshold_normal=limit,
+            threshold_emergency=limit,
+            min_over_threshold_duration=min_over_threshold_duration,
+            min_under_threshold_duration=min_under_threshold_duration,
+            action_over=action_over,
+            action_under=action_under,
+        )
         self.reservation = reservation
 
     def follow(self) -> None:
@@ -192,8 +219,7 @@ class GatedLimiter(Limiter):
         if index == 4 and isinstance(self.threshold_normal.value, int):
             self.reservation.limit_a = self.threshold_normal.value
 
-    def invoke_in(self, context: RequestContext, index: int,
-                  parameter: Data | None) -> Data | None:
+    def invoke_in(self, context: RequestContext, index: int, parameter: Data | None) -> Data | None:
         require_context(context)
         return self.invoke(index, parameter)  # class 71 has no methods: refused
 
@@ -215,9 +241,9 @@ class GatedDisconnectControl(DisconnectControl):
             raise CosemAccessError(DataAccessResult.READ_WRITE_DENIED, "logical_name is static")
         DisconnectControl._set(self, index, value)
 
-    def invoke_in(self, context: RequestContext, index: int,
-                  parameter: Data | None) -> Data | None:
+    def invoke_in(self, context: RequestContext, index: int, parameter: Data | None) -> Data | None:
         require_context(context)
         self._check(index, len(self.method_names), "method")
         return DisconnectControl._invoke(
-            self, index, Data(DataType.NULL, None) if parameter is None else parameter)
+            self, index, Data(DataType.NULL, None) if parameter is None else parameter
+        )

@@ -39,6 +39,10 @@ _MAPS: Final = frozenset({0x9D, 0x9E, 0x9F})
 _IDENTIFICATION: Final = 0x83
 #: Manufacturer code 0x8A: the experimental code 0xFFFFFF (APPENDIX §2.2).
 _MANUFACTURER: Final = 0x8A
+#: Standard version information 0x82 of a device object (APPENDIX, super class): byte 3 the
+#: release letter, byte 4 the revision. The class data is the MRA of Release R.
+_STANDARD_VERSION: Final = 0x82
+SIMULATED_RELEASE: Final = b"\x00\x00R\x01"
 #: Raw integers tried first for a number: 20 of its unit, then other small round values.
 _NICE_NUMBERS: Final = (20, 100, 1, 50, 10, 1000, 0, 2, 5)
 _CALENDAR: Final = frozenset({"date", "time", "time_hms", "datetime", "datetime_hm"})
@@ -154,6 +158,7 @@ class SimulatedDevice(DeviceObject):
         fixed = {
             _IDENTIFICATION: b"\xfe" + manufacturer_code + unique_id,
             _MANUFACTURER: manufacturer_code,
+            _STANDARD_VERSION: SIMULATED_RELEASE,
         }
         for epc, prop in self.spec.properties.items():
             if epc in _MAPS:

@@ -14,7 +14,9 @@ values; ``five_min_share`` of the meters keep a 5-minute profile the head end co
 
 Faults, all seeded and reproducible:
 
-* ``loss``: each datagram, in either direction, is lost with that probability;
+* ``loss``: each datagram, in either direction, is lost with that probability (drawn from a
+  hash of the seed, the meter and its own datagram count, so a meter's losses do not depend
+  on the other meters, nor on how the fleet is split over processes);
 * a whole-area outage: ``outage_s`` long from ``outage_at_s``, hitting area 0 of ``areas``
   (every meter sends its Last Gasp, nothing else until restoration);
 * ``drifting`` meters whose clock runs ``drift_ppm`` fast;
@@ -22,6 +24,10 @@ Faults, all seeded and reproducible:
 * ``hostile`` datagrams of each kind, sent from a meter's address at seeded times (never
   lost): a replay of the meter's last push, a forged push (fresh invocation counter, content
   not authentic), garbage bytes, and a push under a system title nobody provisioned.
+
+A fleet may hold one shard of the plan (``shard=(k, n)``: the meters whose index is ``k``
+modulo ``n``), so several processes run one plan between them (:mod:`.fleet_workers`);
+:func:`roster` gives every meter's identity and class without building any meter.
 
 Keys are derived from ``seed`` and the meter index (simulation keys, never printed); each
 meter also has a master key (KEK), so the head end can re-key it (global_key_transfer).
@@ -55,9 +61,9 @@ from ..aroute.udp_endpoints import MeterEndpoint
 from ..hes.push import MeterKeys, posix_of
 from ..security_state import MemoryStateStore, StateStore
 from .ameter import SimulatedAMeter
-from .load_curve import LoadCurve
+from .load_curve import LoadCurve, mix64
 
-__all__ = ["Fleet", "FleetMember", "FleetPlan", "FleetStats"]
+__all__ = ["Fleet", "FleetMember", "FleetPlan", "FleetStats", "RosterEntry", "roster"]
 
 #: FLAG-style manufacturer prefix of the simulated fleet's system titles (3 bytes + 5).
 _MANUFACTURER: Final = b"SMP"
@@ -66,6 +72,9 @@ _HOUR: Final = 3600.0
 #: Energy the fleet's meters have counted before the run starts (from this far back).
 _HISTORY_S: Final = 86_400.0
 _HOSTILE: Final = ("replayed", "forged", "garbage", "unknown_meter")
+_LOSS_SCALE: Final = float(1 << 64)
+#: Labels of the two loss streams in :func:`mix64` (outbound, inbound).
+_OUT, _IN = 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +137,49 @@ class FleetMember:
     realtime: bool
     drift: float = 0.0  # clock rate error (1e-3 = 1000 ppm fast)
     address: Hashable = None
+    #: datagrams this meter put to the loss draw so far (the draw's own counter)
+    draws: int = 0
 
     @property
     def meter(self) -> SimulatedAMeter:
         meter = self.endpoint.meter
         assert isinstance(meter, SimulatedAMeter)  # the fleet builds only these
         return meter
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """A meter of the plan as the head end is provisioned with it (no meter built)."""
+
+    index: int
+    system_title: bytes
+    keys: MeterKeys
+    area: int
+    five_min: bool
+    realtime: bool
+    drift: float
+
+
+def roster(plan: FleetPlan) -> list[RosterEntry]:
+    """Every meter of ``plan``: title, keys (simulation keys, never shown), area, class."""
+    order = random.Random(plan.seed).sample(range(plan.meters), plan.meters)  # noqa: S311
+    five = set(order[: round(plan.meters * plan.five_min_share)])
+    real = set(order[: round(plan.meters * plan.realtime_share)])
+    drifting = set(order[-plan.drifting :]) if plan.drifting else set()
+    return [
+        RosterEntry(
+            i,
+            _MANUFACTURER + i.to_bytes(_SERIAL_BYTES, "big"),
+            MeterKeys(
+                _key(plan.seed, i, "ek"), _key(plan.seed, i, "ak"), _key(plan.seed, i, "kek")
+            ),
+            i % plan.areas,
+            i in five,
+            i in real,
+            plan.drift_ppm * 1e-6 if i in drifting else 0.0,
+        )
+        for i in range(plan.meters)
+    ]
 
 
 @dataclass(slots=True)
@@ -159,7 +205,8 @@ def _lean(catalogue: Catalogue, keep_5min: bool) -> Catalogue:
     """The catalogue without the 1-minute profile (and the 5-minute one unless kept)."""
     drop = {"load_profile_1min"} | (set() if keep_5min else {"load_profile_5min"})
     return dataclasses.replace(
-        catalogue, objects=tuple(o for o in catalogue.objects if o.name not in drop))
+        catalogue, objects=tuple(o for o in catalogue.objects if o.name not in drop)
+    )
 
 
 class Fleet:
@@ -169,37 +216,58 @@ class Fleet:
     module text); a fresh :class:`~smartmeter_proto.security_state.MemoryStateStore` when
     not given (a fleet that lives as long as its process)."""
 
-    def __init__(self, plan: FleetPlan, *, client_system_title: bytes,
-                 headend: Hashable = None, state: StateStore | None = None) -> None:
+    def __init__(
+        self,
+        plan: FleetPlan,
+        *,
+        client_system_title: bytes,
+        headend: Hashable = None,
+        state: StateStore | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         self.plan = plan
         self.state: StateStore = MemoryStateStore() if state is None else state
         self.stats = FleetStats()
         self._rng = random.Random(plan.seed * 7_919 + 1)  # noqa: S311 - simulation, not crypto
+        part, parts = shard
+        if not 0 <= part < parts:
+            raise ValueError(f"shard {part} of {parts} does not exist")
+        self.shard = shard
         full = load_catalogue()
         catalogues = {True: _lean(full, True), False: _lean(full, False)}
-        order = random.Random(plan.seed).sample(range(plan.meters), plan.meters)  # noqa: S311
-        n_five = round(plan.meters * plan.five_min_share)
-        n_real = round(plan.meters * plan.realtime_share)
-        five = set(order[:n_five])
-        real = set(order[:n_real])
-        drifting = set(order[-plan.drifting:]) if plan.drifting else set()
         self.members: list[FleetMember] = []
-        for i in range(plan.meters):
-            title = _MANUFACTURER + i.to_bytes(_SERIAL_BYTES, "big")
-            keys = MeterKeys(_key(plan.seed, i, "ek"), _key(plan.seed, i, "ak"),
-                             _key(plan.seed, i, "kek"))
+        for entry in roster(plan)[part::parts]:
+            i, title, keys = entry.index, entry.system_title, entry.keys
             meter = SimulatedAMeter(
-                start=plan.start, system_title=title, client_system_title=client_system_title,
-                ek=keys.ek, ak=keys.ak, state=self.state, seed=plan.seed * 100_003 + i,
+                start=plan.start,
+                system_title=title,
+                client_system_title=client_system_title,
+                ek=keys.ek,
+                ak=keys.ak,
+                state=self.state,
+                seed=plan.seed * 100_003 + i,
                 curve=LoadCurve(seed=plan.seed * 100_003 + i, start=plan.t0 - _HISTORY_S),
-                push_5min=i in real, catalogue=catalogues[i in five], live_registers=False)
+                push_5min=entry.realtime,
+                catalogue=catalogues[entry.five_min],
+                live_registers=False,
+            )
             server = meter.association_server(
-                client_counters=replay_counters(self.state, title, keys.ek),
-                master_key=keys.kek)
-            self.members.append(FleetMember(
-                i, title, keys, MeterEndpoint(meter, server, headend=headend),
-                area=i % plan.areas, five_min=i in five, realtime=i in real,
-                drift=plan.drift_ppm * 1e-6 if i in drifting else 0.0))
+                client_counters=replay_counters(self.state, title, keys.ek), master_key=keys.kek
+            )
+            self.members.append(
+                FleetMember(
+                    i,
+                    title,
+                    keys,
+                    MeterEndpoint(meter, server, headend=headend),
+                    area=entry.area,
+                    five_min=entry.five_min,
+                    realtime=entry.realtime,
+                    drift=entry.drift,
+                )
+            )
+        #: member index -> position in :attr:`members`
+        self.position = {m.index: p for p, m in enumerate(self.members)}
         self.by_title = {m.system_title: m for m in self.members}
         self._heap: list[tuple[float, int]] = []
         self._due: dict[int, float] = {}
@@ -230,8 +298,9 @@ class Fleet:
             self._faults.append((window[1], seq + 1, "restore", 0))
             self.stats.outage_windows.append(window)
             seq += 2
-        candidates = self._rng.sample(range(self.plan.meters),
-                                      min(self.plan.reboots, self.plan.meters))
+        candidates = self._rng.sample(
+            range(self.plan.meters), min(self.plan.reboots, self.plan.meters)
+        )
         for index in candidates:
             at = self.plan.t0 + self._rng.uniform(0.1, 0.9) * self.plan.hours * _HOUR
             self._faults.append((round(at), seq, "reboot", index))
@@ -241,6 +310,10 @@ class Fleet:
                 at = self.plan.t0 + self._rng.uniform(0.05, 0.95) * self.plan.hours * _HOUR
                 self._faults.append((round(at), seq, kind, self._rng.randrange(self.plan.meters)))
                 seq += 1
+        # every shard draws the whole schedule (the same for any split), keeps its own part
+        self._faults = [
+            f for f in self._faults if f[2] in ("outage", "restore") or f[3] in self.position
+        ]
         heapq.heapify(self._faults)
 
     def meter_time(self, member: FleetMember, now: float) -> float:
@@ -253,12 +326,13 @@ class Fleet:
     def _reschedule(self, member: FleetMember) -> None:
         due = member.endpoint.next_deadline()
         if due is None:
-            self._due.pop(member.index, None)
+            self._due.pop(self.position[member.index], None)
             return
         t = self._true_time(member, due)
-        if self._due.get(member.index) != t:
-            self._due[member.index] = t
-            heapq.heappush(self._heap, (t, member.index))
+        at = self.position[member.index]
+        if self._due.get(at) != t:
+            self._due[at] = t
+            heapq.heappush(self._heap, (t, at))
 
     def next_deadline(self) -> float | None:
         while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
@@ -274,20 +348,20 @@ class Fleet:
             at, _, kind, which = heapq.heappop(self._faults)
             self._fault(kind, which, at)
         while self._heap and self._heap[0][0] <= now:
-            t, index = heapq.heappop(self._heap)
-            if self._due.get(index) != t:
+            t, at = heapq.heappop(self._heap)
+            if self._due.get(at) != t:
                 continue
-            del self._due[index]
-            member = self.members[index]
+            del self._due[at]
+            member = self.members[at]
             member.endpoint.handle_timeout(self.meter_time(member, max(t, now)))
             self._collect(member)
 
     def _fault(self, kind: str, which: int, at: float) -> None:
         if kind in _HOSTILE:
-            self._hostile(kind, self.members[which])
+            self._hostile(kind, self.members[self.position[which]], at)
             return
         if kind == "reboot":
-            member = self.members[which]
+            member = self.members[self.position[which]]
             if member.meter.powered:
                 before = member.meter.dropped_pushes
                 member.endpoint.reboot(self.meter_time(member, at))
@@ -309,10 +383,11 @@ class Fleet:
                 self.stats.restorations += 1
             self._collect(member)
 
-    def _hostile(self, kind: str, member: FleetMember) -> None:
+    def _hostile(self, kind: str, member: FleetMember, at: float) -> None:
         last = self._last_push.get(member.index)
         if kind == "garbage":
-            data = self._rng.randbytes(self._rng.randrange(1, 200))
+            noise = random.Random(mix64(self.plan.seed, member.index, int(at)))  # noqa: S311
+            data = noise.randbytes(noise.randrange(1, 200))
         elif last is None:
             return  # nothing sent yet to imitate
         elif kind == "replayed":
@@ -324,8 +399,8 @@ class Fleet:
                 frame[10:18] = b"XXX" + bytes(5)
             else:  # forged: a fresh counter on content the meter's keys never sealed
                 counter_at = frame.index(0x30, 18) + 1  # SC 0x30 precedes the counter
-                fresh = int.from_bytes(frame[counter_at:counter_at + 4], "big") + 1_000
-                frame[counter_at:counter_at + 4] = (fresh & 0xFFFFFFFF).to_bytes(4, "big")
+                fresh = int.from_bytes(frame[counter_at : counter_at + 4], "big") + 1_000
+                frame[counter_at : counter_at + 4] = (fresh & 0xFFFFFFFF).to_bytes(4, "big")
             data = bytes(frame)
         self._out.append((member.index, data, member.endpoint.headend))
         self.stats.hostile_sent[kind] = self.stats.hostile_sent.get(kind, 0) + 1
@@ -334,19 +409,27 @@ class Fleet:
         for data, destination in member.endpoint.datagrams_to_send():
             if destination == member.endpoint.headend and data[8:9] == b"\xdb":
                 self._last_push[member.index] = data
-            if self.plan.loss and self._rng.random() < self.plan.loss:
+            if self._lost(member, _OUT):
                 self.stats.lost_outbound += 1
                 continue
             self._out.append((member.index, data, destination))
             self.stats.datagrams_sent += 1
         self._reschedule(member)
 
+    def _lost(self, member: FleetMember, direction: int) -> bool:
+        """The loss draw of the member's next datagram (seeded, per meter: module text)."""
+        if not self.plan.loss:
+            return False
+        member.draws += 1
+        draw = mix64(self.plan.seed, member.index, direction, member.draws) / _LOSS_SCALE
+        return draw < self.plan.loss
+
     def receive(self, index: int, data: bytes, source: Hashable, now: float) -> None:
         """A datagram for member ``index`` (subject to the injected loss)."""
-        if self.plan.loss and self._rng.random() < self.plan.loss:
+        member = self.members[self.position[index]]
+        if self._lost(member, _IN):
             self.stats.lost_inbound += 1
             return
-        member = self.members[index]
         member.endpoint.receive_datagram(data, source, self.meter_time(member, now))
         self._collect(member)
 
@@ -355,8 +438,7 @@ class Fleet:
         out, self._out = self._out, []
         return out
 
-    def measured(self, after: float, until: float) -> dict[tuple[bytes, int, int],
-                                                          tuple[int, ...]]:
+    def measured(self, after: float, until: float) -> dict[tuple[bytes, int, int], tuple[int, ...]]:
         """What the meters captured with capture times in ``(after, until]``, from their own
         profile buffers: (system title, period, capture time) -> register values."""
         out: dict[tuple[bytes, int, int], tuple[int, ...]] = {}
@@ -366,7 +448,8 @@ class Fleet:
                     at = posix_of(row[0])
                     if after < at <= until:
                         out[(member.system_title, profile.capture_period, at)] = tuple(
-                            int(d.value) for d in row[1:] if isinstance(d.value, int))
+                            int(d.value) for d in row[1:] if isinstance(d.value, int)
+                        )
         return out
 
     def set_headend(self, address: Hashable) -> None:

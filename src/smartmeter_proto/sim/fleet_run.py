@@ -33,12 +33,20 @@ from typing import Final
 from ..hes.collector import Collector, CollectorConfig, MeterInfo
 from ..hes.storage import MEMORY, Store
 from ..security_state import SqliteStateStore, StateStore
-from ..transport.udp_socket import DatagramSocket
+from ..transport.datagram import DatagramSocket
 from .clock import VirtualClock
-from .fleet import Fleet, FleetPlan
+from .fleet import Fleet, FleetPlan, FleetStats
 
-__all__ = ["HEADEND_TITLE", "FleetRun", "VirtualClock", "meter_state_beside", "run_files",
-           "run_fleet", "stored_plan"]
+__all__ = [
+    "HEADEND_TITLE",
+    "FleetRun",
+    "VirtualClock",
+    "meter_state_beside",
+    "plan_record",
+    "run_files",
+    "run_fleet",
+    "stored_plan",
+]
 
 #: The head end's system title in the fleet runs (FLAG-style "HES" + serial).
 HEADEND_TITLE: Final = b"HES\x00\x00\x00\x00\x01"
@@ -78,7 +86,8 @@ def stored_plan(store: Store) -> FleetPlan:
     return FleetPlan(**fields)
 
 
-def _plan_record(plan: FleetPlan) -> dict[str, object]:
+def plan_record(plan: FleetPlan) -> dict[str, object]:
+    """The plan as the store keeps it (JSON-ready; :func:`stored_plan` reads it back)."""
     fields = dataclasses.asdict(plan)
     fields["start"] = plan.start.isoformat()
     return fields
@@ -87,8 +96,9 @@ def _plan_record(plan: FleetPlan) -> dict[str, object]:
 def run_files(db: Path) -> tuple[Path, ...]:
     """The files of a run stored at ``db``: the store, its WAL files, the meters' state."""
     meters = Path(f"{db}{METER_STATE_SUFFIX}")
-    return tuple(Path(f"{base}{suffix}") for base in (db, meters)
-                 for suffix in ("", "-wal", "-shm"))
+    return tuple(
+        Path(f"{base}{suffix}") for base in (db, meters) for suffix in ("", "-wal", "-shm")
+    )
 
 
 @dataclass(slots=True)
@@ -103,6 +113,11 @@ class FleetRun:
     settle_s: float = 0.0
     wall_seconds: float = 0.0
     steps: int = 0
+
+    @property
+    def stats(self) -> FleetStats:
+        """What the fleet injected and sent (as :attr:`.fleet_workers.WorkerRun.stats`)."""
+        return self.fleet.stats
 
 
 class _Wire:
@@ -123,12 +138,20 @@ class _Wire:
             stable = stable + 1 if self.activity == before else 0
 
 
-async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | None = None,
-                    settle_s: float = 5400.0, step_s: float = 2.0, host: str = "127.0.0.1",
-                    max_speed: float | None = None,
-                    progress: Callable[[float, FleetRun], None] | None = None,
-                    progress_every_s: float = 900.0,
-                    meter_state: StateStore | None = None, resume: bool = False) -> FleetRun:
+async def run_fleet(
+    plan: FleetPlan,
+    store: Store,
+    *,
+    config: CollectorConfig | None = None,
+    settle_s: float = 5400.0,
+    step_s: float = 2.0,
+    host: str = "127.0.0.1",
+    max_speed: float | None = None,
+    progress: Callable[[float, FleetRun], None] | None = None,
+    progress_every_s: float = 900.0,
+    meter_state: StateStore | None = None,
+    resume: bool = False,
+) -> FleetRun:
     """Simulate ``plan`` and collect it into ``store``; returns when ``settle_s`` after the
     plan's end has passed (time for the last pushes and back-fills).
 
@@ -163,6 +186,7 @@ async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | 
             for member_index, out, destination in fleet.datagrams_to_send():
                 assert isinstance(destination, tuple)
                 sockets[member_index].send(out, destination)
+
         return receive
 
     headend = DatagramSocket.open((host, 0), to_collector, receive_buffer=_COLLECTOR_BUFFER)
@@ -172,13 +196,23 @@ async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | 
             sock = DatagramSocket.open((host, 0), to_meter(member.index))
             sockets.append(sock)
             member.address = sock.address
-            collector.add_meter(MeterInfo(member.system_title, member.keys, sock.address,
-                                          member.five_min, member.realtime), start)
+            collector.add_meter(
+                MeterInfo(
+                    member.system_title, member.keys, sock.address, member.five_min, member.realtime
+                ),
+                start,
+            )
         store.add_meters((m.system_title, m.five_min, m.realtime) for m in fleet.members)
         if not resume:
-            store.set_run(t0=plan.t0, end=plan.end, meters=plan.meters, loss=plan.loss,
-                          outage_s=plan.outage_s, outage_windows=fleet.stats.outage_windows,
-                          plan=_plan_record(plan))
+            store.set_run(
+                t0=plan.t0,
+                end=plan.end,
+                meters=plan.meters,
+                loss=plan.loss,
+                outage_s=plan.outage_s,
+                outage_windows=fleet.stats.outage_windows,
+                plan=plan_record(plan),
+            )
         wall0 = time.monotonic()
         final_pass = plan.end + _FINAL_PASS_AFTER_S
         final_done = clock.now >= final_pass
@@ -188,6 +222,7 @@ async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | 
         def commit() -> None:
             store.set_state(_CLOCK_STATE, clock.now)
             collector.commit()
+
         while clock.now < stop:
             due = [d for d in (fleet.next_deadline(), collector.next_deadline()) if d is not None]
             if not final_done:
@@ -200,7 +235,7 @@ async def run_fleet(plan: FleetPlan, store: Store, *, config: CollectorConfig | 
             fleet.handle_timeout(clock.now)
             outgoing = fleet.datagrams_to_send()
             for k in range(0, len(outgoing), _CHUNK):
-                for member_index, data, destination in outgoing[k:k + _CHUNK]:
+                for member_index, data, destination in outgoing[k : k + _CHUNK]:
                     assert isinstance(destination, tuple)
                     sockets[member_index].send(data, destination)
                 await wire.quiesce()

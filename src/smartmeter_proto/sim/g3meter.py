@@ -17,11 +17,12 @@ from typing import Final
 from ..auth.eap import EapCode, EapPacket
 from ..auth.eap_psk import EapOutcome, EapPskServer
 from ..echonet.events import MULTICAST, Address
+from ..echonet.frame import ECHONET_PORT
 from ..echonet.node import Node
 from ..errors import ProtocolError
 from ..plc import lbp
 from ..plc.broute_g3 import g3_link_local  # one G3 address rule, shared with the client
-from ..wisun.lowpan import ALL_NODES, build_ipv6_udp
+from ..wisun.radio.lowpan import ALL_NODES, build_ipv6_udp
 
 __all__ = [
     "ARIB_TEST_ID_S",
@@ -45,7 +46,6 @@ METER_PAN_ID: Final = 0x781D
 COORDINATOR_SHORT_ADDRESS: Final = 0x0000
 #: First short address the meter assigns to a joining device (synthetic).
 FIRST_DEVICE_SHORT_ADDRESS: Final = 0x0001
-ECHONET_PORT: Final = 3610  # ECHONET Lite Part II §3.1
 #: ID_S of the ARIB test coordinator: 53 4D AD B2 C4 D5 E6 FA repeated to 34 bytes
 #: (smartenergy_g3 lbp_coord.c sIdSArib, LBP_NETWORK_ACCESS_ID_SIZE_S_ARIB = 34).
 ARIB_TEST_ID_S: Final = (bytes.fromhex("534DADB2C4D5E6FA") * 5)[:34]

@@ -9,7 +9,7 @@ and an ECHONET Lite node on UDP 3610. Joining runs a real LBP/EAP-PSK exchange
 PSK and ID_P meet the meter's only inside EAP-PSK, and neither is ever shown.
 
 Sans-IO, same surface as :class:`~smartmeter_proto.sim.dongle.DongleEmulator` (so
-:class:`~smartmeter_proto.sim.dongle_pty.DonglePty` can serve it on a pty).
+:class:`~smartmeter_proto.transport.pty_server.DonglePty` can serve it on a pty).
 Firmware behaviour follows smartenergy_g3 ``adp_serial.c`` (62d63090: command byte
 masked with 0x7F, STATUS after INITIALIZE and after any refused or unknown command,
 NOT_ALLOWED before INITIALIZE or for a coordinator) and ``lbp_dev.c`` (DECLINE gives
@@ -32,7 +32,7 @@ from ..errors import DecodeError
 from ..plc import g3adp as adp
 from ..plc import lbp
 from ..plc.usi import UsiFrame, UsiParser, UsiProtocol, decode_frame
-from ..wisun.lowpan import ALL_NODES, parse_ipv6_udp
+from ..wisun.radio.lowpan import ALL_NODES, parse_ipv6_udp
 from .dongle import Fault, FaultPlan
 from .g3lbd import EUI64_LEN, UNASSIGNED, JoinResult, Lbd, LbdJoin
 from .g3meter import (

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..errors import AuthError, DecodeError
 from ..iot.backfill import MeterStore
-from ..iot.channel import MeterKeys, SecureChannel
+from ..iot.channel import ChannelKeys, SecureChannel
 from ..iot.frame import (
     BackfillEntry,
     BackfillRequest,
@@ -46,7 +46,7 @@ class SimulatedIotMeter:
 
     def __init__(
         self,
-        keys: MeterKeys,
+        keys: ChannelKeys,
         kind: MeterKind,
         *,
         headend: Address,

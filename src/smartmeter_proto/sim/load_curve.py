@@ -5,17 +5,23 @@ peak around 07:00, a daytime plateau and the evening peak around 19:00, with
 weekend variation and seeded noise; an optional PV array exports at midday.
 Everything is a pure function of the seed and the slot, so any past slot can
 be recomputed and the counters never disagree with the history.
+
+Memory: a fleet holds one curve per meter, so a curve keeps its slots in two flat arrays
+of doubles (power and cumulative energy, from its start slot on) and the hour-of-day shape
+of a slot comes from one table shared by every curve.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
-__all__ = ["JST", "SLOT_SECONDS", "LoadCurve"]
+__all__ = ["JST", "SLOT_SECONDS", "LoadCurve", "mix64"]
 
 _Noise = random.Random  # seeded, repeatable noise for the simulation (not for secrets)
 JST: Final = timezone(timedelta(hours=9), "JST")
@@ -48,6 +54,28 @@ _HOURLY_SHAPE: Final = (  # relative demand per hour of day, 0..23
 )
 
 
+_MASK64: Final = (1 << 64) - 1
+
+
+def mix64(*parts: int) -> int:
+    """A 64-bit hash of ``parts`` (splitmix64 finaliser per part): seeded simulation choices
+    that depend only on what they are about, not on the order they are drawn in."""
+    h = 0x9E3779B97F4A7C15
+    for part in parts:
+        h = ((h ^ (part & _MASK64)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 31
+    return h
+
+
+@functools.lru_cache(maxsize=8192)
+def _shape(slot: int) -> float:
+    """Relative demand of 30-minute ``slot`` (hour of day in JST, weekend lift): shared."""
+    moment = datetime.fromtimestamp(slot * SLOT_SECONDS, JST)
+    shape = _HOURLY_SHAPE[moment.hour]
+    return 0.85 * shape + 0.2 if moment.weekday() >= 5 else shape
+
+
 @dataclass(slots=True)
 class LoadCurve:
     """Import/export power and Wh counters for one household, from ``seed``."""
@@ -56,20 +84,19 @@ class LoadCurve:
     peak_w: float = 2400.0
     pv_peak_w: float = 0.0
     start: float = 0.0  # POSIX time the counters start from (0 Wh there)
-    _cache: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _cumulative: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _top: int | None = None  # highest slot in _cumulative (its keys are contiguous up to it)
+    #: slots from ``_first`` on: (import W, export W) interleaved, and the cumulative
+    #: (import Wh, export Wh) at each slot's beginning, interleaved
+    _power: array[float] = field(default_factory=lambda: array("d"))
+    _cumulative: array[float] = field(default_factory=lambda: array("d"))
+    _first: int | None = None
+    _based_on: float | None = None  # the start the arrays were built from
 
     def slot_of(self, now: float) -> int:
         return math.floor(now / SLOT_SECONDS)
 
     def _demand_w(self, slot: int) -> float:
-        moment = datetime.fromtimestamp(slot * SLOT_SECONDS, JST)
-        shape = _HOURLY_SHAPE[moment.hour]
-        if moment.weekday() >= 5:
-            shape = 0.85 * shape + 0.2
         noise = _Noise(self.seed * 1_000_003 + slot).gauss(1.0, 0.12)
-        return max(80.0, self.peak_w / 1.55 * shape * noise)
+        return max(80.0, self.peak_w / 1.55 * _shape(slot) * noise)
 
     def _pv_w(self, slot: int) -> float:
         if self.pv_peak_w <= 0:
@@ -81,34 +108,42 @@ class LoadCurve:
         clouds = _Noise(self.seed * 7_919 + slot // 4).uniform(0.4, 1.0)
         return self.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 12.0) * clouds
 
+    def _compute(self, slot: int) -> tuple[float, float]:
+        net = self._demand_w(slot) - self._pv_w(slot)
+        return (max(net, 0.0), max(-net, 0.0))
+
+    def _base(self) -> int:
+        """The first slot the arrays hold (rebuilt when ``start`` was changed)."""
+        if self._first is None or self._based_on != self.start:
+            self._first = self.slot_of(self.start)
+            self._based_on = self.start
+            self._power = array("d")
+            self._cumulative = array("d", (0.0, 0.0))
+        return self._first
+
     def slot_power(self, slot: int) -> tuple[float, float]:
         """Average (import W, export W) over 30-minute ``slot``."""
-        found = self._cache.get(slot)
-        if found is None:
-            net = self._demand_w(slot) - self._pv_w(slot)
-            found = (max(net, 0.0), max(-net, 0.0))
-            if len(self._cache) > 20_000:
-                self._cache.clear()
-            self._cache[slot] = found
-        return found
+        k = slot - self._base()
+        if k < 0 or k > len(self._power) // 2 + 100_000:  # before the start, or far ahead
+            return self._compute(slot)
+        power = self._power
+        while len(power) // 2 <= k:
+            power.extend(self._compute(self._first + len(power) // 2))  # type: ignore[operator]
+        return (power[2 * k], power[2 * k + 1])
 
     def _energy_to_slot(self, slot: int) -> tuple[float, float]:
         """Wh (import, export) from ``start`` up to the beginning of ``slot``."""
-        first = self.slot_of(self.start)
+        first = self._base()
         if slot <= first:
             return (0.0, 0.0)
-        known = self._cumulative.get(slot)
-        if known is not None:
-            return known
-        base = first if self._top is None else self._top  # slot > _top: known ones returned
-        imported, exported = self._cumulative.get(base, (0.0, 0.0))
-        for s in range(base, slot):
-            p_in, p_out = self.slot_power(s)
-            imported += p_in * SLOT_SECONDS / 3600
-            exported += p_out * SLOT_SECONDS / 3600
-            self._cumulative[s + 1] = (imported, exported)
-        self._top = slot
-        return imported, exported
+        k = slot - first
+        cumulative = self._cumulative
+        while len(cumulative) // 2 <= k:
+            j = len(cumulative) // 2 - 1  # the last slot whose beginning is known
+            p_in, p_out = self.slot_power(first + j)
+            cumulative.append(cumulative[2 * j] + p_in * SLOT_SECONDS / 3600)
+            cumulative.append(cumulative[2 * j + 1] + p_out * SLOT_SECONDS / 3600)
+        return (cumulative[2 * k], cumulative[2 * k + 1])
 
     def energy_wh(self, now: float) -> tuple[float, float]:
         """Cumulative (import Wh, export Wh) at ``now``."""

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import BinaryIO, Final
 
 from ..errors import DecodeError
-from ..wisun.lowpan import Reassembler, UdpDatagram, udp_frames
-from ..wisun.pcap import LINKTYPE_IEEE802_15_4_NOFCS, PcapWriter
+from ..wisun.radio.lowpan import Reassembler, UdpDatagram, udp_frames
+from ..wisun.radio.pcap import LINKTYPE_IEEE802_15_4_NOFCS, PcapWriter
 
 __all__ = ["FRAME_MTU", "CaptureSink", "RadioLink", "pcap_capture"]
 

@@ -1,9 +1,14 @@
 """Asyncio driver for the sans-IO ECHONET Lite session, independent of the link.
 
-A link adapter (UDP socket, Wi-SUN dongle, G3-PLC modem) gives the driver a
-coroutine that transmits one datagram and calls :meth:`SessionDriver.feed`
-for each datagram it receives. The driver runs the session's timers, resolves
-the futures of pending requests and queues notifications.
+The driver resolves the futures of pending requests and queues notifications. Who moves
+the datagrams and fires the session's timers is the link's choice:
+
+* a datagram link (:class:`~.datagram.DatagramLink`, UDP) runs the session as its
+  endpoint and hands the driver the session's events; the driver is given the link as its
+  ``carrier`` and asks it to flush after a request starts;
+* a link that carries datagrams inside another protocol (a Wi-SUN dongle, a G3-PLC
+  modem) gives the driver a coroutine that transmits one datagram and calls
+  :meth:`SessionDriver.feed` for each one received; the driver then runs the timers.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final, Protocol
 
 from ..echonet.events import (
     Address,
@@ -30,6 +35,18 @@ __all__ = ["SessionDriver"]
 log = logging.getLogger(__name__)
 
 Sender = Callable[[bytes, Address], Awaitable[None]]
+
+
+class Carrier(Protocol):
+    """A link that runs the session itself (:class:`~.datagram.DatagramLink`)."""
+
+    def send(self, data: bytes, destination: Any) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def add_tap(self, tap: Callable[[bytes, tuple[str, int]], None]) -> Callable[[], None]: ...
+
+
 _NOTIFICATION_BACKLOG: Final = 1024
 #: A deadline already past is fired on the next loop turn, never in a busy loop.
 _MIN_TIMER_S: Final = 0.001
@@ -48,15 +65,19 @@ class SessionDriver:
     def __init__(
         self,
         session: Session,
-        send: Sender,
+        send: Sender | None = None,
         *,
+        carrier: Carrier | None = None,
         clock: Callable[[], float] = time.time,
         notification_backlog: int = _NOTIFICATION_BACKLOG,
     ) -> None:
         if notification_backlog < 1:  # asyncio.Queue(0) would be unbounded
             raise ValueError("notification_backlog must be at least 1")
+        if (send is None) == (carrier is None):
+            raise ValueError("give the driver either send or carrier")
         self.session = session
         self._send = send
+        self._carrier = carrier
         self.clock = clock
         self._waiters: dict[int, asyncio.Future[RequestDone]] = {}
         self.notifications: asyncio.Queue[Notification] = asyncio.Queue(notification_backlog)
@@ -89,20 +110,26 @@ class SessionDriver:
 
         Returns a function that removes the tap.
         """
+        if self._carrier is not None:
+            return self._carrier.add_tap(tap)
         self._taps.append(tap)
         return lambda: self._taps.remove(tap)
 
     async def send_raw(self, data: bytes, dest: Address) -> None:
         """Transmit ``data`` as is, outside the session (a test frame, a fuzz input)."""
-        await self._send(data, dest)
+        if self._carrier is not None:
+            self._carrier.send(data, dest)
+        else:
+            assert self._send is not None
+            await self._send(data, dest)
 
     async def feed(self, data: bytes, source: Address) -> None:
-        """Hand one received datagram to the session."""
+        """Hand one received datagram to the session (a link without a carrier)."""
         for tap in self._taps:
             tap(data, source)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rx %s %s", source, data.hex())
-        self._dispatch(self.session.receive_data(data, source, self.clock()))
+        self.dispatch(self.session.receive_datagram(data, source, self.clock()))
         await self.flush()
 
     async def request(self, start: Callable[[float], int]) -> RequestDone | RequestFailed:
@@ -121,13 +148,18 @@ class SessionDriver:
 
     async def flush(self) -> None:
         """Transmit everything the session has queued."""
+        if self._carrier is not None:
+            self._carrier.flush()
+            return
+        assert self._send is not None
         async with self._send_lock:
             for data, dest in self.session.datagrams_to_send():
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("tx %s %s", dest, data.hex())
                 await self._send(data, dest)
 
-    def _dispatch(self, events: list[Event]) -> None:
+    def dispatch(self, events: list[Event]) -> None:
+        """Resolve the requests and queue the notifications ``events`` tell of."""
         for event in events:
             if isinstance(event, RequestDone | RequestFailed):
                 waiter = self._waiters.get(event.request_id)
@@ -155,14 +187,14 @@ class SessionDriver:
             self._timer.cancel()
             self._timer = None
         deadline = self.session.next_deadline()
-        if deadline is None or not self._running:
+        if deadline is None or not self._running or self._carrier is not None:
             return
         delay = max(_MIN_TIMER_S, deadline - self.clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        self._dispatch(self.session.handle_timeout(self.clock()))
+        self.dispatch(self.session.handle_timeout(self.clock()))
         task = asyncio.get_running_loop().create_task(self.flush())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)

@@ -61,15 +61,25 @@ async def open_smart_meter(
             yield SmartMeter(client, (host, port), clock=clock)
     elif g3 is not None:
         async with open_g3plc(
-            g3, id_p=id_p, psk=psk, timeout=timeout, retries=retries,
-            join_timeout=join_timeout, on_event=on_event,
+            g3,
+            id_p=id_p,
+            psk=psk,
+            timeout=timeout,
+            retries=retries,
+            join_timeout=join_timeout,
+            on_event=on_event,
         ) as plc:
             yield SmartMeter(plc, plc.address, clock=clock)
     else:
         assert device is not None
         async with open_broute(
-            device, rbid, password, model=model, timeout=timeout, retries=retries,
-            join_timeout=join_timeout, on_event=on_event,
+            device,
+            rbid,
+            password,
+            model=model,
+            timeout=timeout,
+            retries=retries,
+            join_timeout=join_timeout,
+            on_event=on_event,
         ) as radio:
             yield SmartMeter(radio, radio.address, clock=clock)
-

@@ -1,0 +1,77 @@
+"""``smartmeter-proto fleet --workers``: bad values refused before work starts, ^C ends
+every worker (exit 130, no traceback, no process left behind)."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+#: Only guards against a hang; no outcome depends on it.
+HANG_GUARD_S = 240.0
+_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+
+
+def _cli(*argv: str, cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "smartmeter_proto", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_ENV,
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_a_bad_worker_count_is_one_error_line(tmp_path: Path, value: str) -> None:
+    process = _cli("fleet", "--workers", value, cwd=tmp_path)
+    _, err = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert "--workers" in lines[0]
+    assert not list(tmp_path.iterdir())  # checked before any work (no store written)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_ctrl_c_ends_the_run_and_its_workers(tmp_path: Path) -> None:
+    process = _cli(
+        "fleet", "--meters", "400", "--hours", "24", "--workers", "2", "--chart", "", cwd=tmp_path
+    )
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not re.search(rb"simulated +\d+\.\d+ h", seen) and time.monotonic() < deadline:
+        if select.select([process.stderr], [], [], 1.0)[0]:
+            seen += os.read(process.stderr.fileno(), 4096)
+    workers = _children(process.pid)
+    assert workers, "the run is up with its worker processes"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 130
+    assert b"Traceback" not in seen + err
+    for pid in workers:  # every worker has ended (and been reaped)
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        )
