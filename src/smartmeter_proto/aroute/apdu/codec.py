@@ -2,7 +2,7 @@
 
 The APDU classes live in ``apdu_get``, ``apdu_set``, ``apdu_action`` and
 ``apdu_notify``; this module re-exports them and dispatches on the first byte.
-ACSE APDUs (AARQ/AARE/RLRQ/RLRE) are in :mod:`.acse`, ciphered APDUs in :mod:`.security`.
+ACSE APDUs (AARQ/AARE/RLRQ/RLRE) are in :mod:`..acse`, ciphered APDUs in :mod:`..security`.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ _DECODERS: dict[int, Callable[[Cursor], Apdu]] = {
 #: XDLMS-APDU tags of the Green Book 9.5 ASN.1 (IEC 62056-5-3 8.5) this module does not
 #: decode: short-name services, the InitiateRequest/Response that travel inside AARQ/AARE
 #: user-information, and the access/general-ciphering/signing APDUs. Ciphered tags are in
-#: :mod:`.security`, the ACSE tags 0x60-0x63 in :mod:`.acse`.
+#: :mod:`..security`, the ACSE tags 0x60-0x63 in :mod:`..acse`.
 UNDECODED_TAGS: dict[int, str] = {
     0x01: "initiateRequest",
     0x05: "readRequest",

@@ -208,7 +208,7 @@ class AssociationClient:
     decides whether a restart reuses a GCM IV; one counter may serve every association of a
     head end). ``server_counters`` is the replay window for the server's APDUs (give one on
     :class:`~smartmeter_proto.security_state.ReplayFloors` so that it survives a restart,
-    see :func:`.keys.replay_counters`).
+    see :func:`~smartmeter_proto.aroute.keys.replay_counters`).
     """
 
     def __init__(

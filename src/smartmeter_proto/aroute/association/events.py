@@ -1,6 +1,6 @@
 """Events of the client side of a COSEM association (IEC 62056-5-3, Green Book 9.3/9.4).
 
-:meth:`.association_client.AssociationClient.events` returns them, one per completed
+:meth:`.client.AssociationClient.events` returns them, one per completed
 request, association change or data-notification.
 """
 

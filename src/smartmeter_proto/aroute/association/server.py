@@ -3,7 +3,7 @@
 APDU bytes in (:meth:`AssociationServer.receive`), APDU bytes out
 (:meth:`AssociationServer.apdus_to_send`); framing (wrapper, HDLC) is done elsewhere.
 
-Choices (see the module docstring of :mod:`.association` for the whole picture):
+Choices (see the module docstring of :mod:`.` for the whole picture):
 
 * A ciphered request whose tag does not verify, or whose invocation counter is replayed, is
   answered with an unciphered ExceptionResponse (service-not-allowed, deciphering-error or
@@ -23,8 +23,8 @@ Choices (see the module docstring of :mod:`.association` for the whole picture):
   §4.4.7): only in an authenticated request with a fresh counter, only with a ``master_key``
   (KEK) configured, all keys or none. The answer goes under the old keys, then the new ones
   are in force. A new encryption key starts a new counter, named after the key
-  (:func:`.keys.send_counter`, a new key makes every value fresh, NIST SP 800-38D §8), in the
-  same store, and a new replay window for the clients (:func:`.keys.counters_for_new_key`):
+  (:func:`..keys.send_counter`, a new key makes every value fresh, NIST SP 800-38D §8), in the
+  same store, and a new replay window for the clients (:func:`..keys.counters_for_new_key`):
   traffic under the old key no longer verifies.
 """
 
@@ -228,12 +228,12 @@ class AssociationServer:
     """One COSEM server (logical device) answering one client association at a time.
 
     ``objects`` maps logical names to COSEM objects; those implementing
-    :class:`~.context.ContextualObject` get ``set_in``/``invoke_in`` with a
-    :class:`~.context.RequestContext`. ``password`` is the LLS secret (``LLS``);
+    :class:`~smartmeter_proto.aroute.context.ContextualObject` get ``set_in``/``invoke_in`` with a
+    :class:`..context.RequestContext`. ``password`` is the LLS secret (``LLS``);
     ``client_counters`` remembers the clients' invocation counters across associations (on
     :class:`~smartmeter_proto.security_state.ReplayFloors` it survives a restart, see
-    :func:`.keys.replay_counters`). ``counter`` hands out the server's own invocation
-    counters (required; :func:`.keys.send_counter` names it after the key, as a key transfer
+    :func:`..keys.replay_counters`). ``counter`` hands out the server's own invocation
+    counters (required; :func:`..keys.send_counter` names it after the key, as a key transfer
     does). ``master_key`` (KEK) enables global_key_transfer; ``on_new_keys(ek, ak)`` is
     called when transferred keys come into force, for the caller to keep them.
     ``challenge`` makes StoC deterministic in tests.

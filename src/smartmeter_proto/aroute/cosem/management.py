@@ -587,8 +587,8 @@ class SecuritySetup(CosemObject):
     """Security setup (class 64, version 0): 2 security_policy, 3 security_suite,
     4 client_system_title, 5 server_system_title; methods 1 security_activate,
     2 global_key_transfer. Keys never live here: this object refuses key transfer; the
-    :class:`~smartmeter_proto.aroute.association_server.AssociationServer` that holds the
-    keys answers method 2 itself (key_data codec and key wrap in :mod:`.keys`)."""
+    :class:`~smartmeter_proto.aroute.association.server.AssociationServer` that holds the
+    keys answers method 2 itself (key_data codec and key wrap in :mod:`..keys`)."""
 
     class_id = ClassId.SECURITY_SETUP
     attribute_names = (

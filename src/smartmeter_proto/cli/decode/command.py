@@ -1,7 +1,7 @@
 """``smartmeter-proto decode PROTOCOL HEX|-``: bytes to readable text or typed JSON.
 
 Each protocol lives in its own module and registers itself here; what they share (input
-lines, printing, the exit policy) is :mod:`.decode_input`.
+lines, printing, the exit policy) is :mod:`~smartmeter_proto.cli.decode.input`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Output: text by default; with ``--json`` one indented JSON document for an argum
 JSON Lines for stdin (one compact document per decoded line, with its ``line`` number).
 Text for stdin puts ``# line N`` before each frame and a blank line between frames.
 
-Exit status (:mod:`.failure`): 0 every frame decoded; 1 an operation failed on well-formed
+Exit status (:mod:`..failure`): 0 every frame decoded; 1 an operation failed on well-formed
 input (a tag that does not verify, a wrong key); 2 bad input (malformed hex, bytes the
 protocol does not allow, trailing bytes, a protected frame without its key). For several
 lines the status is the worst one (2 over 1 over 0); each failing line is reported as

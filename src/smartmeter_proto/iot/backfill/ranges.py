@@ -1,4 +1,4 @@
-"""Sets of sequence numbers as sorted inclusive ranges, for :mod:`.backfill` bookkeeping."""
+"""Sets of sequence numbers as sorted inclusive ranges, for :mod:`.` bookkeeping."""
 
 from __future__ import annotations
 

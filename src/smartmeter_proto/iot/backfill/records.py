@@ -1,4 +1,4 @@
-"""Records of back-fill (:mod:`.backfill`): readings, requests, events and completeness reports."""
+"""Records of back-fill (:mod:`.`): readings, requests, events and completeness reports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Meter side of back-fill (:mod:`.backfill`): numbered readings in a bounded history."""
+"""Meter side of back-fill (:mod:`.`): numbered readings in a bounded history."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""One end of the protected valve channel (:mod:`.valve`): COSE seal/open plus envelope checks.
+"""One end of the protected valve channel (:mod:`.`): COSE seal/open plus envelope checks.
 
 The external AAD is ``[meter id, direction tag, seq]`` and the envelope seq must equal the
-COSE Partial IV; failures come back as a :class:`.valve_events.RejectReason`. The seq comes
-from a durable :func:`~.sequence.send_counter` named after the sending kid, and the replay
-window reloads its floors from the same store (:mod:`.sequence`), so neither a restarted
+COSE Partial IV; failures come back as a :class:`.events.RejectReason`. The seq comes
+from a durable :func:`..sequence.send_counter` named after the sending kid, and the replay
+window reloads its floors from the same store (:mod:`..sequence`), so neither a restarted
 sender nor a restarted receiver reuses or re-accepts a seq.
 """
 
@@ -85,7 +85,7 @@ class ValveChannelState:
         """Protect the message ``build(header)`` under a fresh seq.
 
         Raises :class:`~smartmeter_proto.security_state.CounterExhausted` at
-        :data:`~.sequence.SEQ_LIMIT`: re-key before sending again.
+        :data:`~smartmeter_proto.iot.sequence.SEQ_LIMIT`: re-key before sending again.
         """
         seq = self._counter.next()
         header = Header(self.meter_id, self.kind, self.route, seq)

@@ -1,4 +1,4 @@
-"""Events and reject reasons of valve control (:mod:`.valve`): frozen records, no logic."""
+"""Events and reject reasons of valve control (:mod:`.`): frozen records, no logic."""
 
 from __future__ import annotations
 

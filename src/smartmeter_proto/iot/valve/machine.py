@@ -85,7 +85,7 @@ class ValveController:
 
     ``keys_by_kid`` verify the head-end; ``send_kid``/``send_key`` protect the answers and
     must differ from them. ``state_store`` keeps the send counter of ``send_kid`` and the replay
-    floors across restarts (:mod:`.sequence`); it has no default.
+    floors across restarts (:mod:`~smartmeter_proto.iot.sequence`); it has no default.
     """
 
     def __init__(
@@ -287,7 +287,7 @@ class ValveCommander:
 
     ``keys_by_kid`` verify the meter; ``send_kid``/``send_key`` protect commands and must
     differ from them. Retries re-send the same command id under a fresh seq. ``state_store``
-    keeps the send counter and the replay floors across restarts (:mod:`.sequence`).
+    keeps the send counter and the replay floors across restarts (:mod:`..sequence`).
     """
 
     def __init__(

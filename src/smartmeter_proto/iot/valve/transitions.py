@@ -1,4 +1,4 @@
-"""The valve's transition table (:class:`.valve.ValveController`): data, no logic."""
+"""The valve's transition table (:class:`.ValveController`): data, no logic."""
 
 from __future__ import annotations
 

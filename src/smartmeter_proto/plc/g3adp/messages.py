@@ -17,8 +17,8 @@ trailing field (see each class). Firmware quirks a host must tolerate:
   identifier in the ASF firmware (ne-g3) but EXTENDED_ADDRESS / PAN_ID in Harmony
   (``adp_api_types.h``); Harmony sets the PSK and IDP through LBP_SET_REQUEST.
 
-The codes (message ids, statuses, bands, attribute ids) are in :mod:`.g3adp_codes`
-(re-exported here), the wire kind of each field in :mod:`.g3adp_fields`.
+The codes (message ids, statuses, bands, attribute ids) are in :mod:`.codes`
+(re-exported here), the wire kind of each field in :mod:`~smartmeter_proto.plc.g3adp.fields`.
 """
 
 from __future__ import annotations

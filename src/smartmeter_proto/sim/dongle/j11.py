@@ -1,7 +1,7 @@
 """Simulated ROHM J11 modules (BP35C0-J11, BP35C2-J11-T01, RATOC RS-WSUHA-J11).
 
 Frames are split by :class:`~smartmeter_proto.wisun.j11.FrameParser`, read and
-written as the typed messages of :mod:`~smartmeter_proto.wisun.j11_messages`.
+written as the typed messages of :mod:`~smartmeter_proto.wisun.j11.messages`.
 The B-route sequence follows ROHM application note 63AN028E (frames F1..F22 in
 tests/vectors/j11/frames.json): reset -> 0x6019, initial settings, PANA
 authentication info, active scan (0x4051 per channel, then 0x2051), start

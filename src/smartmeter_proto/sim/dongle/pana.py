@@ -2,7 +2,7 @@
 
 The dongle's PANA client (RFC 5191) runs EAP-PSK (RFC 4764) keyed from the
 B-route ID and password the host gave it; the meter's PANA agent checks them
-against its own. Every PANA message crosses the :class:`~.radio.RadioLink` as
+against its own. Every PANA message crosses the :class:`~smartmeter_proto.sim.radio.RadioLink` as
 802.15.4/6LoWPAN frames, so a join succeeds or fails because the cryptography
 does, and a capture holds the whole exchange. The dongle model decides what
 the host sees of it (SKSTACK: EVENT 21 per message sent, ERXUDP per message

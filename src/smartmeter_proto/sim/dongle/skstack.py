@@ -1,7 +1,7 @@
 """Simulated SKSTACK IP dongles: ROHM BP35A1, BP35C0/C2, Tessera RL7023 Stick-D/IPS and /DSS.
 
-Host commands are framed by :class:`~smartmeter_proto.wisun.skstack_device.CommandParser`
-and every line comes from the formatters of :mod:`~smartmeter_proto.wisun.skstack_device`,
+Host commands are framed by :class:`~smartmeter_proto.wisun.skstack.device.CommandParser`
+and every line comes from the formatters of :mod:`~smartmeter_proto.wisun.skstack.device`,
 so model differences are those of the dialect (specs/skstack/*.yaml) plus the
 few firmware facts of :data:`SK_MODELS`. SKJOIN shows PANA as the dongles do
 (EVENT 21 per PANA message sent, ERXUDP on port 716 per message received, then

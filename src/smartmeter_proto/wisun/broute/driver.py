@@ -1,6 +1,6 @@
-"""The contract between the B-route machine (:mod:`.broute`) and its codec drivers.
+"""The contract between the B-route machine (:mod:`.`) and its codec drivers.
 
-A driver (:mod:`.broute_skstack`, :mod:`.broute_j11`) lists, per state, the
+A driver (:mod:`.skstack`, :mod:`.j11`) lists, per state, the
 :class:`Step` plan the machine runs, builds each step's command bytes, and
 turns the dongle's messages into :class:`Input` values. Nothing here knows a
 wire format or holds state.

@@ -1,7 +1,7 @@
 """B-route driver for ROHM J11 modules (BP35C0-J11, BP35C2-J11-T01, RS-WSUHA-J11).
 
-Turns the machine's steps into request frames (:mod:`.j11_messages`) and the
-module's frames (:class:`.j11.FrameParser`) into :class:`.broute_driver.Input`
+Turns the machine's steps into request frames (:mod:`~smartmeter_proto.wisun.j11.messages`) and the
+module's frames (:class:`.j11.FrameParser`) into :class:`.driver.Input`
 values. A response completes the step in flight only when its code is that
 request's code | 0x2000. Sequence and result handling: ROHM application note
 63AN028E (samples F1-F22), broute-j11 0.1.0 session.py, Tosainu/bp35c0-j11-stuff.
@@ -119,7 +119,7 @@ def _pan(link: LinkContext) -> PanInfo:
 
 
 class J11Driver:
-    """ROHM J11 for :class:`.broute.BRoute`; holds the credentials only as a masked frame."""
+    """ROHM J11 for :class:`.BRoute`; holds the credentials only as a masked frame."""
 
     def __init__(self, rbid: str, password: str) -> None:
         auth = jm.SetRouteBAuth(rbid, password)  # ValueError names no secret

@@ -1,11 +1,11 @@
 """Sans-IO B-route link over a Wi-SUN dongle: reset, credentials, scan, join, session.
 
 :class:`BRoute` takes serial bytes and time in and hands back events and the
-bytes to write (the events: :mod:`.broute_events`); it never sleeps or reads
+bytes to write (the events: :mod:`~smartmeter_proto.wisun.broute.events`); it never sleeps or reads
 a clock. What it does next is the transition table ``TRANSITIONS``
-(:mod:`.broute_transitions`), a dict ``(state, input kind) -> (action, next
+(:mod:`~smartmeter_proto.wisun.broute.transitions`), a dict ``(state, input kind) -> (action, next
 state)`` looked up in :meth:`BRoute._dispatch` and nowhere else. The codec
-half is a driver (:mod:`.broute_skstack`, :mod:`.broute_j11`): it turns the
+half is a driver (:mod:`.skstack`, :mod:`.j11`): it turns the
 steps of each state's plan into command bytes and the dongle's messages into
 :class:`Input` values.
 

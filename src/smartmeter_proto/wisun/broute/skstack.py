@@ -1,7 +1,7 @@
 """B-route driver for SKSTACK IP dongles (ROHM BP35A1, BP35C0/C2, Tessera RL7023).
 
 Turns the machine's steps into command lines (:mod:`.skstack`) and the
-dongle's output (:class:`.skstack.Parser`) into :class:`.broute_driver.Input`
+dongle's output (:class:`.skstack.Parser`) into :class:`~smartmeter_proto.wisun.broute.driver.Input`
 values. Echo lines are consumed; an echo also tells which command the next
 ``OK``/``FAIL`` answers, so a late answer to an earlier command is not taken
 for the one in flight. Sources: ROHM "BP35A1 command reference manual"
@@ -104,7 +104,7 @@ _COMMAND_WORDS: Final = frozenset(word for word, _ in _COMMANDS.values())
 
 
 class SkStackDriver:
-    """SKSTACK IP for :class:`.broute.BRoute`; holds the credentials only as masked lines."""
+    """SKSTACK IP for :class:`.BRoute`; holds the credentials only as masked lines."""
 
     def __init__(self, model: str, rbid: str, password: str) -> None:
         self.dialect = get_dialect(_MODEL_DIALECTS.get(model.lower(), model))

@@ -2,7 +2,7 @@
 
 :class:`~smartmeter_proto.wisun.broute.BRoute` looks a move up in
 ``TRANSITIONS`` and nowhere else; actions are named by the method of
-``BRoute`` that runs them (resolved once, at import, in :mod:`.broute`).
+``BRoute`` that runs them (resolved once, at import, in :mod:`~smartmeter_proto.wisun.broute`).
 The state groups below are shared with the machine.
 """
 

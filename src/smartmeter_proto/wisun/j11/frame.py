@@ -10,7 +10,7 @@ the data, both modulo 0x10000. Sources: ROHM "BP35C0-J11 UART IF
 specification" No. 63TR008E as cited by broute-j11 0.1.0; frame samples of ROHM
 application note 63AN028E; unit tests of Tosainu/bp35c0-j11-stuff.
 
-Typed messages live in :mod:`smartmeter_proto.wisun.j11_messages`.
+Typed messages live in :mod:`smartmeter_proto.wisun.j11.messages`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The declarative layout machinery under the typed J11 messages (:mod:`.j11_messages`).
+"""The declarative layout machinery under the typed J11 messages (:mod:`.messages`).
 
 A message class lists one ``struct`` code per field (or ``#`` for a 2-byte
 length and that many bytes, ``*`` for the rest of the data block); the base

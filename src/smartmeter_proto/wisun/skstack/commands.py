@@ -4,7 +4,7 @@ Each function returns the exact bytes of one command to write to a Wi-SUN
 B-route dongle (ROHM BP35A1/BP35C0/BP35C2, Tessera RL7023). Commands end CRLF
 except SKSENDTO, whose raw data follows its header with no line end; credential
 commands come back as :class:`SecretLine` so their repr masks the secret. Model
-differences come from :mod:`.skstack_dialects`. Sources: ROHM "BP35A1 command
+differences come from :mod:`~smartmeter_proto.wisun.skstack.dialects`. Sources: ROHM "BP35A1 command
 reference manual" section 3 as cited by smdn/Smdn.Net.SkStackIP. Re-exported by
 :mod:`smartmeter_proto.wisun.skstack`.
 """

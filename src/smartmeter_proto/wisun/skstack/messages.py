@@ -4,7 +4,7 @@ What a Wi-SUN B-route dongle (ROHM BP35A1/BP35C0/BP35C2, Tessera RL7023)
 prints on its serial port, as frozen dataclasses, and :func:`decode_line`
 for one line. Lines end CRLF; ERXUDP prints its data as hex (WOPT 01) or as
 DATALEN raw bytes (WOPT 00). Model differences come from
-:mod:`smartmeter_proto.wisun.skstack_dialects`. Sources: ROHM "BP35A1 command
+:mod:`smartmeter_proto.wisun.skstack.dialects`. Sources: ROHM "BP35A1 command
 reference manual" sections 4 and 7 (as cited by smdn/Smdn.Net.SkStackIP) and
 the captures named in specs/skstack/*.yaml. The stream parser and the command
 builders are in :mod:`smartmeter_proto.wisun.skstack`.

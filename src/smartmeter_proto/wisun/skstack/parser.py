@@ -3,9 +3,9 @@
 SKSTACK IP is the line-oriented ASCII command set of the Wi-SUN B-route
 dongles (ROHM BP35A1/BP35C0/BP35C2, Tessera RL7023). Commands end CRLF except
 SKSENDTO, whose raw data follows its header with no line end; the builders are
-in :mod:`.skstack_commands` (re-exported here). The dongle's
-output decodes to the messages of :mod:`.skstack_messages` (re-exported here);
-model differences come from :mod:`.skstack_dialects`. Sources: ROHM "BP35A1
+in :mod:`~smartmeter_proto.wisun.skstack.commands` (re-exported here). The dongle's
+output decodes to the messages of :mod:`.messages` (re-exported here);
+model differences come from :mod:`~smartmeter_proto.wisun.skstack.dialects`. Sources: ROHM "BP35A1
 command reference manual" sections 3-4 as cited by smdn/Smdn.Net.SkStackIP,
 the captures named in specs/skstack/*.yaml.
 """

@@ -3,7 +3,7 @@
 :class:`PanaEndpoint` owns the outgoing queue and the events, both sequence numbers, the
 retransmission of our one outstanding request, the cache of our last answer, the AUTH check
 of everything received once a key exists, and the handlers both sides use (ping, termination).
-:mod:`.pana_session` builds the PaC and the PAA on it and re-exports the public names here:
+:mod:`.session` builds the PaC and the PAA on it and re-exports the public names here:
 the events (the base emits some and queues all), both sides' state enums, and the EAP
 interfaces the two sides drive.
 """

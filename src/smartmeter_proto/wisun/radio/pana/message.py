@@ -2,7 +2,7 @@
 
 The B-route's network access authentication: EAP-PSK carried by PANA over UDP
 port 716 between the HEMS controller (PaC) and the meter (PAA). Pure functions
-and frozen wire objects; the state machines live in :mod:`.pana_session`.
+and frozen wire objects; the state machines live in :mod:`.session`.
 Sources: RFC 5191 sections 5.3, 6, 8 (wire format, key derivation, AVPs),
 RFC 5872 / IANA "PANA Parameters" registry (codes), RFC 4306 section 2.13 (prf+),
 RFC 4868 / RFC 2404 (HMAC-SHA-256-128, HMAC-SHA1 integrity).

@@ -5,7 +5,7 @@ call ``handle_timeout(now)`` at ``next_deadline()``; read ``events()``. Input th
 malformed, out of sequence, or fails its AUTH check is dropped and counted in ``dropped``.
 Each side has at most one request outstanding; answers are cached and re-sent when
 the peer retransmits its request (RFC 5191 section 5.1). That shared machinery and the
-events are in :mod:`.pana_endpoint` (re-exported here). EAP-PSK itself is in
+events are in :mod:`.endpoint` (re-exported here). EAP-PSK itself is in
 :mod:`smartmeter_proto.auth.eap_psk`; the PaC re-authenticates on its own once
 :data:`REAUTH_FRACTION` of the session lifetime has passed.
 """
