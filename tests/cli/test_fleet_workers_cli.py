@@ -26,6 +26,9 @@ def _cli(*argv: str, cwd: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_ENV,
+        # Our ^C: the default SIGINT disposition, whatever this process inherited (a shell
+        # running in the background starts its children with SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
