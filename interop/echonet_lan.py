@@ -242,6 +242,7 @@ def main() -> int:
             return 1
         result = json.loads(lines[-1])
         result["hems_joined"] = ready["joined"]
+        result["namespaces"] = [lan.hub, *lan.hosts.values()]
         print(json.dumps(result, indent=2))
     problems = verdict(result)
     for problem in problems:
