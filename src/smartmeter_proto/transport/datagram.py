@@ -62,6 +62,7 @@ from types import TracebackType
 from typing import Any, Final, Protocol
 
 from ..echonet.events import MULTICAST
+from ..echonet.session import same_host
 from ..errors import TransportError
 
 __all__ = [
@@ -539,10 +540,7 @@ class DatagramLink:
         host, port = self.address
         if source[1] != port:
             return False
-        if self._wildcard():
-            return True
-        mine, theirs = ip_of(host), ip_of(source[0])
-        return mine is not None and mine == theirs
+        return self._wildcard() or same_host(source, (host, port))
 
     def _received(self, data: bytes, source: tuple[str, int]) -> None:
         if self._own_echo(data, source):
