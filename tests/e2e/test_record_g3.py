@@ -23,6 +23,7 @@ from smartmeter_proto.sim.g3modem import make_g3modem
 from smartmeter_proto.sim.meter import SimulatedMeter, meter_node
 from smartmeter_proto.transport.pty_server import SerialEmulator
 from smartmeter_proto.transport.smart_meter import open_smart_meter
+from smartmeter_proto.transport.virtual_time import VirtualTimers
 from smartmeter_proto.wisun.broute import BRouteEvent
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,13 +48,18 @@ def _modem(meter: SimulatedMeter, now: float) -> SerialEmulator:
 
 
 def _open_modem(
-    device: str, clock: VirtualClock, on_event: Callable[[BRouteEvent], None]
+    device: str,
+    clock: VirtualClock,
+    on_event: Callable[[BRouteEvent], None],
+    timers: VirtualTimers,
 ) -> contextlib.AbstractAsyncContextManager[SmartMeter]:
     return open_smart_meter(
         g3=device,
         id_p=ID_P,
         psk=PSK,
         clock=clock,
+        link_clock=clock,
+        timers=timers,
         timeout=0.5,
         retries=1,
         join_timeout=JOIN_GUARD_S,

@@ -31,7 +31,9 @@ from smartmeter_proto.sim.clock import VirtualClock
 from smartmeter_proto.sim.dongle import make_dongle
 from smartmeter_proto.sim.meter import SimulatedMeter, meter_node
 from smartmeter_proto.transport.pty_server import DonglePty, SerialEmulator, serve_dongle
+from smartmeter_proto.transport.serial import SerialLink
 from smartmeter_proto.transport.smart_meter import open_smart_meter
+from smartmeter_proto.transport.virtual_time import VirtualTimers
 from smartmeter_proto.wisun.broute import BRouteEvent, Joined, Reauthenticated
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +48,7 @@ MODEL = "bp35c2"
 HANG_S = 120.0
 #: A join that has not succeeded in this many wall seconds is given up and retried later.
 JOIN_GUARD_S = 20.0
-#: Wall seconds the line waits for bytes in flight before it fires a timer: a pace, no bound.
+#: Wall seconds between two looks of the line at the pty: a pace, no bound.
 _SETTLE_S = 0.002
 #: How far virtual time may run while the link (re)joins: scans and PANA take this at most.
 JOIN_HORIZON_S = 600.0
@@ -56,32 +58,92 @@ LONG = pytest.mark.skipif(
 
 
 class VirtualLine:
-    """Fires the timers of the emulator on the pty in virtual time, never past ``horizon``."""
+    """Moves the virtual clock for both ends of the pty: the emulator and the client's link.
+
+    Neither end arms a loop timer: the emulator is served with ``run_timers=False`` and the
+    client's serial link and session join :attr:`timers`. The line moves the clock to the
+    earliest deadline of either end, never past ``horizon``, and only while nothing is in
+    flight: every byte one end wrote, the other has read (the pty's and the link's byte
+    counts, counted per connection), and the counts did not change over two looks. A
+    response time or a timeout therefore depends on events, never on how loaded the
+    machine is.
+    """
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock
         self.pty: DonglePty | None = None
         self.horizon = clock.now
+        self.timers = VirtualTimers()
+        self.timers.on_port_open.append(self._port_opened)
         self._task: asyncio.Task[None] | None = None
+        self._host: SerialLink | None = None  # the link connected to ``pty`` now
+        self._pty_of_host: DonglePty | None = None
+        self._base_in = 0  # pty.bytes_in when the host connected, plus earlier hosts' bytes
+        self._base_out = 0
+        self._last: tuple[int, ...] | None = None
+
+    def _port_opened(self, link: object) -> None:
+        assert isinstance(link, SerialLink)
+        pty = self.pty
+        if pty is None:
+            self._host = None
+            return
+        if self._host is not None and self._pty_of_host is pty:
+            # Whatever the previous host wrote, the emulator reads (the pty keeps its slave
+            # open); the emulator's earlier output is flushed by the new open.
+            self._base_in += self._host.bytes_out
+        else:
+            self._base_in = pty.bytes_in
+        self._base_out = pty.bytes_out
+        self._host, self._pty_of_host = link, pty
+
+    def _counts(self) -> tuple[int, ...] | None:
+        """Both ends' byte counts, or None while bytes are in flight."""
+        pty = self.pty
+        if pty is None or pty.closed.is_set():
+            return ()
+        host = self._host if self._pty_of_host is pty else None
+        if host is None:
+            return (pty.bytes_in, pty.bytes_out)
+        if (
+            pty.bytes_in != self._base_in + host.bytes_out
+            or pty.bytes_out != self._base_out + host.bytes_in
+        ):
+            return None
+        return (pty.bytes_in, pty.bytes_out)
 
     def _due(self) -> float | None:
         pty = self.pty
-        if pty is None or pty.closed.is_set():
-            return None
-        due = pty.next_deadline()
-        return due if due is not None and due <= self.horizon else None
+        due = [] if pty is None or pty.closed.is_set() else [pty.next_deadline()]
+        due.append(self.timers.next_deadline())
+        first = min((d for d in due if d is not None), default=None)
+        return first if first is not None and first <= self.horizon else None
+
+    def _quiet(self) -> bool:
+        """Nothing in flight, twice in a row (a chain of callbacks has had its turn)."""
+        counts = self._counts()
+        quiet = counts is not None and counts == self._last
+        self._last = counts
+        return quiet
 
     async def _pump(self) -> None:
         while True:
             await asyncio.sleep(_SETTLE_S)
             due = self._due()
-            if due is not None and self.pty is not None:
-                self.clock.now = max(self.clock.now, due)
-                self.pty.handle_timeout()
+            if due is None or not self._quiet():
+                continue
+            self.clock.now = max(self.clock.now, due)
+            pty = self.pty
+            if pty is not None and not pty.closed.is_set():
+                deadline = pty.next_deadline()
+                if deadline is not None and deadline <= self.clock.now:
+                    pty.handle_timeout()
+            self.timers.fire(self.clock.now)
+            self._last = None
 
     async def settle(self) -> None:
-        """Wait until no timer is due before the horizon (the tick's work is done)."""
-        while self._due() is not None:
+        """Wait until no timer is due before the horizon and nothing is in flight."""
+        while self._due() is not None or not self._quiet():
             await asyncio.sleep(_SETTLE_S)
 
     @contextlib.asynccontextmanager
@@ -156,7 +218,9 @@ async def record(tmp: Path, scenario: Scenario) -> tuple[RecordStore, SimulatedM
         await _until(lambda: scenario.joins() > before, "the link did not join")
 
     def new_recorder() -> Recorder:
-        connect = functools.partial(scenario.open_meter, str(device), clock, scenario.events.append)
+        connect = functools.partial(
+            scenario.open_meter, str(device), clock, scenario.events.append, line.timers
+        )
         return Recorder(
             None,
             store,
@@ -193,13 +257,16 @@ async def record(tmp: Path, scenario: Scenario) -> tuple[RecordStore, SimulatedM
                     await _until(line.pty.closed.is_set, "the pty did not close")
                     await plugged.aclose()
                     line.pty = None
+                    device.unlink()  # the device node goes with the dongle
                     unplugged_until = clock.now + scenario.unplug_s
                 elif (
                     line.pty is None
                     and unplugged_until is not None
                     and (clock.now >= unplugged_until)
                 ):
+                    before = scenario.joins()
                     await plug()  # a new pty behind the same device path
+                    await join(before)  # the link reopens it by itself and joins again
                 if line.pty is not None and (
                     scenario.expire_at <= at < scenario.expire_at + POLL_S
                 ):
@@ -264,7 +331,10 @@ def _dongle(meter: SimulatedMeter, now: float) -> SerialEmulator:
 
 
 def _open_dongle(
-    device: str, clock: VirtualClock, on_event: Callable[[BRouteEvent], None]
+    device: str,
+    clock: VirtualClock,
+    on_event: Callable[[BRouteEvent], None],
+    timers: VirtualTimers,
 ) -> contextlib.AbstractAsyncContextManager[SmartMeter]:
     return open_smart_meter(
         device=device,
@@ -272,6 +342,8 @@ def _open_dongle(
         password=PASSWORD,
         model=MODEL,
         clock=clock,
+        link_clock=clock,
+        timers=timers,
         timeout=0.5,
         retries=1,
         join_timeout=JOIN_GUARD_S,

@@ -70,6 +70,7 @@ class SessionDriver:
         carrier: Carrier | None = None,
         clock: Callable[[], float] = time.time,
         notification_backlog: int = _NOTIFICATION_BACKLOG,
+        run_timers: bool = True,
     ) -> None:
         if notification_backlog < 1:  # asyncio.Queue(0) would be unbounded
             raise ValueError("notification_backlog must be at least 1")
@@ -79,6 +80,8 @@ class SessionDriver:
         self._send = send
         self._carrier = carrier
         self.clock = clock
+        #: False: no loop timer is armed; a virtual-time runner calls :meth:`handle_timeout`.
+        self.run_timers = run_timers
         self._waiters: dict[int, asyncio.Future[RequestDone]] = {}
         self.notifications: asyncio.Queue[Notification] = asyncio.Queue(notification_backlog)
         self._timer: asyncio.TimerHandle | None = None
@@ -189,8 +192,21 @@ class SessionDriver:
         deadline = self.session.next_deadline()
         if deadline is None or not self._running or self._carrier is not None:
             return
+        if not self.run_timers:
+            return
         delay = max(_MIN_TIMER_S, deadline - self.clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def next_deadline(self) -> float | None:
+        """The session's next deadline (what a virtual-time runner moves the clock to)."""
+        if not self._running or self._carrier is not None:  # a carrier runs its own timers
+            return None
+        return self.session.next_deadline()
+
+    def handle_timeout(self) -> None:
+        """Fire the session's timers due at ``clock()`` and send what they queue."""
+        if self._running and self._carrier is None:
+            self._fire()
 
     def _fire(self) -> None:
         self._timer = None

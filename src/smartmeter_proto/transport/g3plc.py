@@ -12,6 +12,7 @@ joins :class:`TransportError`; neither names the credentials.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Final
@@ -20,6 +21,7 @@ from ..echonet.session import BROUTE_RESPONSE_WAIT_S
 from ..plc.broute_g3 import G3Driver
 from ..wisun.broute import BRoute, BRouteEvent
 from .serial import BRouteMeter, open_broute
+from .virtual_time import VirtualTimers
 
 __all__ = ["G3_BAUDRATE", "G3_MODEL", "open_g3plc"]
 
@@ -43,11 +45,14 @@ async def open_g3plc(
     timeout: float = BROUTE_RESPONSE_WAIT_S,
     retries: int = 2,
     on_event: Callable[[BRouteEvent], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    timers: VirtualTimers | None = None,
 ) -> AsyncIterator[BRouteMeter]:
     """Join the meter's PLC PAN through the modem at ``port`` and yield a client for it.
 
     ``id_p`` is the 36-byte ARIB EAP-PSK peer identity and ``psk`` the 16-byte key
-    the meter's LBP server knows.
+    the meter's LBP server knows. ``clock`` and ``timers`` are as for
+    :func:`~smartmeter_proto.transport.serial.open_broute`.
     """
     machine = BRoute(
         model=G3_MODEL,
@@ -68,5 +73,7 @@ async def open_g3plc(
         on_event=on_event,
         broute=machine,
         baudrate=baudrate,
+        clock=clock,
+        timers=timers,
     ) as meter:
         yield meter

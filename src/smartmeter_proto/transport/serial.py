@@ -33,6 +33,7 @@ from ..wisun.broute import (
 )
 from .driver import SessionDriver
 from .udp import ECHONET_PORT, EchonetClient
+from .virtual_time import VirtualTimers
 
 __all__ = ["BRouteClient", "BRouteMeter", "SerialLink", "open_broute"]
 
@@ -57,6 +58,8 @@ class SerialLink:
         on_event: Callable[[BRouteEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         reopen_delay: float = _REOPEN_DELAY_S,
+        run_timers: bool = True,
+        on_port_open: Callable[[SerialLink], None] | None = None,
     ) -> None:
         if reopen_delay <= 0:
             raise ValueError("reopen_delay must be positive")
@@ -74,6 +77,13 @@ class SerialLink:
         self._closed = False
         #: Times the serial port was lost and opened again.
         self.reopened = 0
+        #: False: no loop timer is armed; a virtual-time runner calls :meth:`handle_timeout`.
+        self.run_timers = run_timers
+        self._on_port_open = on_port_open
+        #: Bytes read from and written to the port opened last (a runner in virtual time
+        #: compares them with the other end's to know that nothing is in flight).
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     def subscribe(self, listener: Callable[[BRouteEvent], None]) -> None:
         self._listeners.append(listener)
@@ -84,7 +94,10 @@ class SerialLink:
             port = serial.Serial(self.port, self.baudrate, timeout=0, write_timeout=5)
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"cannot open {self.port}: {exc}") from None
+        if self._on_port_open is not None:
+            self._on_port_open(self)
         self._serial = port
+        self.bytes_in = self.bytes_out = 0
         assert self._loop is not None
         self._loop.add_reader(port.fileno(), self._readable)
 
@@ -136,6 +149,7 @@ class SerialLink:
             return
         # Byte counts only: a SKSTACK dongle echoes SKSETPWD/SKSETRBID with the secrets.
         log.debug("rx %d bytes", len(data))
+        self.bytes_in += len(data)
         self._pump(self.broute.receive_data(data, self.clock()))
 
     def send_echonet(self, payload: bytes, dest: str | None = None) -> None:
@@ -151,6 +165,8 @@ class SerialLink:
             self._serial.write(data)
         except (serial.SerialException, OSError) as exc:
             self._lost(f"write failed: {exc}")
+            return
+        self.bytes_out += len(data)
 
     def _pump(self, events: list[BRouteEvent]) -> None:
         self._write()
@@ -166,9 +182,18 @@ class SerialLink:
             self._timer.cancel()
             self._timer = None
         deadline = self.broute.next_deadline()
-        if deadline is None or self._closed or self._loop is None:
+        if deadline is None or self._closed or self._loop is None or not self.run_timers:
             return
         self._timer = self._loop.call_later(max(_MIN_TIMER_S, deadline - self.clock()), self._fire)
+
+    def next_deadline(self) -> float | None:
+        """The B-route machine's next deadline (what a virtual-time runner moves to)."""
+        return None if self._closed else self.broute.next_deadline()
+
+    def handle_timeout(self) -> None:
+        """Fire the B-route machine's timers due at ``clock()``."""
+        if not self._closed:
+            self._fire()
 
     def _fire(self) -> None:
         self._timer = None
@@ -236,6 +261,8 @@ async def open_broute(
     broute: BRoute | None = None,
     baudrate: int = DEFAULT_BAUDRATE,
     reopen_delay: float = _REOPEN_DELAY_S,
+    clock: Callable[[], float] = time.monotonic,
+    timers: VirtualTimers | None = None,
 ) -> AsyncIterator[BRouteMeter]:
     """Join the meter through the dongle at ``port`` and yield a client for it.
 
@@ -248,7 +275,14 @@ async def open_broute(
     """
     machine = broute or BRoute(model=model, rbid=rbid, password=password)
     link = SerialLink(
-        port, machine, on_event=on_event, baudrate=baudrate, reopen_delay=reopen_delay
+        port,
+        machine,
+        on_event=on_event,
+        baudrate=baudrate,
+        reopen_delay=reopen_delay,
+        clock=clock,
+        run_timers=timers is None,
+        on_port_open=None if timers is None else timers.port_opened,
     )
     joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
     driver: SessionDriver | None = None
@@ -278,6 +312,7 @@ async def open_broute(
             log.debug("send dropped: %s", exc)
 
     await link.open()
+    leave: list[Callable[[], None]] = [] if timers is None else [timers.add(link)]
     try:
         try:
             found = await asyncio.wait_for(joined, join_timeout)
@@ -286,7 +321,9 @@ async def open_broute(
                 f"no B-route join within {join_timeout:.0f} s (state {machine.state.name})"
             ) from None
         session = Session(timeout=timeout, retries=retries)
-        driver = SessionDriver(session, send, clock=time.monotonic)
+        driver = SessionDriver(session, send, clock=clock, run_timers=timers is None)
+        if timers is not None:
+            leave.append(timers.add(driver))
         driver.start()
         try:
             yield BRouteMeter(driver, link, found.meter_ipv6)
@@ -296,6 +333,8 @@ async def open_broute(
                 task.cancel()
     finally:
         await link.close()
+        for remove in leave:
+            remove()
 
 
 def _ipv6_of(dest: Address) -> str:

@@ -20,6 +20,7 @@ from ..wisun.broute import BRouteEvent
 from .g3plc import open_g3plc
 from .serial import open_broute
 from .udp import ANY_IPV4, ANY_IPV6, ECHONET_PORT, EchonetClient
+from .virtual_time import VirtualTimers
 
 __all__ = ["TRANSPORTS", "open_smart_meter"]
 
@@ -45,10 +46,15 @@ async def open_smart_meter(
     join_timeout: float = 120.0,
     on_event: Callable[[BRouteEvent], None] | None = None,
     clock: Callable[[], float] = time.time,
+    link_clock: Callable[[], float] = time.monotonic,
+    timers: VirtualTimers | None = None,
 ) -> AsyncIterator[SmartMeter]:
     """Open exactly one of ``device`` (Wi-SUN), ``lan`` (UDP host) or ``g3`` (PLC).
 
-    ``clock`` is the meter's POSIX time (the recorder's planner runs on it).
+    ``clock`` is the meter's POSIX time (the recorder's planner runs on it);
+    ``link_clock`` is what a serial link's timeouts are measured on, and ``timers``
+    hands them to a virtual-time runner (see
+    :func:`~smartmeter_proto.transport.serial.open_broute`).
     """
     if sum(x is not None for x in (device, lan, g3)) != 1:
         raise ValueError("give exactly one of device=, lan= or g3=")
@@ -68,6 +74,8 @@ async def open_smart_meter(
             retries=retries,
             join_timeout=join_timeout,
             on_event=on_event,
+            clock=link_clock,
+            timers=timers,
         ) as plc:
             yield SmartMeter(plc, plc.address, clock=clock)
     else:
@@ -81,5 +89,7 @@ async def open_smart_meter(
             retries=retries,
             join_timeout=join_timeout,
             on_event=on_event,
+            clock=link_clock,
+            timers=timers,
         ) as radio:
             yield SmartMeter(radio, radio.address, clock=clock)

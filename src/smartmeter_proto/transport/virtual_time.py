@@ -15,7 +15,7 @@ from typing import Final, Protocol
 from ..errors import TransportError
 from .datagram import DatagramLink
 
-__all__ = ["DatagramCounts", "SettableClock", "VirtualTimeRunner"]
+__all__ = ["DatagramCounts", "SettableClock", "TimedParty", "VirtualTimeRunner", "VirtualTimers"]
 
 _MIN_TIMER_S: Final = 0.001
 #: Loop turns a settle wait yields before it starts sleeping between checks.
@@ -39,6 +39,51 @@ class SettableClock(Protocol):
     now: float
 
     def __call__(self) -> float: ...
+
+
+class TimedParty(Protocol):
+    """Something with timers that a virtual-time runner fires instead of the event loop."""
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timeout(self) -> None: ...
+
+
+class VirtualTimers:
+    """The timers of links opened in virtual time (a serial link and its session driver).
+
+    A link opened with ``timers=`` arms no loop timer: it adds itself here, and whoever
+    moves the virtual clock reads :meth:`next_deadline` and calls :meth:`fire` after each
+    move. The parties stay registered until the link closes.
+    """
+
+    def __init__(self) -> None:
+        self.parties: list[TimedParty] = []
+        #: Called with a link each time it opens its port (before it writes a byte there):
+        #: a runner that counts the bytes in flight starts a new count.
+        self.on_port_open: list[Callable[[object], None]] = []
+
+    def port_opened(self, link: object) -> None:
+        """A registered link opened its port (again)."""
+        for listener in self.on_port_open:
+            listener(link)
+
+    def add(self, party: TimedParty) -> Callable[[], None]:
+        """Register ``party``; returns the function that removes it."""
+        self.parties.append(party)
+        return lambda: self.parties.remove(party)
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of every party."""
+        due = [d for party in self.parties if (d := party.next_deadline()) is not None]
+        return min(due, default=None)
+
+    def fire(self, now: float) -> None:
+        """Let every party whose deadline is at or before ``now`` handle it."""
+        for party in list(self.parties):
+            deadline = party.next_deadline()
+            if deadline is not None and deadline <= now:
+                party.handle_timeout()
 
 
 class VirtualTimeRunner:
