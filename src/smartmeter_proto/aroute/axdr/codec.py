@@ -201,22 +201,55 @@ def axdr_error(offset: int, reason: str) -> DecodeError:
 
 _FIXED_CHAR: dict[int, str] = {int(t): f[1:] for t, f in _FIXED_FORMATS.items()}
 MIN_SHAPE_ROWS = 3
-# A row layout: (size, unpack_from, header getter, expected header, value getter, value types)
-_RowShape = tuple[
-    int,
-    Callable[[bytes, int], tuple[Any, ...]],
-    Callable[[tuple[Any, ...]], tuple[int, ...]],
-    tuple[int, ...],
-    Callable[[tuple[Any, ...]], tuple[Any, ...]],
-    tuple[DataType, ...],
-]
+#: Compiled row shapes kept (oldest out) and blocks kept per shape: with the caps on a
+#: block below, the shapes take about 4 MiB at the very most (32 shapes of 127-member
+#: rows, measured with tracemalloc), whatever the input.
+MAX_ROW_SHAPES = 32
+MAX_ROW_BLOCKS = 4
+#: A block reads at most this many rows, and at most this many struct fields in all.
+BLOCK_ROWS = 512
+BLOCK_FIELDS = 4096
 
 
-def row_shape(buf: bytes, pos: int, end: int) -> _RowShape | None:
+class RowBlock(NamedTuple):
+    """``rows`` consecutive rows of one shape: one Struct reads their values (skipping the
+    tag and length octets), and each tag or length octet of the row is checked in every
+    row at once (an extended slice of the buffer, one octet per row)."""
+
+    size: int
+    unpack_from: Callable[[bytes, int], tuple[Any, ...]]
+    checks: tuple[tuple[int, bytes], ...]  # (offset in the first row, that octet per row)
+    types: tuple[DataType, ...]  # the type of each value read, all rows
+
+
+class RowShape(NamedTuple):
+    """The layout of a structure of fixed scalars and short octet-strings (one row)."""
+
+    size: int
+    unpack_from: Callable[[bytes, int], tuple[Any, ...]]
+    header: Callable[[tuple[Any, ...]], tuple[int, ...]]
+    expected: tuple[int, ...]
+    values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    types: tuple[DataType, ...]
+    fmt: str
+    header_idx: tuple[int, ...]
+    value_idx: tuple[int, ...]
+    fields: int
+    values_fmt: str  # the row with its tag and length octets as pad bytes
+    skeleton: tuple[tuple[int, int], ...]  # (offset in the row, octet) of each
+    blocks: dict[int, RowBlock]
+
+
+_SHAPES: dict[tuple[str, tuple[int, ...]], RowShape] = {}
+
+
+def row_shape(buf: bytes, pos: int, end: int) -> RowShape | None:
     """Layout of a structure of fixed scalars and short octet-strings at ``pos``, or None.
 
     Profile buffers repeat one such structure per row: one precompiled Struct then
-    reads a whole row, and its tag and length octets are checked against the first row.
+    reads a whole row (or a block of rows, :func:`row_block`), and its tag and length
+    octets are checked against the first row's. Shapes are compiled once and kept (at
+    most ``MAX_ROW_SHAPES``, oldest out).
     """
     if pos + 2 > end or buf[pos] != _STRUCTURE:
         return None
@@ -224,6 +257,8 @@ def row_shape(buf: bytes, pos: int, end: int) -> _RowShape | None:
     if not 2 <= n < 0x80:
         return None
     fmt, header, expected, values, types = ["BB"], [0, 1], [2, n], [], []
+    values_fmt = ["2x"]
+    skeleton = [(0, 2), (1, n)]
     p, idx = pos + 2, 2
     for _ in range(n):
         if p >= end:
@@ -232,6 +267,8 @@ def row_shape(buf: bytes, pos: int, end: int) -> _RowShape | None:
         fixed = FIXED_LAYOUTS.get(tag)
         if fixed is not None:
             fmt.append("B" + _FIXED_CHAR[tag])
+            values_fmt.append("x" + _FIXED_CHAR[tag])
+            skeleton.append((p - pos, tag))
             header.append(idx)
             expected.append(tag)
             values.append(idx + 1)
@@ -240,6 +277,8 @@ def row_shape(buf: bytes, pos: int, end: int) -> _RowShape | None:
         elif tag == DataType.OCTET_STRING and p + 1 < end and buf[p + 1] < 0x80:
             size = buf[p + 1]
             fmt.append(f"BB{size}s")
+            values_fmt.append(f"2x{size}s")
+            skeleton += [(p - pos, tag), (p + 1 - pos, size)]
             header += [idx, idx + 1]
             expected += [tag, size]
             values.append(idx + 2)
@@ -247,15 +286,78 @@ def row_shape(buf: bytes, pos: int, end: int) -> _RowShape | None:
             idx, p = idx + 3, p + 2 + size
         else:
             return None
-    row = struct.Struct(">" + "".join(fmt))
-    return (
-        row.size,
-        row.unpack_from,
-        itemgetter(*header),
-        tuple(expected),
-        itemgetter(*values),
-        tuple(types),
-    )
+    row_fmt = "".join(fmt)
+    key = (row_fmt, tuple(expected))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        row = struct.Struct(">" + row_fmt)
+        shape = RowShape(
+            row.size,
+            row.unpack_from,
+            itemgetter(*header),
+            key[1],
+            itemgetter(*values),
+            tuple(types),
+            row_fmt,
+            tuple(header),
+            tuple(values),
+            idx,
+            "".join(values_fmt),
+            tuple(skeleton),
+            {},
+        )
+        if len(_SHAPES) >= MAX_ROW_SHAPES:
+            _SHAPES.pop(next(iter(_SHAPES)), None)
+        _SHAPES[key] = shape
+    return shape
+
+
+#: The shape found last: profile reads repeat one shape, whose first row is checked in
+#: place before the rows are parsed for a shape again.
+_RECENT: list[RowShape | None] = [None]
+
+
+def cached_row_shapes() -> tuple[RowShape, ...]:
+    """The row shapes compiled and kept so far (oldest first)."""
+    return tuple(_SHAPES.values())
+
+
+def recent_shape(buf: bytes, pos: int, end: int) -> RowShape | None:
+    """:func:`row_shape` at ``pos``, trying the shape found last first."""
+    shape = _RECENT[0]
+    if (
+        shape is not None
+        and pos + shape.size <= end
+        and shape.header(shape.unpack_from(buf, pos)) == shape.expected
+    ):
+        return shape
+    shape = row_shape(buf, pos, end)
+    if shape is not None:
+        _RECENT[0] = shape
+    return shape
+
+
+def row_block(shape: RowShape, rows: int) -> RowBlock:
+    """The Struct reading ``rows`` rows of ``shape`` at once (compiled once per count;
+    ``rows`` must respect ``block_rows``)."""
+    block = shape.blocks.get(rows)
+    if block is None:
+        whole = struct.Struct(">" + shape.values_fmt * rows)
+        block = RowBlock(
+            whole.size,
+            whole.unpack_from,
+            tuple((offset, bytes((octet,)) * rows) for offset, octet in shape.skeleton),
+            shape.types * rows,
+        )
+        if len(shape.blocks) >= MAX_ROW_BLOCKS:
+            shape.blocks.clear()
+        shape.blocks[rows] = block
+    return block
+
+
+def block_rows(shape: RowShape, count: int, room: int) -> int:
+    """How many of ``count`` rows one block reads when ``room`` bytes are left."""
+    return min(count, room // shape.size, BLOCK_ROWS, BLOCK_FIELDS // shape.fields)
 
 
 # -- lengths --------------------------------------------------------------------------------
@@ -285,33 +387,57 @@ def push_length(w: Writer, n: int) -> None:
 # -- decoding -------------------------------------------------------------------------------
 
 
+def block_matches(buf: bytes, pos: int, block: RowBlock, stride: int) -> bool:
+    """Every tag and length octet of the block's rows at ``pos`` is the shape's."""
+    stop = pos + block.size
+    for offset, octets in block.checks:  # noqa: SIM110 (a plain loop: no generator per block)
+        if buf[pos + offset : stop : stride] != octets:
+            return False
+    return True
+
+
 def _shaped_rows(
-    buf: bytes, pos: int, end: int, count: int, shape: _RowShape, append: Callable[[Data], None]
+    buf: bytes, pos: int, end: int, count: int, shape: RowShape, items: list[Data]
 ) -> tuple[int, int]:
     """Decode the leading rows of ``shape`` (up to ``count``); (next position, rows left).
 
-    The values of all rows are read first; their Data are then built by C-level iterators
-    in two passes (cells, then the structures grouping them), not per row.
+    Whole blocks of rows are read by one Struct and checked at once; the rows after the
+    first block that does not match (a row of another shape) are read one by one. The
+    Data of a block are built by C-level iterators (cells, then the structures grouping
+    them), not per row.
     """
-    row_size, unpack_row, row_header, expected, row_values, row_types = shape
-    rows: list[tuple[Any, ...]] = []
+    types, width, stride = shape.types, len(shape.types), shape.size
+    while count >= MIN_SHAPE_ROWS:
+        rows = block_rows(shape, count, end - pos)
+        if rows < MIN_SHAPE_ROWS:
+            break
+        block = row_block(shape, rows)
+        if not block_matches(buf, pos, block, stride):
+            break
+        cells = map(_new, repeat(Data), zip(block.types, block.unpack_from(buf, pos), strict=True))
+        items.extend(
+            map(_new, repeat(Data), zip(repeat(_STRUCTURE), zip(*[cells] * width, strict=True)))
+        )
+        pos += block.size
+        count -= rows
+    row_size, unpack_row, row_header, expected, row_values = shape[:5]
+    left: list[tuple[Any, ...]] = []
     for _ in range(count):
         if pos + row_size > end:
             break
         row = unpack_row(buf, pos)
         if row_header(row) != expected:
             break
-        rows.append(row_values(row))
+        left.append(row_values(row))
         pos += row_size
-    if rows:
-        # tuple.__new__(Data, (type, value)) per cell, then zip(*[cells] * width) groups
-        # consecutive cells into the tuples of each row's structure.
+    if left:
         cells = map(
-            _new, repeat(Data), zip(row_types * len(rows), chain.from_iterable(rows), strict=True)
+            _new, repeat(Data), zip(types * len(left), chain.from_iterable(left), strict=True)
         )
-        for structure in zip(*[cells] * len(row_types), strict=True):
-            append(_new(Data, (_STRUCTURE, structure)))
-    return pos, count - len(rows)
+        items.extend(
+            map(_new, repeat(Data), zip(repeat(_STRUCTURE), zip(*[cells] * width, strict=True)))
+        )
+    return pos, count - len(left)
 
 
 def pull_tagged(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
@@ -345,9 +471,9 @@ def pull_tagged(buf: bytes, pos: int, end: int, depth: int) -> tuple[Data, int]:
         fixed_by_tag = _FIXED_BY_TAG
         child_depth = depth - 1
         if count >= MIN_SHAPE_ROWS and child_depth and pos < end and buf[pos] == 2:
-            shape = row_shape(buf, pos, end)
+            shape = recent_shape(buf, pos, end)
             if shape is not None:
-                pos, count = _shaped_rows(buf, pos, end, count, shape, append)
+                pos, count = _shaped_rows(buf, pos, end, count, shape, items)
         for _ in range(count):
             if pos < end:
                 t = buf[pos]

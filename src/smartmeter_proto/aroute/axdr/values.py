@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..._buffer import read_ber_length
 from .codec import (
     DEFAULT_MAX_DEPTH,
@@ -14,10 +16,14 @@ from .codec import (
     MIN_SHAPE_ROWS,
     CompactArray,
     Data,
+    RowShape,
     axdr_error,
+    block_matches,
+    block_rows,
     check_max_depth,
     pull_tagged,
-    row_shape,
+    recent_shape,
+    row_block,
 )
 
 __all__ = ["decode_values", "to_python"]
@@ -34,6 +40,31 @@ def to_python(d: Data) -> object:
     if type(value) is CompactArray:
         return [to_python(x) for x in value.elements]
     return value
+
+
+def _shaped_rows(
+    buf: bytes,
+    pos: int,
+    end: int,
+    count: int,
+    shape: RowShape,
+    append: Callable[[object], None],
+) -> tuple[int, int]:
+    """Whole blocks of rows of ``shape`` as lists of values; (next position, rows left)."""
+    width, stride = len(shape.types), shape.size
+    while count >= MIN_SHAPE_ROWS:
+        rows = block_rows(shape, count, end - pos)
+        if rows < MIN_SHAPE_ROWS:
+            break
+        block = row_block(shape, rows)
+        if not block_matches(buf, pos, block, stride):
+            break
+        flat = block.unpack_from(buf, pos)
+        for i in range(0, len(flat), width):
+            append(list(flat[i : i + width]))
+        pos += block.size
+        count -= rows
+    return pos, count
 
 
 def _pull_native(buf: bytes, pos: int, end: int, depth: int) -> tuple[object, int]:
@@ -57,7 +88,9 @@ def _pull_native(buf: bytes, pos: int, end: int, depth: int) -> tuple[object, in
             append = items.append
             fixed_get = FIXED_LAYOUTS.get
             child_depth = depth - 1
-            shape = row_shape(buf, pos, end) if count >= MIN_SHAPE_ROWS and child_depth else None
+            shape = recent_shape(buf, pos, end) if count >= MIN_SHAPE_ROWS and child_depth else None
+            if shape is not None:
+                pos, count = _shaped_rows(buf, pos, end, count, shape, append)
             for _ in range(count):
                 if shape is not None and pos + shape[0] <= end:
                     row = shape[1](buf, pos)
