@@ -5,9 +5,10 @@ Long-Invoke-Id-And-Priority, the date-time octet string, then an A-XDR body whos
 tags, string lengths and element counts (its skeleton) never change; only the octets
 between them do. :class:`NotificationLayouts` learns a skeleton from a notification the
 general decoder (:func:`~smartmeter_proto.aroute.apdu.decode_apdu`) accepted and compiles
-it into two precompiled :class:`struct.Struct`: one reads the skeleton octets, one the
+it into a mask of its skeleton octets and one precompiled :class:`struct.Struct` for the
 values. A later APDU of the same length whose skeleton octets all equal the learnt ones
-is read by those two unpacks; anything else is left to the general decoder.
+(the APDU as one integer, masked, equals the learnt one masked) is read by that one
+unpack; anything else is left to the general decoder.
 
 Compiled: array and structure with a short-form count; the fixed-size integer types
 (integer, long, double-long, long64, their unsigned forms, enum, bcd); octet-string and
@@ -35,6 +36,8 @@ from .apdu import DataNotification
 from .axdr import Data, DataType
 
 __all__ = ["MAX_LAYOUTS", "NotificationLayout", "NotificationLayouts", "flatten"]
+
+_from_bytes: Final = int.from_bytes
 
 #: Default bound of the layouts kept (the oldest learnt is forgotten first).
 MAX_LAYOUTS: Final = 64
@@ -78,15 +81,15 @@ class NotificationLayout:
     length: int
     leaf_types: tuple[DataType, ...]
     fields: tuple[tuple[DataType, int], ...] | None
-    skeleton: Callable[[bytes], tuple[Any, ...]]
-    expected: tuple[Any, ...]
+    mask: int  # the skeleton octets' bits of the APDU read as one big-endian integer
+    expected: int  # the learnt APDU's integer under ``mask``
     values: Callable[[bytes], tuple[Any, ...]]
     texts: tuple[int, ...]  # value positions of visible-strings (latin-1 decoded)
     note: object = None
 
     def read(self, apdu: bytes) -> tuple[Any, ...] | None:
         """The values of ``apdu`` if it has this skeleton, else None."""
-        if len(apdu) != self.length or self.skeleton(apdu) != self.expected:
+        if len(apdu) != self.length or _from_bytes(apdu, "big") & self.mask != self.expected:
             return None
         values = self.values(apdu)
         return _with_texts(values, self.texts) if self.texts else values
@@ -162,23 +165,22 @@ class _Compiler:
         end = self.body(6 + dt_length)
         if end != len(buf):
             return None
-        skeleton_format, values_format, expected = [">"], [">"], []
+        values_format, mask = [">"], bytearray(len(buf))
         at = 0
         for is_skeleton, size, code in _merged(self.pieces):
-            if is_skeleton:  # one run of skeleton octets: one bytes field to compare
-                skeleton_format.append(f"{size}s")
+            if is_skeleton:  # one run of skeleton octets: compared, never read
                 values_format.append(f"{size}x")
-                expected.append(buf[at : at + size])
+                mask[at : at + size] = b"\xff" * size
             else:
-                skeleton_format.append(f"{size}x")
                 values_format.append(code)
             at += size
+        mask_bits = _from_bytes(mask, "big")
         return NotificationLayout(
             length=len(buf),
             leaf_types=tuple(self.leaf_types),
             fields=_fields(buf, dt_length),
-            skeleton=struct.Struct("".join(skeleton_format)).unpack,
-            expected=tuple(expected),
+            mask=mask_bits,
+            expected=_from_bytes(buf, "big") & mask_bits,
             values=struct.Struct("".join(values_format)).unpack,
             texts=tuple(self.texts),
         )
@@ -254,8 +256,9 @@ class NotificationLayouts:
         candidates = self._by_length.get(len(apdu))
         if candidates is None:
             return None
+        bits = _from_bytes(apdu, "big")
         for layout in candidates:
-            if layout.skeleton(apdu) == layout.expected:
+            if bits & layout.mask == layout.expected:
                 values = layout.values(apdu)
                 if layout.texts:
                     values = _with_texts(values, layout.texts)

@@ -54,6 +54,7 @@ __all__ = [
     "CipheringTag",
     "InvocationCounters",
     "SecurityControl",
+    "Suite0Opener",
     "Unprotected",
     "decode_ciphered",
     "encode_ciphered",
@@ -143,6 +144,7 @@ _GENERAL_HEADER_SIZE = _GENERAL_HEADER.size
 _GENERAL_LENGTH_AT = 10  # the content length octet, after tag, title length and title
 _SHORT_FORM_LIMIT = 0x80  # A-XDR/BER: a length octet below it is the length itself
 _U32 = struct.Struct(">I")
+_from_bytes: Final = int.from_bytes
 _ONE_BYTE = tuple(bytes((i,)) for i in range(256))  # the SC byte as additional data
 
 
@@ -611,6 +613,57 @@ def unprotect_fields(
 
 
 # --------------------------------------------------------------------------- replay
+
+
+class Suite0Opener:
+    """Opens the usual push under one meter's global keys in one step: a general-glo (or
+    general-ded) ciphering APDU with its system title, a short-form content length and
+    SC 0x30 (suite 0, authenticated and encrypted).
+
+    :meth:`open_usual` makes the checks :func:`split_ciphered` then :func:`unprotect_fields`
+    make on such an APDU, in the same order, with the ``AESGCM`` object and the additional
+    data (SC || AK) prepared once: a head end keeps one per meter key. Any other form
+    gives None and the caller takes the general path, which decides on it. No counter
+    window is checked here (the caller checks it once the tag has verified).
+    """
+
+    __slots__ = ("_aad", "_aead")
+
+    def __init__(self, ek: bytes, ak: bytes) -> None:
+        _check_key("encryption key", ek)
+        _check_key("authentication key", ak)
+        self._aead = _aead(bytes(ek))
+        self._aad = _ONE_BYTE[_SC_AUTHENTICATED_ENCRYPTED] + bytes(ak)
+
+    def __repr__(self) -> str:
+        return "Suite0Opener(<hidden>)"
+
+    def open_usual(self, apdu: bytes) -> tuple[bytes, int, bytes] | None:
+        """(system title, invocation counter, plain APDU) of ``apdu`` in the usual form once
+        its tag verifies; None when ``apdu`` is not in that form; AuthError (naming the
+        title and counter, never a key) when its tag does not verify."""
+        end = len(apdu)
+        if (
+            apdu.__class__ is bytes
+            and _GENERAL_HEADER_SIZE + TAG_LENGTH
+            <= end
+            < _GENERAL_HEADER_SIZE + _SHORT_FORM_LIMIT - 5
+            and apdu[1] == SYSTEM_TITLE_LENGTH
+            and apdu[_GENERAL_LENGTH_AT] == end - _GENERAL_HEADER_SIZE + 5
+            and apdu[0] in _GENERAL_CODES
+            and apdu[11] == _SC_AUTHENTICATED_ENCRYPTED
+        ):
+            title = apdu[2:10]
+            counter = apdu[12:16]
+            iv = title + counter
+            aead = self._aead
+            sealed = apdu[_GENERAL_HEADER_SIZE:]
+            # gcm_open inline: the keystream gives the plaintext, sealing it again the tag.
+            plaintext = aead.encrypt(iv, sealed, None)[: end - _GENERAL_HEADER_SIZE - TAG_LENGTH]
+            if compare_digest(aead.encrypt(iv, plaintext, self._aad)[:_CUT_TAG], sealed):
+                return title, _from_bytes(counter, "big"), plaintext
+            raise _fail("tag does not verify", title, _from_bytes(counter, "big"))
+        return None
 
 
 class InvocationCounters:

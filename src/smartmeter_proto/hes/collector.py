@@ -67,6 +67,7 @@ from ..aroute.keys import replay_namespace
 from ..aroute.security import (
     CipheredFields,
     InvocationCounters,
+    Suite0Opener,
     split_ciphered,
     unprotect_fields,
 )
@@ -160,10 +161,11 @@ class _KeySlot:
     """One key of a meter: the keys and the replay window of pushes under them, on floors
     in the store (named by the key's check value, so new keys start a new window)."""
 
-    __slots__ = ("keys", "until", "window")
+    __slots__ = ("keys", "opener", "until", "window")
 
     def __init__(self, keys: MeterKeys, window: InvocationCounters) -> None:
         self.keys = keys
+        self.opener = Suite0Opener(keys.ek, keys.ak)
         self.window = window
         self.until = math.inf
 
@@ -401,7 +403,33 @@ class Collector:
         return opened, meter.keys
 
     def _push(self, apdu: bytes, now: float) -> None:
-        """One push, in one pass: the header split once, the record stored as plain values."""
+        """One push, in one pass: the header read once, the record stored as plain values."""
+        meter = self._meters.get(apdu[2:10])  # the usual header's system title, peeked
+        if meter is not None:
+            slot = meter.keys
+            try:
+                opened = slot.opener.open_usual(apdu)
+            except AuthError:
+                if meter.previous is None and meter.transferring is None:
+                    self._drop("forged")
+                    return
+                opened = None  # the general path tries the meter's other keys
+            if opened is not None:
+                title, ic, plain = opened
+                try:
+                    record = read_notification(plain, title, compiled=self.config.compiled_layouts)
+                except DecodeError:
+                    self._drop("malformed")
+                    return
+                except AuthError:
+                    self._drop("forged")
+                    return
+                self._accept(meter, slot, title, ic, record, now)
+                return
+        self._push_general(apdu, now)
+
+    def _push_general(self, apdu: bytes, now: float) -> None:
+        """A push in any form the ciphering allows: split, then the meter's keys in turn."""
         try:
             fields = split_ciphered(apdu)
         except DecodeError:
@@ -431,8 +459,20 @@ class Collector:
         except AuthError:
             self._drop("forged")
             return
+        self._accept(meter, slot, title, fields.invocation_counter, record, now)
+
+    def _accept(
+        self,
+        meter: _Meter,
+        slot: _KeySlot,
+        title: bytes,
+        ic: int,
+        record: PushRecord,
+        now: float,
+    ) -> None:
+        """A push whose tag verified under ``slot``: its counter checked, then stored."""
         try:  # at or below the stored floor: accepted before a restart
-            slot.window.accept(title, fields.invocation_counter)
+            slot.window.accept(title, ic)
         except AuthError:
             self._drop("replayed")
             return
