@@ -102,6 +102,27 @@ def test_stores_never_lower_a_value(tmp_path: Path) -> None:
         assert store.read("x") == 50  # type: ignore[attr-defined]
 
 
+def test_many_writes_at_once_never_lower_a_value_and_refuse_a_bad_one(tmp_path: Path) -> None:
+    for store in _stores(tmp_path):
+        store.write("x", 50)  # type: ignore[attr-defined]
+        store.write_many([("x", 7), ("y", 3), ("z", 9)])  # type: ignore[attr-defined]
+        assert [store.read(n) for n in "xyz"] == [50, 3, 9]  # type: ignore[attr-defined]
+        with pytest.raises(ValueError, match="non-negative int"):
+            store.write_many([("w", 1), ("v", -1)])  # type: ignore[attr-defined]
+    # durable: a second connection (a restarted process) sees them
+    reopened = SqliteStateStore(tmp_path / "state.sqlite")
+    assert reopened.read("z") == 9
+    assert FileStateStore(tmp_path / "state.json").read("z") == 9
+
+
+def test_floors_recorded_together_are_read_back_per_peer(tmp_path: Path) -> None:
+    floors = ReplayFloors(SqliteStateStore(tmp_path / "s.sqlite"), "peer")
+    floors.record_many([(b"\x01" * 8, 5), ("named", 6)])
+    again = ReplayFloors(SqliteStateStore(tmp_path / "s.sqlite"), "peer")
+    assert again.floor(b"\x01" * 8) == 5
+    assert again.floor("named") == 6
+
+
 def test_a_deferred_write_reaches_sqlite_with_the_next_commit(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "hes.sqlite")
     floors = ReplayFloors(SqliteStateStore(db), "peer", durable=False)

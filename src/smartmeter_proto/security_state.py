@@ -26,6 +26,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -67,6 +68,10 @@ class StateStore(Protocol):
 
     def write(self, name: str, value: int, *, durable: bool = True) -> None: ...
 
+    def write_many(self, items: Iterable[tuple[str, int]], *, durable: bool = True) -> None:
+        """``write`` of each (name, value), made durable together (one commit)."""
+        ...
+
     def commit(self) -> None: ...
 
 
@@ -83,6 +88,10 @@ class MemoryStateStore:
         _check_value(value)
         if value > self._values.get(name, -1):
             self._values[name] = value
+
+    def write_many(self, items: Iterable[tuple[str, int]], *, durable: bool = True) -> None:
+        for name, value in items:
+            self.write(name, value)
 
     def commit(self) -> None:
         return None
@@ -121,6 +130,12 @@ class FileStateStore:
                 self._dirty = True
             if durable:
                 self._flush()
+
+    def write_many(self, items: Iterable[tuple[str, int]], *, durable: bool = True) -> None:
+        for name, value in items:
+            self.write(name, value, durable=False)
+        if durable:
+            self.commit()
 
     def commit(self) -> None:
         with self._lock:
@@ -193,6 +208,14 @@ class SqliteStateStore:
     def write(self, name: str, value: int, *, durable: bool = True) -> None:
         _check_value(value)
         self._db.execute(_UPSERT, (name, value))
+        if durable:
+            self._db.commit()
+
+    def write_many(self, items: Iterable[tuple[str, int]], *, durable: bool = True) -> None:
+        rows = list(items)
+        for _, value in rows:
+            _check_value(value)
+        self._db.executemany(_UPSERT, rows)
         if durable:
             self._db.commit()
 
@@ -317,3 +340,8 @@ class ReplayFloors:
 
     def record(self, peer: bytes | str, counter: int) -> None:
         self.store.write(self._name(peer), counter, durable=self.durable)
+
+    def record_many(self, items: Iterable[tuple[bytes | str, int]]) -> None:
+        """``record`` of each (peer, counter), written together."""
+        name = self._name
+        self.store.write_many(((name(p), c) for p, c in items), durable=self.durable)

@@ -172,7 +172,7 @@ class _KeySlot:
 
 class _Meter:
     __slots__ = (
-        "dirty",
+        "changed",
         "in_outage",
         "info",
         "keys",
@@ -190,7 +190,7 @@ class _Meter:
         "wanted",
     )
 
-    def __init__(self, info: MeterInfo, start: float) -> None:
+    def __init__(self, info: MeterInfo, start: float, changed: set[_Meter]) -> None:
         self.info = info
         self.in_outage = False
         self.last_gasp_at: int | None = None
@@ -212,8 +212,9 @@ class _Meter:
         self.new_keys: MeterKeys | None = None
         #: keys sent in a key transfer the meter has not confirmed yet
         self.transferring: MeterKeys | None = None
-        #: marks moved since the last commit
-        self.dirty = True
+        #: the collector's meters whose marks moved since the last commit (this one, new)
+        self.changed = changed
+        changed.add(self)
 
     def explained(self, at: int) -> bool:
         """Whether a known outage covers capture time ``at`` (nothing captured then)."""
@@ -233,7 +234,7 @@ class _Meter:
             done.discard(mark)
         if mark != self.mark[period]:
             self.mark[period] = mark
-            self.dirty = True
+            self.changed.add(self)
 
     def is_settled(self, period: int, at: int) -> bool:
         return at <= self.mark[period] or at in self.settled[period]
@@ -276,6 +277,8 @@ class Collector:
         )
         self._saved = _Saved(store)
         self._meters: dict[bytes, _Meter] = {}
+        #: meters whose settled marks moved since the last commit (commit writes only those)
+        self._changed: set[_Meter] = set()
         self._by_address: dict[Hashable, _Meter] = {}
         self._out: list[tuple[bytes, Hashable]] = []
         self._waiting: deque[_Meter] = deque()
@@ -305,7 +308,7 @@ class Collector:
                 "a meter's system title must differ from the head end's "
                 "(the GCM IV starts with the sender's system title)"
             )
-        meter = _Meter(info, start)
+        meter = _Meter(info, start, self._changed)
         self._restore(meter)
         self._meters[info.system_title] = meter
         self._by_address[info.address] = meter
@@ -725,11 +728,10 @@ class Collector:
         """Commit what was stored since the last commit, with the replay floors it raised,
         the settled marks and the gap-check cursors, in one transaction. Call it after each
         batch of received datagrams (:meth:`handle_timeout` calls it itself)."""
-        for meter in self._meters.values():
-            if meter.dirty:
-                for period, mark in meter.mark.items():
-                    self.store.set_mark(meter.info.system_title, period, mark)
-                meter.dirty = False
+        for meter in self._changed:
+            for period, mark in meter.mark.items():
+                self.store.set_mark(meter.info.system_title, period, mark)
+        self._changed.clear()
         for period, at in self._check.items():
             self.store.set_state(_CHECK_STATE.format(period=period), at)
         self.store.set_state(_PULL_STATE, self._next_pull)

@@ -140,9 +140,9 @@ class _PendingFloors(ReplayFloors):
 
     def write_pending(self) -> None:
         """The waiting floors into the open transaction (the store commits them)."""
-        for peer, counter in self.pending.items():
-            super().record(peer, counter)
-        self.pending.clear()
+        if self.pending:
+            super().record_many(self.pending.items())
+            self.pending.clear()
 
 
 class Store:
