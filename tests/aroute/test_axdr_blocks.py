@@ -90,3 +90,26 @@ def test_the_shape_caches_stay_bounded() -> None:
     shapes = codec.cached_row_shapes()
     assert 0 < len(shapes) <= codec.MAX_ROW_SHAPES
     assert all(len(shape.blocks) <= codec.MAX_ROW_BLOCKS for shape in shapes)
+
+
+def test_threads_churning_the_shape_cache_only_ever_get_their_data() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def churn(offset: int) -> None:
+        try:
+            for width in range(2, 2 + 2 * codec.MAX_ROW_SHAPES):
+                members = tuple(Data(DataType.UNSIGNED, i) for i in range(width + offset % 3))
+                profile = Data(DataType.ARRAY, (Data(DataType.STRUCTURE, members),) * 4)
+                assert decode_data(encode_data(profile)) == profile
+        except BaseException as exc:  # collected: a thread cannot fail the test itself
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []  # no RuntimeError from an eviction racing a lookup
+    assert len(codec.cached_row_shapes()) <= codec.MAX_ROW_SHAPES

@@ -17,6 +17,7 @@ allocated, and nesting is limited by ``max_depth`` (at most :data:`MAX_DEPTH_CEI
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -231,16 +232,14 @@ class RowShape(NamedTuple):
     expected: tuple[int, ...]
     values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     types: tuple[DataType, ...]
-    fmt: str
-    header_idx: tuple[int, ...]
-    value_idx: tuple[int, ...]
-    fields: int
+    fields: int  # struct fields of one row, tag and length octets included
     values_fmt: str  # the row with its tag and length octets as pad bytes
     skeleton: tuple[tuple[int, int], ...]  # (offset in the row, octet) of each
     blocks: dict[int, RowBlock]
 
 
 _SHAPES: dict[tuple[str, tuple[int, ...]], RowShape] = {}
+_SHAPES_LOCK = threading.Lock()
 
 
 def row_shape(buf: bytes, pos: int, end: int) -> RowShape | None:
@@ -298,17 +297,15 @@ def row_shape(buf: bytes, pos: int, end: int) -> RowShape | None:
             key[1],
             itemgetter(*values),
             tuple(types),
-            row_fmt,
-            tuple(header),
-            tuple(values),
             idx,
             "".join(values_fmt),
             tuple(skeleton),
             {},
         )
-        if len(_SHAPES) >= MAX_ROW_SHAPES:
-            _SHAPES.pop(next(iter(_SHAPES)), None)
-        _SHAPES[key] = shape
+        with _SHAPES_LOCK:  # decoders may run in threads: no eviction mid-iteration
+            while len(_SHAPES) >= MAX_ROW_SHAPES:
+                _SHAPES.pop(next(iter(_SHAPES)))
+            _SHAPES[key] = shape
     return shape
 
 
@@ -319,7 +316,8 @@ _RECENT: list[RowShape | None] = [None]
 
 def cached_row_shapes() -> tuple[RowShape, ...]:
     """The row shapes compiled and kept so far (oldest first)."""
-    return tuple(_SHAPES.values())
+    with _SHAPES_LOCK:
+        return tuple(_SHAPES.values())
 
 
 def recent_shape(buf: bytes, pos: int, end: int) -> RowShape | None:
