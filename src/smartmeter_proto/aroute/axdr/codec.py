@@ -217,6 +217,7 @@ class RowBlock(NamedTuple):
     tag and length octets), and each tag or length octet of the row is checked in every
     row at once (an extended slice of the buffer, one octet per row)."""
 
+    rows: int
     size: int
     unpack_from: Callable[[bytes, int], tuple[Any, ...]]
     checks: tuple[tuple[int, bytes], ...]  # (offset in the first row, that octet per row)
@@ -342,6 +343,7 @@ def row_block(shape: RowShape, rows: int) -> RowBlock:
     if block is None:
         whole = struct.Struct(">" + shape.values_fmt * rows)
         block = RowBlock(
+            rows,
             whole.size,
             whole.unpack_from,
             tuple((offset, bytes((octet,)) * rows) for offset, octet in shape.skeleton),
@@ -385,13 +387,23 @@ def push_length(w: Writer, n: int) -> None:
 # -- decoding -------------------------------------------------------------------------------
 
 
-def block_matches(buf: bytes, pos: int, block: RowBlock, stride: int) -> bool:
+def _block_matches(buf: bytes, pos: int, block: RowBlock, stride: int) -> bool:
     """Every tag and length octet of the block's rows at ``pos`` is the shape's."""
     stop = pos + block.size
     for offset, octets in block.checks:  # noqa: SIM110 (a plain loop: no generator per block)
         if buf[pos + offset : stop : stride] != octets:
             return False
     return True
+
+
+def next_block(buf: bytes, pos: int, end: int, count: int, shape: RowShape) -> RowBlock | None:
+    """The block of ``shape`` that reads the next rows at ``pos`` (at most ``count``), or
+    None when too few rows are left or a row in it has another shape."""
+    rows = block_rows(shape, count, end - pos)
+    if rows < MIN_SHAPE_ROWS:
+        return None
+    block = row_block(shape, rows)
+    return block if _block_matches(buf, pos, block, shape.size) else None
 
 
 def _shaped_rows(
@@ -404,20 +416,14 @@ def _shaped_rows(
     Data of a block are built by C-level iterators (cells, then the structures grouping
     them), not per row.
     """
-    types, width, stride = shape.types, len(shape.types), shape.size
-    while count >= MIN_SHAPE_ROWS:
-        rows = block_rows(shape, count, end - pos)
-        if rows < MIN_SHAPE_ROWS:
-            break
-        block = row_block(shape, rows)
-        if not block_matches(buf, pos, block, stride):
-            break
+    types, width = shape.types, len(shape.types)
+    while (block := next_block(buf, pos, end, count, shape)) is not None:
         cells = map(_new, repeat(Data), zip(block.types, block.unpack_from(buf, pos), strict=True))
         items.extend(
             map(_new, repeat(Data), zip(repeat(_STRUCTURE), zip(*[cells] * width, strict=True)))
         )
         pos += block.size
-        count -= rows
+        count -= block.rows
     row_size, unpack_row, row_header, expected, row_values = shape[:5]
     left: list[tuple[Any, ...]] = []
     for _ in range(count):

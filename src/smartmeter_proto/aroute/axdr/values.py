@@ -18,12 +18,10 @@ from .codec import (
     Data,
     RowShape,
     axdr_error,
-    block_matches,
-    block_rows,
     check_max_depth,
+    next_block,
     pull_tagged,
     recent_shape,
-    row_block,
 )
 
 __all__ = ["decode_values", "to_python"]
@@ -51,19 +49,13 @@ def _shaped_rows(
     append: Callable[[object], None],
 ) -> tuple[int, int]:
     """Whole blocks of rows of ``shape`` as lists of values; (next position, rows left)."""
-    width, stride = len(shape.types), shape.size
-    while count >= MIN_SHAPE_ROWS:
-        rows = block_rows(shape, count, end - pos)
-        if rows < MIN_SHAPE_ROWS:
-            break
-        block = row_block(shape, rows)
-        if not block_matches(buf, pos, block, stride):
-            break
+    width = len(shape.types)
+    while (block := next_block(buf, pos, end, count, shape)) is not None:
         flat = block.unpack_from(buf, pos)
         for i in range(0, len(flat), width):
             append(list(flat[i : i + width]))
         pos += block.size
-        count -= rows
+        count -= block.rows
     return pos, count
 
 
