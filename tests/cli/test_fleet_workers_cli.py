@@ -66,9 +66,13 @@ def test_ctrl_c_ends_the_run_and_its_workers(tmp_path: Path) -> None:
     deadline = time.monotonic() + HANG_GUARD_S
     while not re.search(rb"simulated +\d+\.\d+ h", seen) and time.monotonic() < deadline:
         if select.select([process.stderr], [], [], 1.0)[0]:
-            seen += os.read(process.stderr.fileno(), 4096)
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:  # end of file: the run ended before its first progress line
+                break
+            seen += chunk
     workers = _children(process.pid)
-    assert workers, "the run is up with its worker processes"
+    # On failure, what the run said and how it ended: the one line that explains it.
+    assert workers, f"no worker processes; exit {process.poll()}, stderr {seen[-2000:]!r}"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 130

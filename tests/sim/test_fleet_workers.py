@@ -8,6 +8,8 @@ meter sends the same datagrams whichever shard it runs in.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +19,12 @@ from smartmeter_proto.hes.report import service_report
 from smartmeter_proto.hes.storage import Store
 from smartmeter_proto.sim.fleet import Fleet, FleetPlan
 from smartmeter_proto.sim.fleet_run import HEADEND_TITLE
-from smartmeter_proto.sim.fleet_workers import meter_address, run_fleet_workers
+from smartmeter_proto.sim.fleet_workers import (
+    meter_address,
+    open_meter_state,
+    prepare_meter_state,
+    run_fleet_workers,
+)
 from smartmeter_proto.sim.load_curve import JST
 
 START = datetime(2026, 5, 1, 0, 0, tzinfo=JST)
@@ -107,3 +114,33 @@ def test_two_workers_collect_everything_the_meters_measured(tmp_path: Path) -> N
     assert stored == truth
     assert store.drops().get("replayed", 0) == 0
     store.close()
+
+
+def _open_and_write(path: str, name: str) -> None:
+    state = open_meter_state(path)
+    assert state is not None
+    state.write(name, 1)
+    state.write_many([(f"{name}-a", 2), (f"{name}-b", 3)])
+    state.close()
+
+
+def test_workers_open_the_prepared_meter_state_at_once_without_a_lock_error(
+    tmp_path: Path,
+) -> None:
+    """Two processes making one new database WAL at once: SQLite may answer one "database
+    is locked" at once, whatever its busy timeout (about one first open in 50). The runner
+    prepares the file (WAL, table) before its workers start; then their opens only read."""
+    context = multiprocessing.get_context("fork")
+    for round_index in range(60):
+        path = str(tmp_path / f"meters-{round_index}.sqlite")
+        prepare_meter_state(path)
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        workers = [context.Process(target=_open_and_write, args=(path, f"w{k}")) for k in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(HANG_GUARD_S)
+        assert [worker.exitcode for worker in workers] == [0, 0], f"round {round_index}"
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM security_state").fetchone() == (6,)

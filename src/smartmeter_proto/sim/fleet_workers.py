@@ -35,6 +35,7 @@ import ipaddress
 import multiprocessing
 import signal
 import sqlite3
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -50,7 +51,14 @@ from .clock import VirtualClock
 from .fleet import Fleet, FleetPlan, FleetStats, roster
 from .fleet_run import plan_record
 
-__all__ = ["WorkerRun", "meter_address", "run_fleet_workers"]
+__all__ = [
+    "WorkerFailed",
+    "WorkerRun",
+    "meter_address",
+    "open_meter_state",
+    "prepare_meter_state",
+    "run_fleet_workers",
+]
 
 #: Datagrams a worker sends before the collector drains them (far below its receive buffer).
 _CHUNK: Final = 256
@@ -152,11 +160,29 @@ class _Worker:
         self.push_socket.close()
 
 
-def _meter_state(path: str | None) -> StateStore | None:
+def prepare_meter_state(path: str | None) -> None:
+    """Put the meters' state database in WAL mode with its table, before any worker opens it.
+
+    Two processes making a new database WAL at once can deadlock on the lock upgrade, and
+    SQLite then answers one of them "database is locked" at once, whatever its busy
+    timeout (seen about once in 50 first opens by two processes). Once the file is WAL and
+    its table exists, a worker's open only reads, and its writes wait in the busy handler.
+    """
+    if path is None:
+        return
+    db = sqlite3.connect(path, timeout=60.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        SqliteStateStore(db)
+    finally:
+        db.close()
+
+
+def open_meter_state(path: str | None) -> StateStore | None:
+    """A worker's connection to the state database the runner prepared."""
     if path is None:
         return None
     db = sqlite3.connect(path, timeout=60.0)
-    db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return SqliteStateStore(db)
 
@@ -171,10 +197,20 @@ def _worker_main(
     state_path: str | None,
     resume_at: float | None,
 ) -> None:
-    """A worker process: build the shard, then serve the runner's commands until 'stop'."""
+    """A worker process: build the shard, then serve the runner's commands until 'stop'.
+
+    A failure goes to the runner as one ``("failed", text)`` reply, which it raises as
+    :class:`WorkerFailed`; the worker exits 1 without a traceback of its own.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops the workers on ^C
-    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
+    try:
         asyncio.run(_serve(conn, plan, shard, host, headend, client_title, state_path, resume_at))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the runner is gone: nobody to tell
+    except Exception as exc:  # any failure: reported to the runner, which decides
+        with contextlib.suppress(OSError):
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        sys.exit(1)
 
 
 async def _serve(
@@ -191,7 +227,7 @@ async def _serve(
         plan,
         client_system_title=client_title,
         headend=headend,
-        state=_meter_state(state_path),
+        state=open_meter_state(state_path),
         shard=shard,
     )
     if resume_at is not None:
@@ -235,6 +271,10 @@ async def _serve(
 
 
 # ---------------------------------------------------------------------------- runner side
+class WorkerFailed(OSError):
+    """A worker process failed or ended before the run did (its reason in one line)."""
+
+
 @dataclass(slots=True)
 class WorkerRun:
     """What a run on worker processes leaves: the plan, the collector, the fleet's stats
@@ -305,6 +345,7 @@ async def run_fleet_workers(
     clock = VirtualClock(start)
     collector = Collector([], store, system_title=headend_title, start=start, config=config)
     run = WorkerRun(plan, collector, store, (plan.t0, plan.end), workers, settle_s=settle_s)
+    prepare_meter_state(meter_state_path)
     context = multiprocessing.get_context("spawn")
     handles: list[_Handle] = []
     owner: dict[tuple[str, int], tuple[_Handle, int]] = {}
@@ -539,12 +580,21 @@ async def _reply(handle: _Handle) -> Any:
                     await asyncio.wait_for(asyncio.shield(ready), _WORKER_SILENCE_S)
                 except TimeoutError:
                     if not handle.process.is_alive():
-                        raise OSError(
+                        raise WorkerFailed(
                             f"{handle.process.name} ended (exit code {handle.process.exitcode})"
                         ) from None
         finally:
             loop.remove_reader(fd)
-    return handle.conn.recv()
+    try:
+        reply = handle.conn.recv()
+    except (EOFError, OSError):
+        handle.process.join(timeout=_WORKER_SILENCE_S)
+        raise WorkerFailed(
+            f"{handle.process.name} ended (exit code {handle.process.exitcode})"
+        ) from None
+    if reply[0] == "failed":
+        raise WorkerFailed(f"{handle.process.name} failed: {reply[1]}")
+    return reply
 
 
 async def _ask(handle: _Handle, *command: object) -> Any:
