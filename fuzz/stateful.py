@@ -323,7 +323,7 @@ def _clear_process_caches() -> None:
     from smartmeter_proto.echonet import frame, typed
 
     typed._SHAPES.clear()
-    typed._SEEN_ONCE.clear()
+    typed._SIGHTED.clear()
     typed._last[0] = typed._NO_SHAPE
     frame._EOJ_CACHE.clear()
     axdr_datetime._DAYS.clear()

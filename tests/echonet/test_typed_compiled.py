@@ -19,16 +19,18 @@ from smartmeter_proto.echonet.properties import lookup
 from smartmeter_proto.echonet.specs import SUPER_CLASS, known_classes, load_class
 from smartmeter_proto.errors import DecodeError
 
+from .test_caches import one_off
+
 CONTROLLER = fr.EOJ(5, 0xFF, 1)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     typed._SHAPES.clear()
-    typed._SEEN_ONCE.clear()
+    typed._SIGHTED.clear()
     yield
     typed._SHAPES.clear()
-    typed._SEEN_ONCE.clear()
+    typed._SIGHTED.clear()
 
 
 def _comparable(result: typed.TypedFrame) -> typed.TypedFrame:
@@ -152,7 +154,8 @@ def test_shapes_added_later_do_not_lose_the_used_ones() -> None:
     assert list(typed._BY_HEADER) == [other[4:14]]
     assert typed.decode_typed(hot).values == (500,)
     assert set(typed._BY_HEADER) == {other[4:14], hot[4:14]}
-    assert list(typed._SHAPES)[-1] == hot[4:12] + bytes((0xE7, 4))  # most recent again
+    newest = list(typed._SHAPES.values())[-1]
+    assert newest.skeleton_key == hot[4:12] + bytes((0xE7, 4))  # most recent again
 
 
 def test_fifo_caches_evict_in_batches_within_their_limits() -> None:
@@ -161,10 +164,11 @@ def test_fifo_caches_evict_in_batches_within_their_limits() -> None:
         seoj = fr.EOJ(0x02, 0x88, index & 0xFF)
         typed.decode_typed(_frame(fr.EOJ(seoj.class_group, index >> 8, index & 0xFF), []))
         assert len(typed._HEADS) <= typed._HEADS_LIMIT
-    for index in range(2 * typed._SEEN_ONCE_LIMIT):
-        typed._admit(index.to_bytes(12, "big"))
-        assert len(typed._SEEN_ONCE) <= typed._SEEN_ONCE_LIMIT
-    assert (2 * typed._SEEN_ONCE_LIMIT - 1).to_bytes(12, "big") in typed._SEEN_ONCE
+    for index in range(2 * typed._SIGHTED_LIMIT):
+        last = one_off(index)
+        typed.decode_typed(last)
+        assert len(typed._SIGHTED) <= typed._SIGHTED_LIMIT
+    assert not typed._SHAPES  # one-off frames: nothing compiled
 
 
 def test_the_quick_decode_error_is_the_decode_error() -> None:

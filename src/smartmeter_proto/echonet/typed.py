@@ -137,16 +137,19 @@ class TypedFrame(NamedTuple):
 class _Shape:
     """One compiled shape: its generated decoder and what the cache needs to know of it."""
 
-    __slots__ = ("cost", "decode", "head_key", "plan", "size", "skeleton_key")
+    __slots__ = ("cost", "decode", "head_key", "key", "plan", "size", "skeleton_key")
 
     def __init__(
         self,
+        key: int,
         skeleton_key: bytes,
         size: int,
         plan: tuple[ShapeProperty, ...],
         decode: Callable[[bytes], TypedFrame],
     ) -> None:
-        #: Frame bytes 4..11 (SEOJ, DEOJ, ESV, OPC) and every EPC, PDC pair: the cache key.
+        #: The cache key: the frame's sighting (:data:`_SIGHTED`), its header, EPCs and length.
+        self.key = key
+        #: Frame bytes 4..11 (SEOJ, DEOJ, ESV, OPC) and every EPC, PDC pair.
         self.skeleton_key = skeleton_key
         #: Frame bytes 4..13: SEOJ, DEOJ, ESV, OPC and the first EPC, PDC (the by_header key).
         self.head_key = skeleton_key[:10]
@@ -160,8 +163,9 @@ class _Shape:
         self.decode = decode
 
 
-class _ShapeCache(dict[bytes, _Shape]):
-    """Skeleton key -> shape, least recently used first (a dict keeps insertion order).
+class _ShapeCache(dict[int, _Shape]):
+    """Sighting (:data:`_SIGHTED`) -> shape, least recently used first (a dict keeps
+    insertion order).
 
     ``cost`` is the sum of the shapes' :attr:`_Shape.cost`, kept within
     :data:`SHAPE_CACHE_BUDGET` by evicting from the front. ``by_header`` maps frame
@@ -172,7 +176,7 @@ class _ShapeCache(dict[bytes, _Shape]):
 
     A hit through ``by_header`` does no bookkeeping: instead ``by_header`` is emptied
     whenever a shape is added (the only time anything is evicted), so the first frame
-    of each shape after that is found by its skeleton (:func:`_one_pass`), which moves
+    of each shape after that is found by its sighting (:func:`_one_pass`), which moves
     the shape to the most recent end and back into ``by_header``. The shapes used
     since the last addition thus stand behind all the others, in order of first use.
     """
@@ -191,22 +195,22 @@ class _ShapeCache(dict[bytes, _Shape]):
 
     def touch(self, shape: _Shape) -> None:
         """Mark ``shape`` (cached) as the most recently used, its header's shape."""
-        del self[shape.skeleton_key]
-        self[shape.skeleton_key] = shape
+        del self[shape.key]
+        self[shape.key] = shape
         self.by_header[shape.head_key] = shape.decode
 
     def add(self, shape: _Shape) -> None:
         """Insert ``shape``, evicting the least recently used to stay within the budget."""
-        self._drop(shape.skeleton_key)
+        self._drop(shape.key)
         while self and self.cost + shape.cost > SHAPE_CACHE_BUDGET:
             self._drop(next(iter(self)))
         self.by_header.clear()
-        self[shape.skeleton_key] = shape
+        self[shape.key] = shape
         self.by_header[shape.head_key] = shape.decode
         self.cost += shape.cost
 
-    def _drop(self, skeleton_key: bytes) -> None:
-        old = self.pop(skeleton_key, None)
+    def _drop(self, key: int) -> None:
+        old = self.pop(key, None)
         if old is not None:
             self.cost -= old.cost
             if self.by_header.get(old.head_key) is old.decode:
@@ -215,11 +219,16 @@ class _ShapeCache(dict[bytes, _Shape]):
 
 _SHAPES: Final = _ShapeCache()
 _BY_HEADER: Final = _SHAPES.by_header
-#: Skeleton keys seen once and not compiled yet, oldest first: 4 096 keys of at most
-#: 8 + 2 x 32 bytes, 256 B each with the dict slot (measured ~150 B) = 1 MiB at most.
-_SEEN_ONCE: dict[bytes, bool] = {}
-_SEEN_ONCE_LIMIT: Final = 4096
-_SEEN_ONCE_BUDGET: Final = _SEEN_ONCE_LIMIT * 256
+#: The error-free frames the one-pass path has seen, oldest first, each as one int: the
+#: hash of its header (frame bytes 4..13: SEOJ, DEOJ, ESV, OPC, the first EPC and PDC)
+#: mixed with the hash of its EPCs and its length. A frame found here is a second
+#: sighting: its shape is compiled (or found, if compiled). A one-off frame costs one
+#: slot and no skeleton key. The header's hash is salted per process, so no input can
+#: aim at a slot; a collision only compiles a shape. 4 096 slots of an int, 256 B each
+#: with the dict slot (measured ~100 B) = :data:`_SIGHTED_BUDGET`.
+_SIGHTED: dict[int, None] = {}
+_SIGHTED_LIMIT: Final = 4096
+_SIGHTED_BUDGET: Final = _SIGHTED_LIMIT * 256
 
 #: Per class and EPC, what the one-pass path needs: (fixed EDT size or -1, whole-EDT
 #: decoder, maker of the wrong-size error (shared by the types of one size and label),
@@ -242,7 +251,7 @@ _HEADS_LIMIT: Final = 1024
 _HEADS_BUDGET: Final = _HEADS_LIMIT * 512
 
 
-def _drop_oldest(cache: dict[bytes, Any]) -> None:
+def _drop_oldest(cache: dict[Any, Any]) -> None:
     """Drop the oldest quarter of a full first-in first-out ``cache`` at once.
 
     One at a time, ``next(iter(cache))`` walks every slot deleted from the front
@@ -294,9 +303,10 @@ def _head(key: bytes) -> _Head:
 
 
 def _compile(
-    data: bytes, head: _Head, epcs: tuple[int, ...], edts: tuple[bytes, ...]
+    data: bytes, head: _Head, epcs: tuple[int, ...], edts: tuple[bytes, ...], key: int
 ) -> _Shape | None:
-    """The shape of ``data`` (one property list, every EDT typed without error)."""
+    """The shape of ``data`` (one property list, every EDT typed without error), cached
+    under ``key``, its sighting."""
     if len(epcs) > _MAX_SHAPE_PROPERTIES:
         return None
     seoj, deoj, esv, class_id, plans = head
@@ -313,7 +323,7 @@ def _compile(
         _one_pass,
     )
     skeleton_key = data[4:12] + bytes(b for epc, pdc, _ in plan for b in (epc, pdc))
-    return _Shape(skeleton_key, len(data), plan, decode)
+    return _Shape(key, skeleton_key, len(data), plan, decode)
 
 
 def _typed_column(
@@ -373,7 +383,7 @@ def _one_pass(data: bytes) -> TypedFrame:
     general path, which decides (and raises for a malformed frame).
 
     A frame whose EDTs all decode refreshes its compiled shape, or has it compiled at
-    the second sighting of its skeleton (:func:`_admit`).
+    the second sighting of its skeleton (:func:`_seen_again`).
     """
     try:
         ehd1, ehd2, tid, esv, count = _HEAD_NUMBERS(data)
@@ -383,7 +393,7 @@ def _one_pass(data: bytes) -> TypedFrame:
         return _general(data)
     key = data[4:11]
     seoj, deoj, esv_code, class_id, plans = _HEADS.get(key) or _head(key)
-    skeleton: list[int] = []  # EPC, PDC, EPC, PDC...
+    epcs: list[int] = []
     edts: list[bytes] = []
     values: list[Any] = []
     errors: list[tuple[int, DecodeError]] | None = None
@@ -398,8 +408,7 @@ def _one_pass(data: bytes) -> TypedFrame:
             start = at + 2
             at = start + pdc
             edt = data[start:at]
-            skeleton.append(epc)
-            skeleton.append(pdc)
+            epcs.append(epc)
             edts.append(edt)
             if not pdc:
                 values.append(None)
@@ -429,17 +438,16 @@ def _one_pass(data: bytes) -> TypedFrame:
         return _general(data)
     if at != len(data):
         return _general(data)
-    epc_column, edt_column = tuple(skeleton[::2]), tuple(edts)
+    epc_column, edt_column = tuple(epcs), tuple(edts)
     if errors is None and count <= _MAX_SHAPE_PROPERTIES:
-        skeleton_key = data[4:12] + bytes(skeleton)
-        shape = _SHAPES.get(skeleton_key)
-        if shape is not None:  # compiled, not found by its header: found now
-            _SHAPES.touch(shape)
-        elif _admit(skeleton_key):
-            shape = _compile(data, (seoj, deoj, esv_code, class_id, plans), epc_column, edt_column)
-            if shape is not None:
-                _SHAPES.add(shape)
-                _last[0] = shape
+        sighting = hash(data[4:14]) ^ hash(epc_column) ^ at
+        if sighting in _SIGHTED:
+            head = (seoj, deoj, esv_code, class_id, plans)
+            _seen_again(data, head, epc_column, edt_column, sighting)
+        else:
+            if len(_SIGHTED) >= _SIGHTED_LIMIT:
+                _drop_oldest(_SIGHTED)
+            _SIGHTED[sighting] = None
     return new_tuple(
         TypedFrame,
         (
@@ -459,18 +467,30 @@ def _one_pass(data: bytes) -> TypedFrame:
     )
 
 
-def _admit(skeleton_key: bytes) -> bool:
-    """Whether to compile the shape of ``skeleton_key``: on its second sighting.
+def _seen_again(
+    data: bytes,
+    head: _Head,
+    epc_column: tuple[int, ...],
+    edt_column: tuple[bytes, ...],
+    sighting: int,
+) -> None:
+    """A shape met again (its header, EPCs and length in :data:`_SIGHTED`): the compiled
+    shape of its skeleton becomes the most recent, compiled now if need be.
 
-    Compiling costs ~100 one-pass decodes' worth of work; a skeleton seen once
-    (a one-off frame, a fuzzer's mutant) is only remembered in :data:`_SEEN_ONCE`.
+    Compiling costs ~100 one-pass decodes' worth of work, so a shape is compiled at its
+    second sighting, never for a one-off frame (a fuzzer's mutant): those only leave a
+    slot in :data:`_SIGHTED`. Two skeletons alike in header, EPCs and length (PDCs moved
+    between later properties) share one slot: the first compiled keeps it, and hands the
+    other's frames to the one-pass path.
     """
-    if _SEEN_ONCE.pop(skeleton_key, False):
-        return True
-    if len(_SEEN_ONCE) >= _SEEN_ONCE_LIMIT:
-        _drop_oldest(_SEEN_ONCE)
-    _SEEN_ONCE[skeleton_key] = True
-    return False
+    shape = _SHAPES.get(sighting)
+    if shape is not None:  # compiled, not found by its header: found now
+        _SHAPES.touch(shape)
+        return
+    shape = _compile(data, head, epc_column, edt_column, sighting)
+    if shape is not None:
+        _SHAPES.add(shape)
+        _last[0] = shape
 
 
 def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
@@ -483,6 +503,6 @@ def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
 
 #: Matches no frame (hands every one to the one-pass path): what ``_last`` holds before
 #: the first shape.
-_NO_SHAPE: Final = _Shape(b"", -1, (), _one_pass)
+_NO_SHAPE: Final = _Shape(-1, b"", -1, (), _one_pass)
 #: The shape compiled last (for diagnostics and tests; decoding does not read it).
 _last: list[_Shape] = [_NO_SHAPE]
