@@ -83,6 +83,7 @@ class NotificationLayout:
     fields: tuple[tuple[DataType, int], ...] | None
     mask: int  # the skeleton octets' bits of the APDU read as one big-endian integer
     expected: int  # the learnt APDU's integer under ``mask``
+    #: The values of an APDU with this skeleton (visible-strings decoded).
     values: Callable[[bytes], tuple[Any, ...]]
     texts: tuple[int, ...]  # value positions of visible-strings (latin-1 decoded)
     note: object = None
@@ -91,17 +92,28 @@ class NotificationLayout:
         """The values of ``apdu`` if it has this skeleton, else None."""
         if len(apdu) != self.length or _from_bytes(apdu, "big") & self.mask != self.expected:
             return None
-        values = self.values(apdu)
-        return _with_texts(values, self.texts) if self.texts else values
+        return self.values(apdu)
 
 
-def _with_texts(values: tuple[Any, ...], texts: tuple[int, ...]) -> tuple[Any, ...]:
-    """``values`` with the visible-strings at ``texts`` decoded (latin-1, Blue Book 4.1.5:
-    the general decoder's str)."""
-    decoded = list(values)
-    for i in texts:
-        decoded[i] = decoded[i].decode("latin-1")
-    return tuple(decoded)
+def _reader(
+    unpack: Callable[[bytes], tuple[Any, ...]], count: int, texts: tuple[int, ...]
+) -> Callable[[bytes], tuple[Any, ...]]:
+    """``unpack`` itself, or with visible-strings (value positions ``texts``) one function
+    that unpacks into locals and returns the values with those decoded (latin-1, Blue Book
+    4.1.5: the general decoder's str): no list and second tuple per push. Only integers
+    reach the generated source."""
+    if not texts:
+        return unpack
+    names = [f"v{i}" for i in range(count)]
+    outs = [f"v{i}.decode('latin-1')" if i in texts else f"v{i}" for i in range(count)]
+    source = (
+        f"def read(apdu):\n    {', '.join(names)}, = UNPACK(apdu)\n"
+        f"    return ({', '.join(outs)},)\n"
+    )
+    namespace: dict[str, Any] = {"UNPACK": unpack}
+    exec(source, namespace)  # noqa: S102 - integers and fixed names only
+    read: Callable[[bytes], tuple[Any, ...]] = namespace["read"]
+    return read
 
 
 class _Compiler:
@@ -181,7 +193,11 @@ class _Compiler:
             fields=_fields(buf, dt_length),
             mask=mask_bits,
             expected=_from_bytes(buf, "big") & mask_bits,
-            values=struct.Struct("".join(values_format)).unpack,
+            values=_reader(
+                struct.Struct("".join(values_format)).unpack,
+                2 + len(self.leaf_types),
+                tuple(self.texts),
+            ),
             texts=tuple(self.texts),
         )
 
@@ -259,10 +275,7 @@ class NotificationLayouts:
         bits = _from_bytes(apdu, "big")
         for layout in candidates:
             if bits & layout.mask == layout.expected:
-                values = layout.values(apdu)
-                if layout.texts:
-                    values = _with_texts(values, layout.texts)
-                return layout, values
+                return layout, layout.values(apdu)
         return None
 
     def learn(self, apdu: bytes, notification: DataNotification) -> NotificationLayout | None:

@@ -145,6 +145,8 @@ _GENERAL_LENGTH_AT = 10  # the content length octet, after tag, title length and
 _SHORT_FORM_LIMIT = 0x80  # A-XDR/BER: a length octet below it is the length itself
 _U32 = struct.Struct(">I")
 _from_bytes: Final = int.from_bytes
+#: A general-ciphering APDU whose content length fits the short form ends before this.
+_USUAL_END_LIMIT = _GENERAL_HEADER_SIZE + _SHORT_FORM_LIMIT - 5
 _ONE_BYTE = tuple(bytes((i,)) for i in range(256))  # the SC byte as additional data
 
 
@@ -644,26 +646,26 @@ class Suite0Opener:
         title and counter, never a key) when its tag does not verify."""
         end = len(apdu)
         if (
-            apdu.__class__ is bytes
-            and _GENERAL_HEADER_SIZE + TAG_LENGTH
-            <= end
-            < _GENERAL_HEADER_SIZE + _SHORT_FORM_LIMIT - 5
-            and apdu[1] == SYSTEM_TITLE_LENGTH
-            and apdu[_GENERAL_LENGTH_AT] == end - _GENERAL_HEADER_SIZE + 5
-            and apdu[0] in _GENERAL_CODES
-            and apdu[11] == _SC_AUTHENTICATED_ENCRYPTED
+            apdu.__class__ is not bytes
+            or not _GENERAL_HEADER_SIZE + TAG_LENGTH <= end < _USUAL_END_LIMIT
         ):
-            title = apdu[2:10]
-            counter = apdu[12:16]
-            iv = title + counter
-            aead = self._aead
-            sealed = apdu[_GENERAL_HEADER_SIZE:]
-            # gcm_open inline: the keystream gives the plaintext, sealing it again the tag.
-            plaintext = aead.encrypt(iv, sealed, None)[: end - _GENERAL_HEADER_SIZE - TAG_LENGTH]
-            if compare_digest(aead.encrypt(iv, plaintext, self._aad)[:_CUT_TAG], sealed):
-                return title, _from_bytes(counter, "big"), plaintext
-            raise _fail("tag does not verify", title, _from_bytes(counter, "big"))
-        return None
+            return None
+        code, title_length, title, length, sc, ic = _unpack_general_header(apdu)
+        if (
+            title_length != SYSTEM_TITLE_LENGTH
+            or length != end - _GENERAL_HEADER_SIZE + 5
+            or sc != _SC_AUTHENTICATED_ENCRYPTED
+            or code not in _GENERAL_CODES
+        ):
+            return None
+        iv = title + apdu[12:16]
+        aead = self._aead
+        sealed = apdu[_GENERAL_HEADER_SIZE:]
+        # gcm_open inline: the keystream gives the plaintext, sealing it again the tag.
+        plaintext = aead.encrypt(iv, sealed, None)[: end - _GENERAL_HEADER_SIZE - TAG_LENGTH]
+        if compare_digest(aead.encrypt(iv, plaintext, self._aad)[:_CUT_TAG], sealed):
+            return title, ic, plaintext
+        raise _fail("tag does not verify", title, ic)
 
 
 class InvocationCounters:
