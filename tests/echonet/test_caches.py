@@ -203,6 +203,14 @@ def one_off(index: int) -> bytes:
     return fr.encode(fr.Frame(1, METER, CONTROLLER, fr.ESV.GET_RES, props))
 
 
+def test_the_sighting_table_evicts_in_batches_within_its_limit() -> None:
+    typed._SIGHTED.clear()
+    for index in range(2 * typed._SIGHTED_LIMIT):
+        typed.decode_typed(one_off(index))
+        assert len(typed._SIGHTED) <= typed._SIGHTED_LIMIT
+    assert not typed._SHAPES  # one-off frames: nothing compiled
+
+
 def test_sighted_headers_stay_within_their_budget() -> None:
     typed._SIGHTED.clear()
 

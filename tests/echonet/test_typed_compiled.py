@@ -19,8 +19,6 @@ from smartmeter_proto.echonet.properties import lookup
 from smartmeter_proto.echonet.specs import SUPER_CLASS, known_classes, load_class
 from smartmeter_proto.errors import DecodeError
 
-from .test_caches import one_off
-
 CONTROLLER = fr.EOJ(5, 0xFF, 1)
 
 
@@ -158,17 +156,12 @@ def test_shapes_added_later_do_not_lose_the_used_ones() -> None:
     assert newest.skeleton_key == hot[4:12] + bytes((0xE7, 4))  # most recent again
 
 
-def test_fifo_caches_evict_in_batches_within_their_limits() -> None:
+def test_the_header_cache_evicts_in_batches_within_its_limit() -> None:
     typed._HEADS.clear()
     for index in range(3 * typed._HEADS_LIMIT):
         seoj = fr.EOJ(0x02, 0x88, index & 0xFF)
         typed.decode_typed(_frame(fr.EOJ(seoj.class_group, index >> 8, index & 0xFF), []))
         assert len(typed._HEADS) <= typed._HEADS_LIMIT
-    for index in range(2 * typed._SIGHTED_LIMIT):
-        last = one_off(index)
-        typed.decode_typed(last)
-        assert len(typed._SIGHTED) <= typed._SIGHTED_LIMIT
-    assert not typed._SHAPES  # one-off frames: nothing compiled
 
 
 def test_the_quick_decode_error_is_the_decode_error() -> None:
