@@ -6,14 +6,18 @@ between them under a virtual clock; loss is chosen per datagram by the test.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Hashable
 from datetime import datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartmeter_proto.aroute import wrapper
+from smartmeter_proto.aroute.apdu import DataNotification, decode_apdu
+from smartmeter_proto.aroute.axdr import Data, DataType
 from smartmeter_proto.aroute.security import protect, split_ciphered, unprotect
 from smartmeter_proto.hes.collector import Collector, CollectorConfig, CollectorStats, MeterInfo
 from smartmeter_proto.hes.push import PERIOD_30MIN, MeterKeys
@@ -273,3 +277,48 @@ def test_compiled_layouts_store_and_refuse_what_the_general_path_does(draw: st.D
     assert isinstance(stats, CollectorStats)
     assert isinstance(drops, dict)
     assert stats.pushes + sum(drops.values()) == len(datagrams)
+
+
+def _with_register(data: bytes, meter: MeterKeys, plain: bytes, value: int) -> bytes:
+    """``data`` sealed again (its keys and counter: a tag that verifies) with its first
+    register a long64-unsigned of ``value``."""
+    notification = decode_apdu(plain)
+    assert isinstance(notification, DataNotification)
+    fields = notification.body.value
+    assert isinstance(fields, tuple)
+    body = Data(
+        DataType.STRUCTURE, (*fields[:3], Data(DataType.LONG64_UNSIGNED, value), *fields[4:])
+    )
+    header = split_ciphered(wrapper.decode(data).apdu)
+    assert header.system_title is not None
+    apdu = protect(
+        dataclasses.replace(notification, body=body).encode(),
+        security_control=0x30,
+        system_title=header.system_title,
+        invocation_counter=header.invocation_counter,
+        ek=meter.ek,
+        ak=meter.ak,
+    )
+    return wrapper.encode(wrapper.WrapperFrame(1, 1, apdu))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_register_beyond_signed_64_bits_is_dropped_and_the_store_keeps_committing(
+    compiled: bool,
+) -> None:
+    """A long64-unsigned register at 2^63 cannot be stored (SQLite INTEGER and the Parquet
+    column are signed 64 bits): stored, it made every later commit of the store fail. It
+    is one push dropped as malformed; 2^63 - 1, and every other push, are stored."""
+    _, pushes = _fleet_pushes()
+    first, second = pushes[0], pushes[1]
+    datagrams = [
+        _with_register(*first, 1 << 63),
+        _with_register(*second, (1 << 63) - 1),
+        *(data for data, _, _ in pushes[2:]),
+    ]
+    readings, _, drops, stats = _collect(datagrams, compiled=compiled)[:4]
+    assert drops == {"malformed": 1}
+    assert isinstance(stats, CollectorStats)
+    assert stats.pushes == len(datagrams) - 1
+    assert isinstance(readings, dict)
+    assert (1 << 63) - 1 in {v[0] for v in readings.values() if v}

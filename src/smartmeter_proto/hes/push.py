@@ -162,12 +162,23 @@ def posix_of(d: Data, where: int = 0) -> int:
         raise DecodeError(_LAYER, where, f"date_time not usable: {exc}") from None
 
 
+#: Register values are stored as signed 64-bit integers (SQLite INTEGER, Parquet int64):
+#: a long64-unsigned register at 2^63 or above cannot be stored as what it is.
+_REGISTER_MIN: Final = -(1 << 63)
+_REGISTER_MAX: Final = (1 << 63) - 1
+
+
 def _integers(fields: tuple[Data, ...], where: int) -> tuple[int, ...]:
     out: list[int] = []
     for d in fields:
-        if not isinstance(d.value, int) or isinstance(d.value, bool):
+        value = d.value
+        if not isinstance(value, int) or isinstance(value, bool):
             raise DecodeError(_LAYER, where, f"register value must be an integer, {d.type!r}")
-        out.append(d.value)
+        if not _REGISTER_MIN <= value <= _REGISTER_MAX:
+            # Refused here, one push dropped as malformed: stored, it would make every
+            # later commit of the head end's store fail.
+            raise DecodeError(_LAYER, where, f"register value {value} exceeds signed 64 bits")
+        out.append(value)
     return tuple(out)
 
 
@@ -226,6 +237,9 @@ _OTHER_SHAPE: Final = 0
 _VALUE_SHAPE: Final = 1
 _POWER_SHAPE: Final = 2
 _CLOCK_FIELD: Final = (DataType.OCTET_STRING, 12)
+#: Register types a compiled value push reads as they are: every one fits the store's
+#: signed 64 bits. A long64-unsigned register takes the general path, which refuses a
+#: value at 2^63 or above (:func:`_integers`).
 _INTEGER_TYPES: Final = frozenset(
     {
         DataType.DOUBLE_LONG,
@@ -236,7 +250,6 @@ _INTEGER_TYPES: Final = frozenset(
         DataType.UNSIGNED,
         DataType.LONG_UNSIGNED,
         DataType.LONG64,
-        DataType.LONG64_UNSIGNED,
         DataType.ENUM,
     }
 )
