@@ -358,7 +358,8 @@ def compare_live(
     elif ours == theirs:
         report.check(True, f"{what} {dtype.kind} value")
     elif isinstance(ours, dt.time) and isinstance(theirs, str):
-        report.equal(f"{what} time (pychonet's HH:MM)", ours.strftime("%H:%M"), theirs)
+        # pychonet writes the hour unpadded ("0:07", "9:30"), the minute padded.
+        report.equal(f"{what} time (pychonet's H:MM)", f"{ours.hour}:{ours.minute:02d}", theirs)
     elif isinstance(ours, dict) and isinstance(theirs, str) and len(ours) == _PAIR:
         # A minimum/maximum pair, which pychonet writes "min/max".
         report.equal(f"{what} pair (pychonet's a/b)", "/".join(f"{v:g}" for v in ours.values()),
