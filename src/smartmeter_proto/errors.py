@@ -21,16 +21,35 @@ class ProtocolError(Exception):
 
 
 class DecodeError(ProtocolError):
-    """Malformed input: ``layer`` names the wire format, ``offset`` the byte where it broke."""
+    """Malformed input: ``layer`` names the wire format, ``offset`` the byte where it broke.
+
+    The three are the error's ``args``, and its text (``layer: reason (at byte offset
+    N)``) is made only when it is shown: a decoder that keeps errors instead of raising
+    them (a typed ECHONET Lite frame whose EDTs break their rules keeps one per EDT)
+    builds each with ``DecodeError.__new__(DecodeError, layer, offset, reason)``, one
+    allocation.
+    """
+
+    args: tuple[str, int, str]
 
     def __init__(self, layer: str, offset: int, reason: str) -> None:
-        self.layer = layer
-        self.offset = offset
-        self.reason = reason
-        super().__init__(f"{layer}: {reason} (at byte offset {offset})")
+        super().__init__(layer, offset, reason)
 
-    def __reduce__(self) -> tuple[type[DecodeError], tuple[str, int, str]]:
-        return (type(self), (self.layer, self.offset, self.reason))
+    @property
+    def layer(self) -> str:
+        return self.args[0]
+
+    @property
+    def offset(self) -> int:
+        return self.args[1]
+
+    @property
+    def reason(self) -> str:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        layer, offset, reason = self.args
+        return f"{layer}: {reason} (at byte offset {offset})"
 
 
 class EncodeError(ProtocolError):

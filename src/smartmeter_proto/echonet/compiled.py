@@ -11,7 +11,7 @@ enums, dates and times, and structs of those (0x0288 0xEA, 0xE8).
 
 The function returns the frame's typed columns; whenever anything is not
 exactly as compiled (another length or skeleton, another EHD, a special or
-out-of-range code that the rule rejects, an EDT whose decoder raises) it hands
+out-of-range code that the rule rejects, an EDT its decoder refuses) it hands
 the frame to ``fallback`` (or returns ``None``), which gives the error. Only
 integers and names defined here reach the generated source; every object is a
 name in the function's own namespace.
@@ -67,6 +67,16 @@ def _enum_code(data_type: DataType, pdc: int) -> bool:
     return data_type.kind == "enum" and data_type.size == pdc == 1 and data_type.labels is not None
 
 
+def _literal(item: object) -> str | None:
+    """The source of an ``int`` or a tuple of ``int`` (a constant, read faster than a
+    name); ``None`` for anything else, which goes in the namespace."""
+    if type(item) is int:
+        return str(item)
+    if type(item) is tuple and all(type(part) is int for part in item):
+        return "(" + "".join(f"{part}, " for part in item) + ")"
+    return None
+
+
 class _Writer:
     """The parts of one generated decoder: the numbers format, its names, the lines."""
 
@@ -109,22 +119,32 @@ class _Writer:
         if _enum_code(data_type, size):
             raw = self.number("B")
             labels = self.const("L", data_type.labels)
-            decode = self.const("D", data_type.whole or data_type.decode)
             value = self.fresh("v")
-            self.raises = True
             self.lines.append(f"{value} = {labels}.get({raw}, MISSING)")
-            self.lines.append(f"if {value} is MISSING: {value} = {decode}({edt})")
+            self.lines.append(f"if {value} is MISSING:")
+            self.lines.extend(f"    {line}" for line in self.decoded(data_type, value, edt))
             return value
         if data_type.calendar is not None:
             return self._calendar(data_type.calendar)
         if data_type.fields is not None:
-            return self._struct(data_type.fields, offset)
+            return self._struct(data_type.fields, offset, edt)
         self.int_format.append(f"{size}x")
-        decode = self.const("D", data_type.whole or data_type.decode)
         value = self.fresh("v")
-        self.raises = True
-        self.lines.append(f"{value} = {decode}({edt})")
+        self.lines.extend(self.decoded(data_type, value, edt))
         return value
+
+    def decoded(self, data_type: DataType, value: str, edt: str) -> list[str]:
+        """The lines that set ``value`` to ``data_type``'s value of ``edt`` through its
+        decoder: its ``attempt`` where it has one (an error it returns hands over), else
+        ``decode`` (an error it raises hands over)."""
+        if data_type.attempt is not None:
+            attempt = self.const("D", data_type.attempt)
+            return [
+                f"{value} = {attempt}({edt})",
+                f"if type({value}) is DecodeError: return {self.other}",
+            ]
+        self.raises = True
+        return [f"{value} = {self.const('D', data_type.decode)}({edt})"]
 
     def _integer(self, data_type: DataType, raw: str) -> str:
         """``DataType.int_rule`` inlined on the raw number; out of range hands over."""
@@ -177,13 +197,19 @@ class _Writer:
         )
         return value
 
-    def _struct(self, fields: tuple[tuple[str, DataType], ...], offset: int) -> str:
-        """A struct of fixed-size fields: the dict of the fields' values, in EDT order."""
+    def _struct(self, fields: tuple[tuple[str, DataType], ...], offset: int, edt: str) -> str:
+        """A struct of fixed-size fields: the dict of the fields' values, in EDT order.
+
+        A field's bytes are sliced from ``edt`` (the struct's EDT, which ``struct`` made
+        ``bytes``), never from the frame: that may be a read-only ``memoryview``.
+        """
         items = []
+        start = offset
         for name, field_type in fields:
             size = field_type.size
             assert size is not None
-            read = self.value(field_type, offset, f"data[{offset}:{offset + size}]")
+            at = offset - start
+            read = self.value(field_type, offset, f"{edt}[{at}:{at + size}]")
             items.append(f"{self.const('K', name)}: {read}")
             offset += size
         value = self.fresh("v")
@@ -223,9 +249,8 @@ def shape_decoder(
     writer.names.extend(("ehd", "tid"))
     checks = [f"ehd != {EHD_FORMAT_1}"]
     fields = ["tid"]
-    for index, item in enumerate(head):
-        namespace[f"H{index}"] = item
-        fields.append(f"H{index}")
+    for item in head:
+        fields.append(_literal(item) or writer.const("H", item))
     values = []
     offset = _HEADER_SIZE
     for index, (epc, pdc, data_type) in enumerate(props):
@@ -245,18 +270,15 @@ def shape_decoder(
             if data_type is None:
                 values.append(f"edts[{index}]")
             else:
-                reader = writer.const("D", data_type.whole or data_type.decode)
                 value = writer.fresh("v")
-                writer.raises = True
-                writer.lines.append(f"{value} = {reader}(edts[{index}])")
+                writer.lines.extend(writer.decoded(data_type, value, f"edts[{index}]"))
                 values.append(value)
         else:
             values.append(writer.value(data_type, offset, f"edts[{index}]"))
         offset += pdc
     fields.extend(("edts", "(" + "".join(f"{value}, " for value in values) + ")"))
-    for index, item in enumerate(tail):
-        namespace[f"T{index}"] = item
-        fields.append(f"T{index}")
+    for item in tail:
+        fields.append(_literal(item) or writer.const("T", item))
     namespace["EDTS"] = struct.Struct("".join(edt_format)).unpack
     ints = struct.Struct("".join(writer.int_format))
     edts_size = struct.calcsize("".join(edt_format))
@@ -268,7 +290,7 @@ def shape_decoder(
         "    try:",
         "        edts = EDTS(data)",
         f"        {', '.join(writer.names)}, = INTS(data)",
-        "    except StructError:",
+        "    except (StructError, BufferError):  # short, long, or a view not C-contiguous",
         f"        return {other}",
         f"    if {' or '.join(checks)}:",
         f"        return {other}",

@@ -55,16 +55,13 @@ _new_error: Final = DecodeError.__new__
 
 
 def _fail(reason: str, offset: int) -> DecodeError:
-    """``DecodeError(LAYER, offset, reason)``, built at a third of the cost.
+    """``DecodeError(LAYER, offset, reason)``, built without the call to ``__init__``.
 
-    Bulk decoding of unseen frame shapes makes one per broken EDT, so the error is
-    assembled here as ``DecodeError.__init__`` assembles it (its ``args`` and its
-    three attributes, the same message); tests/echonet/test_typed_compiled.py checks
-    that both give equal objects.
+    Bulk decoding of unseen frame shapes makes one per broken EDT: ``__new__`` alone
+    sets the error's ``args``, which is all ``__init__`` does (tests/echonet/
+    test_typed_compiled.py checks that both give equal errors).
     """
-    error = _new_error(DecodeError, f"{LAYER}: {reason} (at byte offset {offset})")
-    error.__dict__ = {"layer": LAYER, "offset": offset, "reason": reason}
-    return error
+    return _new_error(DecodeError, LAYER, offset, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +82,11 @@ class DataType:
     read_count: Callable[[bytes, int, int], tuple[Value, int]] | None = None
     #: Decoder of a whole EDT, specialised per kind where it pays (the hot path).
     whole: Callable[[bytes], Value] | None = None
+    #: ``whole`` that returns its :class:`DecodeError` instead of raising it (no value is
+    #: one): typed frames of unseen shapes are read by it, where broken EDTs are common
+    #: and a raise costs microseconds. ``whole`` raises what it returns. See
+    #: :func:`attempt_of` for every type.
+    attempt: Callable[[bytes], Value] | None = None
     #: Integers only: raw codes that decode to ``None``, and the decimal places.
     special_codes: frozenset[int] = frozenset()
     decimals: int = 0
@@ -144,14 +146,13 @@ def _size_label(data_type: DataType, size: int) -> str:
     return f"{kind}{size * 8}" if data_type.whole is not None and kind in _INT_KINDS else kind
 
 
-#: Texts of wrong-size errors, by type and PDC (``maker index << 8 | PDC``): the message
-#: and the attributes of the :class:`DecodeError`. Filled up to :data:`_SIZE_ERROR_LIMIT`
-#: entries, then errors of further pairs are formatted each time. An entry is a ~100 B
-#: message, a 3-key dict, their tuple, the int key and the dict slot (measured 513 B with
-#: the dict's growth): :data:`_SIZE_ERROR_BUDGET` at most.
-_SIZE_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {}
+#: Reasons of wrong-size errors, by type and PDC (``maker index << 8 | PDC``). Filled up
+#: to :data:`_SIZE_ERROR_LIMIT` entries, then the reasons of further pairs are formatted
+#: each time. An entry is a ~40-character reason (~90 B), the int key and the dict slot
+#: (measured 180 B with the dict's growth): :data:`_SIZE_ERROR_BUDGET` at most.
+_SIZE_ERRORS: dict[int, str] = {}
 _SIZE_ERROR_LIMIT: Final = 2048
-_SIZE_ERROR_BUDGET: Final = _SIZE_ERROR_LIMIT * 640
+_SIZE_ERROR_BUDGET: Final = _SIZE_ERROR_LIMIT * 256
 #: One wrong-size error maker per type label and size (``unsigned32``/4, ``enum``/1...):
 #: keyed by the class files' types, not by wire values (measured ~60 makers of ~600 B).
 _MAKERS: dict[tuple[str, int], Callable[[int], DecodeError]] = {}
@@ -162,9 +163,9 @@ def size_error_maker(data_type: DataType) -> Callable[[int], DecodeError] | None
     """``wrong_size(pdc)``: :func:`size_error` for a ``pdc`` known to be wrong (``None`` for
     a type without a fixed size).
 
-    Unseen frame shapes often carry PDCs wrong for their EPC: the texts of each
-    (type, PDC) error are made once (:data:`_SIZE_ERRORS`), each error is a fresh
-    :class:`DecodeError` with its own attributes.
+    Unseen frame shapes often carry PDCs wrong for their EPC: the reason of each
+    (type, PDC) error is made once (:data:`_SIZE_ERRORS`), each error is a fresh
+    :class:`DecodeError`.
     """
     size = data_type.size
     if size is None:
@@ -178,21 +179,15 @@ def size_error_maker(data_type: DataType) -> Callable[[int], DecodeError] | None
 
 def _wrong_size(label: str, size: int) -> Callable[[int], DecodeError]:
     base = next(_MAKER_INDEX) << 8
-    texts = _SIZE_ERRORS
+    reasons = _SIZE_ERRORS
 
     def wrong_size(pdc: int) -> DecodeError:
-        found = texts.get(base | pdc)
-        if found is None:
+        reason = reasons.get(base | pdc)
+        if reason is None:
             reason = f"{label}: EDT is {pdc} bytes, expected {size}"
-            found = (
-                f"{LAYER}: {reason} (at byte offset 0)",
-                {"layer": LAYER, "offset": 0, "reason": reason},
-            )
-            if len(texts) < _SIZE_ERROR_LIMIT:
-                texts[base | pdc] = found
-        error = _new_error(DecodeError, found[0])
-        error.__dict__ = found[1].copy()
-        return error
+            if len(reasons) < _SIZE_ERROR_LIMIT:
+                reasons[base | pdc] = reason
+        return _new_error(DecodeError, LAYER, 0, reason)
 
     return wrong_size
 
@@ -207,6 +202,35 @@ def _always(_value: Value) -> bool:
 def _need(edt: bytes, offset: int, size: int, what: str) -> None:
     if offset + size > len(edt):
         raise _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
+
+
+def _raising(attempt: Callable[[bytes], Value]) -> Callable[[bytes], Value]:
+    """The ``whole`` of an ``attempt``: its value, or its :class:`DecodeError` raised."""
+
+    def whole(edt: bytes) -> Value:
+        value = attempt(edt)
+        if type(value) is DecodeError:
+            raise value
+        return value
+
+    return whole
+
+
+def attempt_of(data_type: DataType) -> Callable[[bytes], Value]:
+    """``attempt(edt)``: the value of a whole EDT, or the :class:`DecodeError` that
+    :meth:`DataType.decode` raises for it, returned. Native for the kinds that have
+    :attr:`DataType.attempt`, else ``decode`` with the error caught."""
+    if data_type.attempt is not None:
+        return data_type.attempt
+    decode = data_type.decode
+
+    def attempt(edt: bytes) -> Value:
+        try:
+            return decode(edt)
+        except DecodeError as exc:
+            return exc.with_traceback(None)
+
+    return attempt
 
 
 def _code(key: Any) -> int:
@@ -231,10 +255,11 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
     rule = _range_rule(kind, size, low, high, allowed)
 
     def value_of(raw: int, offset: int) -> Value:
+        """The value of ``raw``, or the :class:`DecodeError` of a code the rule refuses."""
         if special and raw in special:
             return special[raw] if labelled else None
         if strict and not _raw_ok(raw, low, high, allowed):
-            raise _fail(f"{rule}: raw value {raw} breaks it", offset)
+            return _fail(f"{rule}: raw value {raw} breaks it", offset)
         if decimals:
             return raw / divisor
         return raw * factor if factor != 1 else raw
@@ -246,7 +271,10 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
             raw = unpack(edt, offset)[0]
         else:
             raw = int.from_bytes(edt[offset : offset + size], "big", signed=signed)
-        return value_of(raw, offset), offset + size
+        value = value_of(raw, offset)
+        if type(value) is DecodeError:
+            raise value
+        return value, offset + size
 
     def to_raw(value: Value) -> int:
         if isinstance(value, str | bool) and value in special_by_label:
@@ -291,9 +319,9 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
 
     from_bytes = int.from_bytes
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         if len(edt) != size:
-            raise _fail(f"{kind}{size * 8}: EDT is {len(edt)} bytes, expected {size}", 0)
+            return _fail(f"{kind}{size * 8}: EDT is {len(edt)} bytes, expected {size}", 0)
         return value_of(from_bytes(edt, "big", signed=signed), 0)
 
     return DataType(
@@ -303,7 +331,8 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
         read,
         checked_write,
         in_range,
-        whole=whole,
+        whole=_raising(attempt),
+        attempt=attempt,
         special_codes=frozenset(special),
         decimals=decimals,
         plain_int=not (labelled or factor != 1 or strict or decimals),
@@ -353,6 +382,7 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
     rule = f"enum: one of {', '.join(names)}" + (" or a listed range" if ranges else "")
 
     def label_of(raw: int, offset: int) -> Value:
+        """The label of ``raw``, or the :class:`DecodeError` of a code not listed (strict)."""
         found = labels.get(raw, _MISSING)
         if found is not _MISSING:
             return found
@@ -360,17 +390,19 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
             if low <= raw <= high:
                 return {"label": name, "code": raw}
         if strict:
-            raise _fail(f"{rule}: code 0x{raw:0{2 * size}X} is not listed", offset)
+            return _fail(f"{rule}: code 0x{raw:0{2 * size}X} is not listed", offset)
         return raw
 
     def read(edt: bytes, offset: int) -> tuple[Value, int]:
         _need(edt, offset, size, "enum")
-        raw = int.from_bytes(edt[offset : offset + size], "big")
-        return label_of(raw, offset), offset + size
+        value = label_of(int.from_bytes(edt[offset : offset + size], "big"), offset)
+        if type(value) is DecodeError:
+            raise value
+        return value, offset + size
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         if len(edt) != size:
-            raise _fail(f"enum: EDT is {len(edt)} bytes, expected {size}", 0)
+            return _fail(f"enum: EDT is {len(edt)} bytes, expected {size}", 0)
         return label_of(edt[0] if size == 1 else int.from_bytes(edt, "big"), 0)
 
     def to_code(value: Value) -> int:
@@ -403,7 +435,17 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
             return False
         return raw in labels or any(lo <= raw <= hi for lo, hi, _ in ranges)
 
-    return DataType("enum", size, size, read, write, in_range, whole=whole, labels=labels)
+    return DataType(
+        "enum",
+        size,
+        size,
+        read,
+        write,
+        in_range,
+        whole=_raising(attempt),
+        attempt=attempt,
+        labels=labels,
+    )
 
 
 _MISSING: Final = object()
@@ -606,15 +648,17 @@ def _raw(spec: Mapping[str, Any]) -> DataType:
             raise EncodeError(f"raw: {len(value)} bytes, expected {min_size}..{max_size}")
         return bytes(value)
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         length = len(edt)
         if size is not None and length != size:
-            raise _fail(f"raw: EDT is {length} bytes, expected {size}", 0)
+            return _fail(f"raw: EDT is {length} bytes, expected {size}", 0)
         if not min_size <= length <= max_size:
-            raise _fail(f"raw: {length} bytes, expected {min_size}..{max_size}", 0)
+            return _fail(f"raw: {length} bytes, expected {min_size}..{max_size}", 0)
         return edt[:]
 
-    return DataType("raw", size, max_size, read, write, _always, whole=whole)
+    return DataType(
+        "raw", size, max_size, read, write, _always, whole=_raising(attempt), attempt=attempt
+    )
 
 
 class ManufacturerCode(bytes):
@@ -661,9 +705,9 @@ def _manufacturer(spec: Mapping[str, Any]) -> DataType:
         _need(edt, offset, _MANUFACTURER_SIZE, "manufacturer")
         return kind(edt[offset : offset + _MANUFACTURER_SIZE]), offset + _MANUFACTURER_SIZE
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         if len(edt) != _MANUFACTURER_SIZE:
-            raise _fail(f"manufacturer: EDT is {len(edt)} bytes, expected 3", 0)
+            return _fail(f"manufacturer: EDT is {len(edt)} bytes, expected 3", 0)
         return kind(edt)
 
     def write(value: Value) -> bytes:
@@ -677,7 +721,14 @@ def _manufacturer(spec: Mapping[str, Any]) -> DataType:
         return bytes(value)
 
     return DataType(
-        "manufacturer", _MANUFACTURER_SIZE, _MANUFACTURER_SIZE, read, write, _always, whole=whole
+        "manufacturer",
+        _MANUFACTURER_SIZE,
+        _MANUFACTURER_SIZE,
+        read,
+        write,
+        _always,
+        whole=_raising(attempt),
+        attempt=attempt,
     )
 
 
@@ -713,18 +764,26 @@ def _calendar(kind: str) -> DataType:
     make, codes = _CALENDAR_WHOLE[kind]
     unpack = struct.Struct(">" + codes).unpack
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         if len(edt) != size:
-            raise _fail(f"{kind}: EDT is {len(edt)} bytes, expected {size}", 0)
+            return _fail(f"{kind}: EDT is {len(edt)} bytes, expected {size}", 0)
         if edt == unset:
             return None
         try:
             return make(*unpack(edt))
-        except ValueError as exc:
-            raise _fail(f"{kind}: {exc}", 0) from None
+        except ValueError as exc:  # raised by the constructor, in C: caught at once
+            return _fail(f"{kind}: {exc}", 0)
 
     return DataType(
-        kind, size, size, read, checked_write, _always, whole=whole, calendar=(make, codes)
+        kind,
+        size,
+        size,
+        read,
+        checked_write,
+        _always,
+        whole=_raising(attempt),
+        attempt=attempt,
+        calendar=(make, codes),
     )
 
 
@@ -788,15 +847,29 @@ def decode_property_map(edt: bytes) -> tuple[int, ...]:
     return value  # type: ignore[no-any-return]
 
 
-def _read_property_map(edt: bytes, offset: int) -> tuple[Value, int]:
-    _need(edt, offset, 1, "property map count")
+def _short(edt: bytes, offset: int, size: int, what: str) -> DecodeError | None:
+    """The error :func:`_need` raises, returned (``None`` if ``size`` bytes are left)."""
+    if offset + size > len(edt):
+        return _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
+    return None
+
+
+def _scan_property_map(edt: bytes, offset: int) -> tuple[Value, int] | DecodeError:
+    """The property map at ``offset``: (its EPCs ascending, the next offset), or the error."""
+    short = _short(edt, offset, 1, "property map count")
+    if short is not None:
+        return short
     count = edt[offset]
     offset += 1
     if count < _MAP_LIST_LIMIT:
-        _need(edt, offset, count, "property map list")
+        short = _short(edt, offset, count, "property map list")
+        if short is not None:
+            return short
         epcs = edt[offset : offset + count]
         return tuple(sorted(set(epcs))), offset + count
-    _need(edt, offset, _MAP_BITMAP_SIZE, "property map bitmap")
+    short = _short(edt, offset, _MAP_BITMAP_SIZE, "property map bitmap")
+    if short is not None:
+        return short
     found = [
         0x80 + 0x10 * bit + index
         for index in range(_MAP_BITMAP_SIZE)
@@ -804,8 +877,17 @@ def _read_property_map(edt: bytes, offset: int) -> tuple[Value, int]:
         if edt[offset + index] >> bit & 1
     ]
     if len(found) != count:
-        raise _fail(f"property map: count byte says {count}, bitmap holds {len(found)}", offset - 1)
+        return _fail(
+            f"property map: count byte says {count}, bitmap holds {len(found)}", offset - 1
+        )
     return tuple(sorted(found)), offset + _MAP_BITMAP_SIZE
+
+
+def _read_property_map(edt: bytes, offset: int) -> tuple[Value, int]:
+    scanned = _scan_property_map(edt, offset)
+    if isinstance(scanned, DecodeError):
+        raise scanned
+    return scanned
 
 
 def encode_property_map(epcs: Sequence[int]) -> bytes:
@@ -829,14 +911,24 @@ def _property_map(_spec: Mapping[str, Any]) -> DataType:
         return encode_property_map(value)
 
     return DataType(
-        "property_map", None, 17, _read_property_map, write, _always, whole=_property_map_whole
+        "property_map",
+        None,
+        17,
+        _read_property_map,
+        write,
+        _always,
+        whole=_raising(_property_map_attempt),
+        attempt=_property_map_attempt,
     )
 
 
-def _property_map_whole(edt: bytes) -> Value:
-    value, end = _read_property_map(edt, 0)
+def _property_map_attempt(edt: bytes) -> Value:
+    scanned = _scan_property_map(edt, 0)
+    if isinstance(scanned, DecodeError):
+        return scanned
+    value, end = scanned
     if end != len(edt):
-        raise _fail(f"property_map: {len(edt) - end} trailing bytes in EDT", end)
+        return _fail(f"property_map: {len(edt) - end} trailing bytes in EDT", end)
     return value
 
 
@@ -922,7 +1014,7 @@ def _struct(spec: Mapping[str, Any], strict: bool = False) -> DataType:
             name in value and field_type.in_range(value[name]) for name, field_type, _ in fields
         )
 
-    whole = _struct_whole(fields, size, read)
+    attempt = _struct_attempt(fields, size, read)
     return DataType(
         "struct",
         size,
@@ -930,41 +1022,45 @@ def _struct(spec: Mapping[str, Any], strict: bool = False) -> DataType:
         read,
         write,
         in_range,
-        whole=whole,
-        fields=None if whole is None else tuple((name, type_) for name, type_, _ in fields),
+        whole=None if attempt is None else _raising(attempt),
+        attempt=attempt,
+        fields=None if attempt is None else tuple((name, type_) for name, type_, _ in fields),
     )
 
 
-def _struct_whole(
+def _struct_attempt(
     fields: list[tuple[str, DataType, str | None]],
     size: int | None,
     read: Callable[[bytes, int], tuple[Value, int]],
 ) -> Callable[[bytes], Value] | None:
-    """A whole-EDT decoder for a struct of fixed-size fields that all have one: each field
-    decodes its own slice. A field that breaks is read again through ``read``, so the
-    error is the one :meth:`DataType.decode` gives (its offset within the whole EDT)."""
+    """The whole-EDT ``attempt`` of a struct of fixed-size fields that all have one: each
+    field decodes its own slice. A field that breaks is read again through ``read``, so
+    the error is the one :meth:`DataType.decode` gives (its offset within the whole EDT)."""
     spans: list[tuple[str, int, int, Callable[[bytes], Value]]] = []
     at = 0
     for name, field_type, count_from in fields:
-        if count_from is not None or field_type.size is None or field_type.whole is None:
+        if count_from is not None or field_type.size is None or field_type.attempt is None:
             return None
-        spans.append((name, at, at + field_type.size, field_type.whole))
+        spans.append((name, at, at + field_type.size, field_type.attempt))
         at += field_type.size
     if size is None or at != size:
         return None
 
-    def whole(edt: bytes) -> Value:
+    def attempt(edt: bytes) -> Value:
         if len(edt) != size:
-            raise _fail(f"struct: EDT is {len(edt)} bytes, expected {size}", 0)
+            return _fail(f"struct: EDT is {len(edt)} bytes, expected {size}", 0)
         out: dict[str, Value] = {}
-        try:
-            for name, start, end, decode in spans:
-                out[name] = decode(edt[start:end])
-        except DecodeError:
-            return read(edt, 0)[0]  # raises the field's error, offset and all
+        for name, start, end, decode in spans:
+            value = decode(edt[start:end])
+            if type(value) is DecodeError:
+                try:
+                    return read(edt, 0)[0]  # raises the field's error, offset and all
+                except DecodeError as exc:
+                    return exc.with_traceback(None)
+            out[name] = value
         return out
 
-    return whole
+    return attempt
 
 
 def _array(spec: Mapping[str, Any], strict: bool = False) -> DataType:

@@ -36,7 +36,7 @@ from typing import Any, Final, NamedTuple
 from ..errors import DecodeError
 from . import frame as _frame
 from .compiled import ShapeProperty, shape_decoder
-from .datatypes import DataType, size_error, size_error_maker
+from .datatypes import DataType, attempt_of, size_error, size_error_maker
 from .frame import EHD1_ECHONET_LITE, EHD2_SPECIFIED, EOJ, ESV, Frame, Property, new_tuple
 from .properties import PropertyValue, decoder_table, lookup, typed_property
 
@@ -231,12 +231,14 @@ _SIGHTED_LIMIT: Final = 4096
 _SIGHTED_BUDGET: Final = _SIGHTED_LIMIT * 256
 
 #: Per class and EPC, what the one-pass path needs: (fixed EDT size or -1, whole-EDT
-#: decoder, maker of the wrong-size error (shared by the types of one size and label),
-#: data type), ``None`` for an EPC the class does not list. One plan dict per decoder
-#: table (:func:`properties.decoder_table` gives one table per class file, shared by the
-#: class ids without a file), keyed by the table's id with the table kept alive, so the
-#: plans are bounded like the tables: 256 EPCs per owner, 256 B per entry (a 4-tuple and
-#: a dict slot, measured ~120 B) = :data:`_PLANS_OWNER_BUDGET` per owner at most.
+#: decoder that returns its error (:func:`datatypes.attempt_of`), maker of the wrong-size
+#: error (shared by the types of one size and label), data type), ``None`` for an EPC the
+#: class does not list. One plan dict per decoder table (:func:`properties.decoder_table`
+#: gives one table per class file, shared by the class ids without a file), keyed by the
+#: table's id with the table kept alive, so the plans are bounded like the tables: 256
+#: EPCs per owner, 256 B per entry (a 4-tuple, a dict slot and, for a kind without its own
+#: ``attempt``, a closure; measured ~120 B on average) = :data:`_PLANS_OWNER_BUDGET` per
+#: owner at most.
 _Plan = tuple[int, Callable[[bytes], Any], Callable[[int], DecodeError], DataType]
 _PLANS: dict[int, tuple[object, dict[int, _Plan | None]]] = {}
 _PLAN_ENTRY_BYTES: Final = 256
@@ -278,8 +280,7 @@ def _plan(plans: dict[int, _Plan | None], class_id: int, epc: int) -> _Plan | No
     else:
         data_type = spec.data_type
         size = -1 if data_type.size is None else data_type.size
-        decode = data_type.whole if data_type.whole is not None else data_type.decode
-        plan = (size, decode, size_error_maker(data_type) or _never_wrong, data_type)
+        plan = (size, attempt_of(data_type), size_error_maker(data_type) or _never_wrong, data_type)
     plans[epc] = plan
     return plan
 
@@ -377,7 +378,7 @@ def _general(data: bytes) -> TypedFrame:
     )
 
 
-def _one_pass(data: bytes) -> TypedFrame:
+def _one_pass(data: bytes | bytearray | memoryview) -> TypedFrame:
     """A frame no compiled shape took: if format 1 with one property list, typed
     property by property (as :func:`_general` types it); anything else goes to the
     general path, which decides (and raises for a malformed frame).
@@ -385,6 +386,8 @@ def _one_pass(data: bytes) -> TypedFrame:
     A frame whose EDTs all decode refreshes its compiled shape, or has it compiled at
     the second sighting of its skeleton (:func:`_seen_again`).
     """
+    if type(data) is not bytes:  # a read-only memoryview (decode_typed hashed its slice)
+        data = bytes(data)
     try:
         ehd1, ehd2, tid, esv, count = _HEAD_NUMBERS(data)
     except StructError:  # shorter than a header
@@ -422,12 +425,11 @@ def _one_pass(data: bytes) -> TypedFrame:
                 continue
             size = plan[0]
             if size == pdc or size < 0:
-                try:
-                    values.append(plan[1](edt))
+                value = plan[1](edt)  # returns its DecodeError: a raise costs microseconds
+                if type(value) is not DecodeError:
+                    values.append(value)
                     continue
-                except DecodeError as exc:
-                    # Kept, not raised: its traceback would tie this frame's locals into a cycle.
-                    error = exc.with_traceback(None)
+                error = value
             else:  # the error decode would raise, without raising it
                 error = plan[2](pdc)
             if errors is None:
@@ -495,10 +497,13 @@ def _seen_again(
 
 def decode_typed(data: bytes | bytearray | memoryview) -> TypedFrame:
     """Decode a format-1 frame to typed values; raise :class:`DecodeError` if malformed."""
-    if type(data) is not bytes:
-        data = bytes(data)
-    # A compiled shape hands a frame that is not quite its own to _one_pass itself.
-    return _BY_HEADER.get(data[4:14], _one_pass)(data)
+    try:
+        decode = _BY_HEADER.get(data[4:14], _one_pass)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # a slice that does not hash: bytearray, writable view
+        return _one_pass(bytes(data))
+    # A compiled shape takes any bytes-like frame (``struct`` reads it, its EDTs come out
+    # as bytes) and hands one that is not quite its own to _one_pass, which makes it bytes.
+    return decode(data)  # type: ignore[arg-type]
 
 
 #: Matches no frame (hands every one to the one-pass path): what ``_last`` holds before
