@@ -5,10 +5,11 @@ Long-Invoke-Id-And-Priority, the date-time octet string, then an A-XDR body whos
 tags, string lengths and element counts (its skeleton) never change; only the octets
 between them do. :class:`NotificationLayouts` learns a skeleton from a notification the
 general decoder (:func:`~smartmeter_proto.aroute.apdu.decode_apdu`) accepted and compiles
-it into a mask of its skeleton octets and one precompiled :class:`struct.Struct` for the
-values. A later APDU of the same length whose skeleton octets all equal the learnt ones
-(the APDU as one integer, masked, equals the learnt one masked) is read by that one
-unpack; anything else is left to the general decoder.
+it into one function: a precompiled :class:`struct.Struct` unpacks the skeleton octets (as
+integers of up to 8 octets) and the values at once, the skeleton integers are compared
+with the learnt ones, and the values are returned. A later APDU of the same length whose
+skeleton octets all equal the learnt ones is read by that one call; anything else is left
+to the general decoder.
 
 Compiled: array and structure with a short-form count; the fixed-size integer types
 (integer, long, double-long, long64, their unsigned forms, enum, bcd); octet-string and
@@ -81,39 +82,66 @@ class NotificationLayout:
     length: int
     leaf_types: tuple[DataType, ...]
     fields: tuple[tuple[DataType, int], ...] | None
-    mask: int  # the skeleton octets' bits of the APDU read as one big-endian integer
-    expected: int  # the learnt APDU's integer under ``mask``
-    #: The values of an APDU with this skeleton (visible-strings decoded).
-    values: Callable[[bytes], tuple[Any, ...]]
+    #: ``take(apdu)`` of an APDU of ``length`` octets: its values (visible-strings decoded)
+    #: if its skeleton octets are the learnt ones, else None.
+    take: Callable[[bytes], tuple[Any, ...] | None]
     texts: tuple[int, ...]  # value positions of visible-strings (latin-1 decoded)
     note: object = None
 
     def read(self, apdu: bytes) -> tuple[Any, ...] | None:
         """The values of ``apdu`` if it has this skeleton, else None."""
-        if len(apdu) != self.length or _from_bytes(apdu, "big") & self.mask != self.expected:
+        if len(apdu) != self.length:
             return None
-        return self.values(apdu)
+        return self.take(apdu)
 
 
-def _reader(
-    unpack: Callable[[bytes], tuple[Any, ...]], count: int, texts: tuple[int, ...]
-) -> Callable[[bytes], tuple[Any, ...]]:
-    """``unpack`` itself, or with visible-strings (value positions ``texts``) one function
-    that unpacks into locals and returns the values with those decoded (latin-1, Blue Book
-    4.1.5: the general decoder's str): no list and second tuple per push. Only integers
+#: struct codes of skeleton chunks by size: a run of skeleton octets is read as integers
+#: of 8, 4, 2 and 1 octets, largest first.
+_CHUNKS: Final = ((8, "Q"), (4, "I"), (2, "H"), (1, "B"))
+
+
+def _taker(
+    buf: bytes, pieces: list[tuple[bool, int, str]], texts: tuple[int, ...]
+) -> Callable[[bytes], tuple[Any, ...] | None]:
+    """One generated function for the layout of ``buf`` (its ``pieces``, skeleton runs
+    merged): unpack skeleton chunks and values in one ``struct`` call into locals, compare
+    each chunk with ``buf``'s, return the values with the visible-strings (value positions
+    ``texts``) decoded (latin-1, Blue Book 4.1.5: the general decoder's str). Only integers
     reach the generated source."""
-    if not texts:
-        return unpack
-    names = [f"v{i}" for i in range(count)]
-    outs = [f"v{i}.decode('latin-1')" if i in texts else f"v{i}" for i in range(count)]
+    codes: list[str] = [">"]
+    names: list[str] = []  # the locals the struct unpacks into
+    checks: list[str] = []  # each skeleton chunk against the learnt one
+    outs: list[str] = []  # the values returned
+    at = 0
+    for is_skeleton, size, code in pieces:
+        if is_skeleton:
+            left = size
+            while left:
+                width, chunk = next((w, c) for w, c in _CHUNKS if w <= left)
+                name = f"s{len(names)}"
+                codes.append(chunk)
+                names.append(name)
+                checks.append(f"{name} != {_from_bytes(buf[at : at + width], 'big')}")
+                at += width
+                left -= width
+            continue
+        name = f"v{len(names)}"
+        codes.append(code)
+        names.append(name)
+        outs.append(f"{name}.decode('latin-1')" if len(outs) in texts else name)
+        at += size
+    unpack = struct.Struct("".join(codes))
+    if unpack.size != len(buf):
+        raise ValueError(f"layout of {len(buf)} octets read as {unpack.size}")
     source = (
-        f"def read(apdu):\n    {', '.join(names)}, = UNPACK(apdu)\n"
+        f"def take(apdu):\n    {', '.join(names)}, = UNPACK(apdu)\n"
+        f"    if {' or '.join(checks) or 'False'}:\n        return None\n"
         f"    return ({', '.join(outs)},)\n"
     )
-    namespace: dict[str, Any] = {"UNPACK": unpack}
+    namespace: dict[str, Any] = {"UNPACK": unpack.unpack}
     exec(source, namespace)  # noqa: S102 - integers and fixed names only
-    read: Callable[[bytes], tuple[Any, ...]] = namespace["read"]
-    return read
+    take: Callable[[bytes], tuple[Any, ...] | None] = namespace["take"]
+    return take
 
 
 class _Compiler:
@@ -177,27 +205,11 @@ class _Compiler:
         end = self.body(6 + dt_length)
         if end != len(buf):
             return None
-        values_format, mask = [">"], bytearray(len(buf))
-        at = 0
-        for is_skeleton, size, code in _merged(self.pieces):
-            if is_skeleton:  # one run of skeleton octets: compared, never read
-                values_format.append(f"{size}x")
-                mask[at : at + size] = b"\xff" * size
-            else:
-                values_format.append(code)
-            at += size
-        mask_bits = _from_bytes(mask, "big")
         return NotificationLayout(
             length=len(buf),
             leaf_types=tuple(self.leaf_types),
             fields=_fields(buf, dt_length),
-            mask=mask_bits,
-            expected=_from_bytes(buf, "big") & mask_bits,
-            values=_reader(
-                struct.Struct("".join(values_format)).unpack,
-                2 + len(self.leaf_types),
-                tuple(self.texts),
-            ),
+            take=_taker(buf, _merged(self.pieces), tuple(self.texts)),
             texts=tuple(self.texts),
         )
 
@@ -272,10 +284,10 @@ class NotificationLayouts:
         candidates = self._by_length.get(len(apdu))
         if candidates is None:
             return None
-        bits = _from_bytes(apdu, "big")
         for layout in candidates:
-            if bits & layout.mask == layout.expected:
-                return layout, layout.values(apdu)
+            values = layout.take(apdu)
+            if values is not None:
+                return layout, values
         return None
 
     def learn(self, apdu: bytes, notification: DataNotification) -> NotificationLayout | None:

@@ -148,6 +148,15 @@ _from_bytes: Final = int.from_bytes
 #: A general-ciphering APDU whose content length fits the short form ends before this.
 _USUAL_END_LIMIT = _GENERAL_HEADER_SIZE + _SHORT_FORM_LIMIT - 5
 _ONE_BYTE = tuple(bytes((i,)) for i in range(256))  # the SC byte as additional data
+#: The usual header (:class:`Suite0Opener`) read as (tag and title length, title, content
+#: length and SC, IC): two checks of two octets each instead of four.
+_unpack_usual_header = struct.Struct(">H8sHI").unpack_from
+_USUAL_HEADS: Final = frozenset(code << 8 | SYSTEM_TITLE_LENGTH for code in _GENERAL_CODES)
+#: An APDU of ``end`` octets in the usual form has content length and SC ``end - this``
+#: (the content is SC, IC and the sealed payload: ``end`` less the 11 octets before it).
+_USUAL_LENGTH_SC: Final = (_GENERAL_HEADER_SIZE - 5) * 256 - _SC_AUTHENTICATED_ENCRYPTED
+_USUAL_MIN: Final = _GENERAL_HEADER_SIZE + TAG_LENGTH
+_USUAL_PLAIN_CUT: Final = _GENERAL_HEADER_SIZE + TAG_LENGTH  # header and tag around the text
 
 
 def _plain_tag(tag: int) -> int:
@@ -645,24 +654,17 @@ class Suite0Opener:
         its tag verifies; None when ``apdu`` is not in that form; AuthError (naming the
         title and counter, never a key) when its tag does not verify."""
         end = len(apdu)
-        if (
-            apdu.__class__ is not bytes
-            or not _GENERAL_HEADER_SIZE + TAG_LENGTH <= end < _USUAL_END_LIMIT
-        ):
+        if apdu.__class__ is not bytes or not _USUAL_MIN <= end < _USUAL_END_LIMIT:
             return None
-        code, title_length, title, length, sc, ic = _unpack_general_header(apdu)
-        if (
-            title_length != SYSTEM_TITLE_LENGTH
-            or length != end - _GENERAL_HEADER_SIZE + 5
-            or sc != _SC_AUTHENTICATED_ENCRYPTED
-            or code not in _GENERAL_CODES
-        ):
+        head, title, length_sc, ic = _unpack_usual_header(apdu)
+        # content length end - 11 (short form) and SC 0x30; a general tag and an 8-octet title
+        if length_sc != end * 256 - _USUAL_LENGTH_SC or head not in _USUAL_HEADS:
             return None
         iv = title + apdu[12:16]
         aead = self._aead
         sealed = apdu[_GENERAL_HEADER_SIZE:]
         # gcm_open inline: the keystream gives the plaintext, sealing it again the tag.
-        plaintext = aead.encrypt(iv, sealed, None)[: end - _GENERAL_HEADER_SIZE - TAG_LENGTH]
+        plaintext = aead.encrypt(iv, sealed, None)[: end - _USUAL_PLAIN_CUT]
         if compare_digest(aead.encrypt(iv, plaintext, self._aad)[:_CUT_TAG], sealed):
             return title, ic, plaintext
         raise _fail("tag does not verify", title, ic)
