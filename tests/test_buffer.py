@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import struct
 
 import pytest
@@ -97,6 +99,24 @@ def test_cursor_copies_its_input() -> None:
     cursor = Cursor(data, "test")
     data[0] = 0xFF
     assert cursor.pull_uint8() == 0x01
+
+
+def test_a_decode_error_is_its_layer_offset_and_reason() -> None:
+    error = DecodeError("layer-x", 7, "bad tag")
+    assert error.args == ("layer-x", 7, "bad tag")
+    assert (error.layer, error.offset, error.reason) == ("layer-x", 7, "bad tag")
+    assert str(error) == "layer-x: bad tag (at byte offset 7)"
+    assert repr(error) == "DecodeError('layer-x', 7, 'bad tag')"
+    # Built without __init__ (what bulk decoders do), it is the same error.
+    quick = DecodeError.__new__(DecodeError, "layer-x", 7, "bad tag")
+    assert (quick.args, str(quick), repr(quick)) == (error.args, str(error), repr(error))
+    for copied in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert type(copied) is DecodeError
+        assert (copied.args, str(copied)) == (error.args, str(error))
+    with pytest.raises(AttributeError):
+        error.offset = 0  # type: ignore[misc]
+    with pytest.raises(DecodeError, match=r"^layer-x: bad tag \(at byte offset 7\)$"):
+        raise error
 
 
 def test_error_helper() -> None:
