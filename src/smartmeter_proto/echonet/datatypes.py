@@ -149,7 +149,7 @@ def _size_label(data_type: DataType, size: int) -> str:
 #: Reasons of wrong-size errors, by type and PDC (``maker index << 8 | PDC``). Filled up
 #: to :data:`_SIZE_ERROR_LIMIT` entries, then the reasons of further pairs are formatted
 #: each time. An entry is a ~40-character reason (~90 B), the int key and the dict slot
-#: (measured 180 B with the dict's growth): :data:`_SIZE_ERROR_BUDGET` at most.
+#: (measured 152 B with the dict's growth): :data:`_SIZE_ERROR_BUDGET` at most.
 _SIZE_ERRORS: dict[int, str] = {}
 _SIZE_ERROR_LIMIT: Final = 2048
 _SIZE_ERROR_BUDGET: Final = _SIZE_ERROR_LIMIT * 256
