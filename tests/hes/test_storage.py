@@ -78,6 +78,27 @@ def test_a_floor_never_goes_down() -> None:
     assert store.security_state.read(f"ns:{TITLE.hex()}") == 7
 
 
+def test_every_floors_object_writes_what_waits_at_each_commit(tmp_path: Path) -> None:
+    # a commit writes only the floors with records waiting; one that was written and
+    # records again is written again, one that never records writes nothing
+    path = tmp_path / "hes.sqlite"
+    store = Store(path)
+    first, second, idle = (store.replay_floors(f"dlms/{k}/rx") for k in ("a", "b", "c"))
+    first.record(TITLE, 3)
+    store.commit()
+    assert _committed(path)[1] == {f"dlms/a/rx:{TITLE.hex()}": 3}
+    second.record(TITLE, 4)
+    first.record(TITLE, 9)
+    first.record(TITLE, 11)
+    store.commit()
+    assert _committed(path)[1] == {
+        f"dlms/a/rx:{TITLE.hex()}": 11,
+        f"dlms/b/rx:{TITLE.hex()}": 4,
+    }
+    assert idle.floor(TITLE) is None
+    store.close()
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.integers(-(1 << 63), (1 << 63) - 1), max_size=2),

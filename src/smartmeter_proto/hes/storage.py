@@ -117,13 +117,20 @@ def _int_list(values: tuple[int, ...]) -> str:
 
 class _PendingFloors(ReplayFloors):
     """Replay floors whose records wait in memory, the highest per peer, until the store
-    writes them with the rows they protect (:meth:`Store.commit`); reads see them."""
+    writes them with the rows they protect (:meth:`Store.commit`); reads see them.
 
-    __slots__ = ("pending",)
+    ``waiting`` is the store's list of the floors with records waiting: a floors object
+    joins it with its first waiting record, so a commit visits only those (a head end
+    has one floors object per meter key, and commits after every batch of datagrams)."""
 
-    def __init__(self, store: SqliteStateStore, namespace: str) -> None:
+    __slots__ = ("pending", "waiting")
+
+    def __init__(
+        self, store: SqliteStateStore, namespace: str, waiting: list[_PendingFloors]
+    ) -> None:
         super().__init__(store, namespace, durable=False)
         self.pending: dict[bytes | str, int] = {}
+        self.waiting = waiting
 
     def floor(self, peer: bytes | str) -> int | None:
         stored = super().floor(peer)
@@ -135,11 +142,15 @@ class _PendingFloors(ReplayFloors):
     def record(self, peer: bytes | str, counter: int) -> None:
         if type(counter) is not int or counter < 0:  # as the store would refuse it
             raise ValueError(f"a stored counter is a non-negative int, not {counter!r}")
-        if counter > self.pending.get(peer, -1):
-            self.pending[peer] = counter
+        pending = self.pending
+        if counter > pending.get(peer, -1):
+            if not pending:
+                self.waiting.append(self)
+            pending[peer] = counter
 
     def write_pending(self) -> None:
-        """The waiting floors into the open transaction (the store commits them)."""
+        """The waiting floors into the open transaction (the store commits them); the
+        caller takes this object off the store's ``waiting`` list."""
         if self.pending:
             super().record_many(self.pending.items())
             self.pending.clear()
@@ -167,7 +178,8 @@ class Store:
         self.db.executescript(_SCHEMA)
         #: Counters and replay floors, on this connection: they commit with the readings.
         self.security_state = SqliteStateStore(self.db)
-        self._floors: list[_PendingFloors] = []
+        #: the replay floors with records waiting to be written (see _PendingFloors)
+        self._floors_waiting: list[_PendingFloors] = []
         self._readings: list[_ReadingRow] = []
         self._events: list[tuple[bytes, int, int, float, int]] = []
         self._absent: list[tuple[bytes, int, int, float]] = []
@@ -178,9 +190,7 @@ class Store:
     def replay_floors(self, namespace: str) -> ReplayFloors:
         """Replay floors in :attr:`security_state` under ``namespace`` whose records are
         written with the buffered rows, in the same transaction (never before them)."""
-        floors = _PendingFloors(self.security_state, namespace)
-        self._floors.append(floors)
-        return floors
+        return _PendingFloors(self.security_state, namespace, self._floors_waiting)
 
     def add_meters(self, meters: Iterable[tuple[bytes, bool, bool]]) -> None:
         """(system title, five_min, realtime) of each provisioned meter."""
@@ -282,8 +292,10 @@ class Store:
         if self._absent:
             self.db.executemany(_INSERT_ABSENT, self._absent)
             self._absent.clear()
-        for floors in self._floors:
-            floors.write_pending()
+        if self._floors_waiting:
+            for floors in self._floors_waiting:
+                floors.write_pending()
+            self._floors_waiting.clear()
 
     def commit(self) -> None:
         """Write what is buffered and commit it, with every deferred write made on this
