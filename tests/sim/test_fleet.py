@@ -63,6 +63,28 @@ def test_the_same_seed_gives_the_same_run() -> None:
     assert len(a) > 8
 
 
+def test_taking_datagrams_while_the_meters_run_keeps_them_and_their_order() -> None:
+    # what a worker does to send a step's datagrams early (sim.fleet_workers)
+    plan = FleetPlan(
+        meters=12, start=START, hours=3, loss=0.1, outage_s=1800, areas=3, reboots=2, seed=5
+    )
+    whole = _drain(Fleet(plan, client_system_title=bytes(8), headend=HES), plan.end)
+    fleet = Fleet(plan, client_system_title=bytes(8), headend=HES)
+    early: list[tuple[float, int, bytes]] = []
+    calls = 0
+    while (due := fleet.next_deadline()) is not None and due <= plan.end:
+
+        def take(due: float = due) -> None:
+            nonlocal calls
+            calls += 1
+            early.extend((due, i, data) for i, data, _ in fleet.datagrams_to_send())
+
+        fleet.handle_timeout(due, on_queued=take)
+        take()
+    assert early == whole
+    assert calls > len(whole) // 2
+
+
 def test_an_area_outage_sends_last_gasps_then_restorations() -> None:
     plan = FleetPlan(meters=20, start=START, hours=4, outage_s=3600, areas=4)
     fleet = Fleet(plan, client_system_title=bytes(8), headend=HES)

@@ -50,7 +50,7 @@ import hashlib
 import heapq
 import math
 import random
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -343,10 +343,15 @@ class Fleet:
         return min(times) if times else None
 
     # ------------------------------------------------------------------ running
-    def handle_timeout(self, now: float) -> None:
+    def handle_timeout(self, now: float, *, on_queued: Callable[[], object] | None = None) -> None:
+        """Run every fault and meter due at ``now``. ``on_queued`` is called after each
+        meter run (and after the faults), so a caller may take the datagrams queued so far
+        (:meth:`datagrams_to_send`) while the rest still run; they keep their order."""
         while self._faults and self._faults[0][0] <= now:
             at, _, kind, which = heapq.heappop(self._faults)
             self._fault(kind, which, at)
+        if on_queued is not None:
+            on_queued()
         while self._heap and self._heap[0][0] <= now:
             t, at = heapq.heappop(self._heap)
             if self._due.get(at) != t:
@@ -355,6 +360,8 @@ class Fleet:
             member = self.members[at]
             member.endpoint.handle_timeout(self.meter_time(member, max(t, now)))
             self._collect(member)
+            if on_queued is not None:
+                on_queued()
 
     def _fault(self, kind: str, which: int, at: float) -> None:
         if kind in _HOSTILE:

@@ -5,7 +5,8 @@ Worker ``k`` of ``n`` runs the meters whose index is ``k`` modulo ``n``
 (:func:`run_fleet_workers`, in the collector's process) moves the virtual clock. Each step:
 the runner sends the step time to every worker over its control pipe, the workers run their
 meters up to it and hand their datagrams to the kernel in chunks the runner paces (so the
-collector's receive buffer never overflows), the collector reads them, its timers fire, its
+collector's receive buffer never overflows; the first chunk goes while the meters still run,
+so the collector reads it meanwhile), the collector reads them, its timers fire, its
 requests go out, and the runner polls the workers' datagram counts until every datagram
 sent has been read and answered (no datagram in flight), then commits and moves on.
 
@@ -62,6 +63,9 @@ __all__ = [
 
 #: Datagrams a worker sends before the collector drains them (far below its receive buffer).
 _CHUNK: Final = 256
+#: Datagrams a worker's step gathers before it hands them to the kernel while its meters
+#: still run (fewer wake-ups of the collector's process than one at a time).
+_EARLY_GROUP: Final = 8
 _COLLECTOR_BUFFER: Final = 4 << 20
 #: Meter sockets a worker keeps open at most (the rest are opened again when needed).
 SOCKET_CAP: Final = 2048
@@ -96,6 +100,7 @@ class _Worker:
         self.sent = 0
         self.received = 0
         self.outbox: list[tuple[int, bytes, tuple[str, int]]] = []
+        self._budget = 0  # datagrams the running step may still send (see step)
         self.sockets: dict[int, DatagramSocket] = {}
         self.push_socket = DatagramSocket.open((host, 0), self._unexpected)
         self.port = self.push_socket.address[1]
@@ -141,11 +146,30 @@ class _Worker:
             self.sent += 1
         return len(self.outbox)
 
-    def step(self, now: float) -> float | None:
+    def step(self, now: float, limit: int) -> tuple[float | None, int]:
+        """Run the meters up to ``now``: (next deadline, datagrams left in the outbox).
+
+        Up to ``limit`` datagrams go to the kernel while the meters still run, in groups of
+        :data:`_EARLY_GROUP`, so the collector reads them while this process works (the
+        two overlap on a multi-core machine); the rest wait for the runner's 'send'. The
+        order of the datagrams is the order the meters made them, as when all are sent
+        after the step."""
         self.now = now
-        self.fleet.handle_timeout(now)
+        self._budget = limit
+        self.fleet.handle_timeout(now, on_queued=self._send_early)
         self.queue()
-        return self.fleet.next_deadline()
+        left = self.flush(self._budget)
+        return self.fleet.next_deadline(), left
+
+    def _send_early(self) -> None:
+        """The datagrams queued so far, once a group is ready, while the budget lasts."""
+        if self._budget <= 0:
+            return
+        self.queue()
+        if len(self.outbox) >= _EARLY_GROUP:
+            count = min(self._budget, len(self.outbox))
+            self.flush(count)
+            self._budget -= count
 
     def close_sockets(self, indices: list[int]) -> None:
         for index in indices:
@@ -250,8 +274,7 @@ async def _serve(
             command = await commands.get()
             match command:
                 case ("step", now, limit):
-                    deadline = worker.step(now)
-                    left = worker.flush(limit)
+                    deadline, left = worker.step(now, limit)
                     conn.send(("stepped", deadline, left, worker.sent))
                 case ("send", limit):
                     conn.send(("sent", worker.flush(limit), worker.sent))
