@@ -155,8 +155,8 @@ _USUAL_HEADS: Final = frozenset(code << 8 | SYSTEM_TITLE_LENGTH for code in _GEN
 #: An APDU of ``end`` octets in the usual form has content length and SC ``end - this``
 #: (the content is SC, IC and the sealed payload: ``end`` less the 11 octets before it).
 _USUAL_LENGTH_SC: Final = (_GENERAL_HEADER_SIZE - 5) * 256 - _SC_AUTHENTICATED_ENCRYPTED
-_USUAL_MIN: Final = _GENERAL_HEADER_SIZE + TAG_LENGTH
-_USUAL_PLAIN_CUT: Final = _GENERAL_HEADER_SIZE + TAG_LENGTH  # header and tag around the text
+#: The header and tag around the plaintext: also the shortest usual APDU (no plaintext).
+_USUAL_OVERHEAD: Final = _GENERAL_HEADER_SIZE + TAG_LENGTH
 
 
 def _plain_tag(tag: int) -> int:
@@ -654,7 +654,7 @@ class Suite0Opener:
         its tag verifies; None when ``apdu`` is not in that form; AuthError (naming the
         title and counter, never a key) when its tag does not verify."""
         end = len(apdu)
-        if apdu.__class__ is not bytes or not _USUAL_MIN <= end < _USUAL_END_LIMIT:
+        if apdu.__class__ is not bytes or not _USUAL_OVERHEAD <= end < _USUAL_END_LIMIT:
             return None
         head, title, length_sc, ic = _unpack_usual_header(apdu)
         # content length end - 11 (short form) and SC 0x30; a general tag and an 8-octet title
@@ -664,7 +664,7 @@ class Suite0Opener:
         aead = self._aead
         sealed = apdu[_GENERAL_HEADER_SIZE:]
         # gcm_open inline: the keystream gives the plaintext, sealing it again the tag.
-        plaintext = aead.encrypt(iv, sealed, None)[: end - _USUAL_PLAIN_CUT]
+        plaintext = aead.encrypt(iv, sealed, None)[: end - _USUAL_OVERHEAD]
         if compare_digest(aead.encrypt(iv, plaintext, self._aad)[:_CUT_TAG], sealed):
             return title, ic, plaintext
         raise _fail("tag does not verify", title, ic)

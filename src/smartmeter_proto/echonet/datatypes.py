@@ -84,8 +84,8 @@ class DataType:
     whole: Callable[[bytes], Value] | None = None
     #: ``whole`` that returns its :class:`DecodeError` instead of raising it (no value is
     #: one): typed frames of unseen shapes are read by it, where broken EDTs are common
-    #: and a raise costs microseconds. ``whole`` raises what it returns. See
-    #: :func:`attempt_of` for every type.
+    #: and a raise costs microseconds. A type given only ``attempt`` gets the ``whole``
+    #: that raises what it returns. See :func:`attempt_of` for every type.
     attempt: Callable[[bytes], Value] | None = None
     #: Integers only: raw codes that decode to ``None``, and the decimal places.
     special_codes: frozenset[int] = frozenset()
@@ -110,6 +110,10 @@ class DataType:
     #: themselves): (name, type) per field in EDT order; the value is the dict of each
     #: field's ``whole`` of its own bytes. ``None`` for other types.
     fields: tuple[tuple[str, DataType], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.whole is None and self.attempt is not None:
+            object.__setattr__(self, "whole", _raising(self.attempt))
 
     def decode(self, edt: bytes) -> Value:
         """Decode a whole EDT; short or trailing bytes are a :class:`DecodeError`."""
@@ -201,7 +205,12 @@ def _always(_value: Value) -> bool:
 
 def _need(edt: bytes, offset: int, size: int, what: str) -> None:
     if offset + size > len(edt):
-        raise _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
+        raise _shortfall(edt, offset, size, what)
+
+
+def _shortfall(edt: bytes, offset: int, size: int, what: str) -> DecodeError:
+    """The error of ``size`` bytes of ``what`` needed at ``offset``, fewer left."""
+    return _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
 
 
 def _raising(attempt: Callable[[bytes], Value]) -> Callable[[bytes], Value]:
@@ -331,7 +340,6 @@ def _integer(spec: Mapping[str, Any], signed: bool, strict: bool = False) -> Dat
         read,
         checked_write,
         in_range,
-        whole=_raising(attempt),
         attempt=attempt,
         special_codes=frozenset(special),
         decimals=decimals,
@@ -442,7 +450,6 @@ def _enum(spec: Mapping[str, Any], strict: bool = False) -> DataType:
         read,
         write,
         in_range,
-        whole=_raising(attempt),
         attempt=attempt,
         labels=labels,
     )
@@ -656,9 +663,7 @@ def _raw(spec: Mapping[str, Any]) -> DataType:
             return _fail(f"raw: {length} bytes, expected {min_size}..{max_size}", 0)
         return edt[:]
 
-    return DataType(
-        "raw", size, max_size, read, write, _always, whole=_raising(attempt), attempt=attempt
-    )
+    return DataType("raw", size, max_size, read, write, _always, attempt=attempt)
 
 
 class ManufacturerCode(bytes):
@@ -727,7 +732,6 @@ def _manufacturer(spec: Mapping[str, Any]) -> DataType:
         read,
         write,
         _always,
-        whole=_raising(attempt),
         attempt=attempt,
     )
 
@@ -781,7 +785,6 @@ def _calendar(kind: str) -> DataType:
         read,
         checked_write,
         _always,
-        whole=_raising(attempt),
         attempt=attempt,
         calendar=(make, codes),
     )
@@ -847,29 +850,19 @@ def decode_property_map(edt: bytes) -> tuple[int, ...]:
     return value  # type: ignore[no-any-return]
 
 
-def _short(edt: bytes, offset: int, size: int, what: str) -> DecodeError | None:
-    """The error :func:`_need` raises, returned (``None`` if ``size`` bytes are left)."""
-    if offset + size > len(edt):
-        return _fail(f"{what}: need {size} bytes, {len(edt) - offset} left", offset)
-    return None
-
-
 def _scan_property_map(edt: bytes, offset: int) -> tuple[Value, int] | DecodeError:
     """The property map at ``offset``: (its EPCs ascending, the next offset), or the error."""
-    short = _short(edt, offset, 1, "property map count")
-    if short is not None:
-        return short
+    if offset + 1 > len(edt):
+        return _shortfall(edt, offset, 1, "property map count")
     count = edt[offset]
     offset += 1
     if count < _MAP_LIST_LIMIT:
-        short = _short(edt, offset, count, "property map list")
-        if short is not None:
-            return short
+        if offset + count > len(edt):
+            return _shortfall(edt, offset, count, "property map list")
         epcs = edt[offset : offset + count]
         return tuple(sorted(set(epcs))), offset + count
-    short = _short(edt, offset, _MAP_BITMAP_SIZE, "property map bitmap")
-    if short is not None:
-        return short
+    if offset + _MAP_BITMAP_SIZE > len(edt):
+        return _shortfall(edt, offset, _MAP_BITMAP_SIZE, "property map bitmap")
     found = [
         0x80 + 0x10 * bit + index
         for index in range(_MAP_BITMAP_SIZE)
@@ -917,7 +910,6 @@ def _property_map(_spec: Mapping[str, Any]) -> DataType:
         _read_property_map,
         write,
         _always,
-        whole=_raising(_property_map_attempt),
         attempt=_property_map_attempt,
     )
 
@@ -1022,7 +1014,6 @@ def _struct(spec: Mapping[str, Any], strict: bool = False) -> DataType:
         read,
         write,
         in_range,
-        whole=None if attempt is None else _raising(attempt),
         attempt=attempt,
         fields=None if attempt is None else tuple((name, type_) for name, type_, _ in fields),
     )
